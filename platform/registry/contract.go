@@ -144,11 +144,11 @@ type EventKind int
 
 // Registry changes that matter to live MQTT sessions.
 const (
-	EventCADeleted         EventKind = iota + 1 // CAID set; sessions anchored on it must drop [CA-DELETE]
-	EventDeviceFrozen                           // DeviceID set [DEV-FREEZE]
-	EventDeviceDeleted                          // DeviceID set
-	EventFingerprintReset                       // DeviceID set; Force = force_disconnect
-	EventTrustChanged                           // the trust snapshot was replaced (upload, verify, delete)
+	EventCADeleted        EventKind = iota + 1 // CAID set; sessions anchored on it must drop [CA-DELETE]
+	EventDeviceFrozen                          // DeviceID set [DEV-FREEZE]
+	EventDeviceDeleted                         // DeviceID set
+	EventFingerprintReset                      // DeviceID set; Force = force_disconnect
+	EventTrustChanged                          // the trust snapshot was replaced (upload, verify, delete)
 )
 
 // Event is delivered synchronously, after the change is committed, to every
