@@ -26,6 +26,7 @@ const (
 	ReasonWrongProject        Reason = "wrong_project"
 	ReasonNotMQTTProduct      Reason = "not_mqtt_product"
 	ReasonDeviceFrozen        Reason = "device_frozen"
+	ReasonAuthTypeMismatch    Reason = "auth_type_mismatch" // a SECRET device presented a certificate login
 	ReasonServerBusy          Reason = "server_busy"
 	ReasonConnectTimeout      Reason = "connect_timeout" // TLS done but no CONNECT before the deadline
 	ReasonMalformedConnect    Reason = "malformed_connect"
@@ -66,6 +67,7 @@ var Refusals = map[Reason]Refusal{
 	ReasonWrongProject:        {ReasonWrongProject, StageConnect, 0x05, 0x87},
 	ReasonNotMQTTProduct:      {ReasonNotMQTTProduct, StageConnect, 0x05, 0x87},
 	ReasonDeviceFrozen:        {ReasonDeviceFrozen, StageConnect, 0x05, 0x8A},
+	ReasonAuthTypeMismatch:    {ReasonAuthTypeMismatch, StageConnect, 0x05, 0x87},
 	ReasonServerBusy:          {ReasonServerBusy, StageConnect, 0x03, 0x89},
 }
 

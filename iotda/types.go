@@ -283,3 +283,43 @@ const (
 	CodePayloadTooLarge  = "IOTDA.000013" // 413: request body over 1 MiB (certlab's choice)
 	CodeMethodNotAllowed = "IOTDA.000014" // 405 (certlab's choice)
 )
+
+// ---- Device shadow (ShowDeviceShadow: GET …/devices/{device_id}/shadow) ----
+
+// ShowDeviceShadowResponse is the body of ShowDeviceShadow. The reference
+// platform fills reported properties from the device's latest
+// $oc/devices/{device_id}/sys/properties/report.
+type ShowDeviceShadowResponse struct {
+	DeviceID string             `json:"device_id"`
+	Shadow   []DeviceShadowData `json:"shadow"`
+}
+
+// DeviceShadowData is one service of a device shadow.
+type DeviceShadowData struct {
+	ServiceID string                  `json:"service_id"`
+	Desired   *DeviceShadowProperties `json:"desired,omitempty"`
+	Reported  *DeviceShadowProperties `json:"reported,omitempty"`
+	Version   int64                   `json:"version"`
+}
+
+// DeviceShadowProperties holds properties and when they were last changed.
+type DeviceShadowProperties struct {
+	Properties map[string]any `json:"properties"`
+	EventTime  string         `json:"event_time,omitempty"`
+}
+
+// ---- certlab admin (not IoTDA): projects ----
+
+// AddProjectRequest is the body of POST /certlab/v1/projects (admin token required).
+type AddProjectRequest struct {
+	Name string `json:"name"`
+}
+
+// ProjectCredentials describes a project and its API credentials.
+type ProjectCredentials struct {
+	ProjectID string `json:"project_id"`
+	Name      string `json:"name"`
+	AccessKey string `json:"access_key"`
+	SecretKey string `json:"secret_key"`
+	Token     string `json:"token"`
+}
