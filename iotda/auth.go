@@ -1,12 +1,7 @@
 package iotda
 
-import (
-	"net/http"
-	"time"
-)
-
-// Credentials are what a client signs with. Exactly one of AK/SK or Token is used:
-// AK/SK when AccessKey is set, else Token (sent as X-Auth-Token).
+// Credentials are what a client authenticates with. Exactly one of AK/SK or
+// Token is used: AK/SK when AccessKey is set, else Token (sent as X-Auth-Token).
 type Credentials struct {
 	AccessKey string
 	SecretKey string
@@ -17,18 +12,29 @@ type Credentials struct {
 	Derived bool
 }
 
-// SignRequest signs r in place (X-Sdk-Date, Authorization) over body.
-// TODO(iotda signer helper): implement per reference/iotda.md §2.2/§2.3.
-func SignRequest(r *http.Request, body []byte, c Credentials, now time.Time) error { panic("TODO") }
-
 // SecretLookup returns the secret key for an access key, and whether it exists.
 type SecretLookup func(accessKey string) (secretKey string, ok bool)
 
-// VerifyRequest checks the Authorization header of a signed request (either
-// scheme) against body, within ±skew of now, and returns the access key that
-// signed it. A missing, malformed, stale or wrong signature is an error whose
-// message says which (the API answers 401 IOTDA.000002 with it).
-// TODO(iotda signer helper): implement.
-func VerifyRequest(r *http.Request, body []byte, lookup SecretLookup, now time.Time, skew time.Duration) (accessKey string, err error) {
-	panic("TODO")
-}
+// Header names and fixed values of IoTDA request authentication
+// (reference/iotda.md §1, §2).
+const (
+	HeaderAuthorization = "Authorization"
+	HeaderSdkDate       = "X-Sdk-Date"
+	HeaderContentSHA256 = "X-Sdk-Content-Sha256"
+	HeaderProjectID     = "X-Project-Id"
+	HeaderAuthToken     = "X-Auth-Token"
+	HeaderRequestID     = "X-Request-Id"
+	// HeaderAdminToken carries the certlab admin token (POST /certlab/v1/projects).
+	HeaderAdminToken = "X-Certlab-Admin-Token"
+
+	// AlgorithmSDK is the standard AK/SK signer of Huawei's SDKs and APIG.
+	AlgorithmSDK = "SDK-HMAC-SHA256"
+	// AlgorithmV11 is the derived-key signer used on instance endpoints.
+	AlgorithmV11 = "V11-HMAC-SHA256"
+	// DerivedService is the service name IoTDA's SDK client derives keys for.
+	DerivedService = "iotdm"
+	// DefaultRegion is the V11 region used when Credentials.Region is empty.
+	DefaultRegion = "local"
+	// UnsignedPayload replaces the body hash when the body is not JSON/BSON.
+	UnsignedPayload = "UNSIGNED-PAYLOAD"
+)

@@ -409,25 +409,54 @@ func ParseCertsPEM(data []byte) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-// ParseKeyPEM parses a PKCS#8, PKCS#1 or SEC 1 private key.
+// ParseKeyPEM parses the first private key in data: PKCS#8 ("PRIVATE KEY"),
+// PKCS#1 ("RSA PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY"). Other blocks before
+// it are skipped, so openssl's "EC PARAMETERS" + "EC PRIVATE KEY" output and a
+// combined cert+key file both work. Encrypted keys are refused with a clear error.
 func ParseKeyPEM(data []byte) (crypto.Signer, error) {
-	b, _ := pem.Decode(data)
-	if b == nil {
+	seen := 0
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		seen++
+		switch b.Type {
+		case "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY":
+		case "ENCRYPTED PRIVATE KEY":
+			return nil, errors.New("parse key: encrypted PKCS#8 key; decrypt it first (openssl pkcs8 -in key.pem -out plain.pem)")
+		default:
+			continue
+		}
+		if _, encrypted := b.Headers["DEK-Info"]; encrypted {
+			return nil, errors.New("parse key: encrypted PEM key; decrypt it first (openssl pkey -in key.pem -out plain.pem)")
+		}
+		return parseKeyDER(b.Bytes, b.Type)
+	}
+	if seen == 0 {
 		return nil, errors.New("parse key: no PEM block")
 	}
-	if k, err := x509.ParsePKCS8PrivateKey(b.Bytes); err == nil {
+	return nil, errors.New("parse key: no PRIVATE KEY PEM block")
+}
+
+// ParseKeyDER parses a DER private key in PKCS#8, PKCS#1 or SEC 1 form.
+func ParseKeyDER(der []byte) (crypto.Signer, error) { return parseKeyDER(der, "DER") }
+
+func parseKeyDER(der []byte, kind string) (crypto.Signer, error) {
+	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
 		if s, ok := k.(crypto.Signer); ok {
 			return s, nil
 		}
 		return nil, errors.New("parse key: not a signing key")
 	}
-	if k, err := x509.ParsePKCS1PrivateKey(b.Bytes); err == nil {
+	if k, err := x509.ParsePKCS1PrivateKey(der); err == nil {
 		return k, nil
 	}
-	if k, err := x509.ParseECPrivateKey(b.Bytes); err == nil {
+	if k, err := x509.ParseECPrivateKey(der); err == nil {
 		return k, nil
 	}
-	return nil, fmt.Errorf("parse key: unsupported %q block", b.Type)
+	return nil, fmt.Errorf("parse key: unsupported %q key encoding", kind)
 }
 
 func loopbackIPs() []net.IP { return []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback} }

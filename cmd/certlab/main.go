@@ -1,0 +1,43 @@
+// Command certlab is the one binary of the certlab harness: the reference
+// platform, the Gherkin suite, the fleet simulator, the login load generator,
+// reports and PKI tooling. It only parses flags into config structs and calls
+// the libraries; no protocol logic lives here.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError carries a process exit code without printing anything more.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := &cobra.Command{
+		Use:           "certlab",
+		Short:         "Conformance and load-test harness for certificate-authenticated IoT device logins",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(platformCmd())
+	err := root.ExecuteContext(ctx)
+	var ee exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		os.Exit(ee.code)
+	default:
+		fmt.Fprintln(os.Stderr, "certlab:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,312 @@
+// Package platform is certlab's reference IoT platform as a library: an
+// IoTDA-compatible REST API over HTTPS (platform/api), a mochi-mqtt broker
+// with mutual-TLS certificate login (platform/broker) and a durable SQLite
+// registry (platform/registry), wired together with one data directory.
+//
+// Lifecycle: New(cfg) validates the configuration; Start opens the registry,
+// creates the first project and the server PKI on first start, binds the
+// listeners and writes DIR/target.json and DIR/server-ca.pem with the
+// addresses actually bound; Close stops everything and flushes the registry.
+package platform
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/certlab/certlab/iotda"
+	"github.com/certlab/certlab/platform/api"
+	"github.com/certlab/certlab/platform/broker"
+	"github.com/certlab/certlab/platform/registry"
+)
+
+// Files the platform keeps in its data directory.
+const (
+	RegistryFile   = "registry.db"
+	ServerCAFile   = "server-ca.pem"
+	serverCAKey    = "server-ca.key"
+	adminTokenFile = "admin-token"
+	TargetFile     = "target.json"
+)
+
+// DefaultProject is the name of the project created on first start.
+const DefaultProject = "default"
+
+// Config configures a platform. Zero values take the defaults in withDefaults.
+type Config struct {
+	DataDir        string        // required: registry, server PKI, credentials, target.json
+	APIAddr        string        // HTTPS API; default 127.0.0.1:8943; port 0 allowed
+	MQTTAddr       string        // MQTTS; default 127.0.0.1:8883; port 0 allowed
+	MetricsAddr    string        // Prometheus /metrics over HTTP; default 127.0.0.1:9464; "off" disables
+	TLSCertFile    string        // optional server certificate (PEM) for API and MQTTS; default minted from the data dir's CA
+	TLSKeyFile     string        // its key
+	ConnectTimeout time.Duration // MQTT handshake + CONNECT deadline; default 10 s
+	MaxClients     int           // MQTT connections before server_busy; 0 = unlimited
+	Logger         *slog.Logger  // default: discard
+	Name           string        // target name written to target.json; default "embedded"
+
+	// Test-only knobs that break documented rules on purpose, so that a test
+	// can prove the BDD suite fails when the platform misbehaves.
+	MaxCAsPerProject               int  // 0 = 100
+	AllowCertificatesOnAnyProtocol bool // disables [PROTO-MQTT-ONLY]
+}
+
+func (c Config) withDefaults() Config {
+	if c.APIAddr == "" {
+		c.APIAddr = "127.0.0.1:8943"
+	}
+	if c.MQTTAddr == "" {
+		c.MQTTAddr = "127.0.0.1:8883"
+	}
+	if c.MetricsAddr == "" {
+		c.MetricsAddr = "127.0.0.1:9464"
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Name == "" {
+		c.Name = "embedded"
+	}
+	return c
+}
+
+// Platform is a running reference platform.
+type Platform struct {
+	cfg      Config
+	reg      *registry.Registry
+	broker   *broker.Broker
+	apiSrv   *http.Server
+	apiLn    net.Listener
+	metSrv   *http.Server
+	metLn    net.Listener
+	target   *iotda.Target
+	admin    string
+	promReg  *prometheus.Registry
+	closeErr error
+	once     sync.Once
+}
+
+// New checks cfg and returns a platform ready to Start.
+func New(cfg Config) (*Platform, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("new platform: data directory is required")
+	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return nil, errors.New("new platform: --tls-cert and --tls-key go together")
+	}
+	return &Platform{cfg: cfg.withDefaults()}, nil
+}
+
+// Start opens the registry and serves the API, MQTTS and metrics. It returns
+// once every listener is bound and target.json is written.
+func (p *Platform) Start(ctx context.Context) (err error) {
+	cfg := p.cfg
+	defer func() {
+		if err != nil {
+			_ = p.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("start platform: data dir: %w", err)
+	}
+	p.reg, err = registry.Open(ctx, filepath.Join(cfg.DataDir, RegistryFile), registry.Options{
+		MaxCAsPerProject:               cfg.MaxCAsPerProject,
+		AllowCertificatesOnAnyProtocol: cfg.AllowCertificatesOnAnyProtocol,
+	})
+	if err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	project, err := p.firstProject(ctx)
+	if err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	if p.admin, err = readOrCreateSecret(filepath.Join(cfg.DataDir, adminTokenFile)); err != nil {
+		return fmt.Errorf("start platform: admin token: %w", err)
+	}
+	serverCert, err := p.serverCertificate()
+	if err != nil {
+		return fmt.Errorf("start platform: server certificate: %w", err)
+	}
+
+	p.promReg = prometheus.NewRegistry()
+	p.promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	p.broker, err = broker.New(broker.Config{
+		Addr:           cfg.MQTTAddr,
+		Certificate:    serverCert,
+		Directory:      p.reg,
+		ConnectTimeout: cfg.ConnectTimeout,
+		MaxClients:     cfg.MaxClients,
+		Logger:         cfg.Logger,
+		Registerer:     p.promReg,
+	})
+	if err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	p.reg.OnChange(p.broker.HandleEvent)
+	if err := p.broker.Start(); err != nil {
+		return fmt.Errorf("start platform: mqtt: %w", err)
+	}
+
+	handler, err := api.New(api.Config{
+		Registry:   p.reg,
+		Devices:    p.broker,
+		AdminToken: p.admin,
+		Logger:     cfg.Logger,
+		Registerer: p.promReg,
+	})
+	if err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	if p.apiLn, err = net.Listen("tcp", cfg.APIAddr); err != nil {
+		return fmt.Errorf("start platform: api listen: %w", err)
+	}
+	p.apiSrv = &http.Server{
+		Handler:           handler,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	go func() { _ = p.apiSrv.ServeTLS(p.apiLn, "", "") }()
+
+	metricsEndpoint := ""
+	if cfg.MetricsAddr != "off" {
+		if p.metLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("start platform: metrics listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(p.promReg, promhttp.HandlerOpts{Registry: p.promReg, EnableOpenMetrics: true}))
+		p.metSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = p.metSrv.Serve(p.metLn) }()
+		metricsEndpoint = "http://" + p.metLn.Addr().String() + "/metrics"
+	}
+
+	p.target = &iotda.Target{
+		Name:            cfg.Name,
+		APIEndpoint:     "https://" + p.apiLn.Addr().String(),
+		MQTTEndpoint:    p.broker.Addr(),
+		MetricsEndpoint: metricsEndpoint,
+		Region:          "local",
+		ProjectID:       project.ID,
+		AccessKey:       project.AccessKey,
+		SecretKey:       project.SecretKey,
+		CAFile:          ServerCAFile,
+		AdminToken:      p.admin,
+	}
+	if err := p.target.Save(p.TargetPath()); err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	cfg.Logger.Info("platform ready", "api", p.target.APIEndpoint, "mqtt", p.target.MQTTEndpoint,
+		"metrics", metricsEndpoint, "project", project.ID, "target", p.TargetPath())
+	return nil
+}
+
+// firstProject returns the oldest project, creating DefaultProject on first start.
+func (p *Platform) firstProject(ctx context.Context) (registry.Project, error) {
+	if ps := p.reg.Projects(); len(ps) > 0 {
+		return ps[0], nil
+	}
+	return p.reg.CreateProject(ctx, DefaultProject)
+}
+
+// Target describes how to reach this platform (as written to target.json).
+func (p *Platform) Target() *iotda.Target { return p.target }
+
+// TargetPath is DIR/target.json.
+func (p *Platform) TargetPath() string { return filepath.Join(p.cfg.DataDir, TargetFile) }
+
+// Registry exposes the registry (tests and in-process tooling).
+func (p *Platform) Registry() *registry.Registry { return p.reg }
+
+// Broker exposes the MQTT broker (tests and in-process tooling).
+func (p *Platform) Broker() *broker.Broker { return p.broker }
+
+// Gatherer exposes the platform's Prometheus registry.
+func (p *Platform) Gatherer() prometheus.Gatherer { return p.promReg }
+
+// Close stops the listeners and the broker, then closes the registry. It is idempotent.
+func (p *Platform) Close() error {
+	p.once.Do(func() {
+		var errs []error
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if p.apiSrv != nil {
+			errs = append(errs, p.apiSrv.Shutdown(ctx))
+		} else if p.apiLn != nil {
+			errs = append(errs, p.apiLn.Close())
+		}
+		if p.metSrv != nil {
+			errs = append(errs, p.metSrv.Shutdown(ctx))
+		} else if p.metLn != nil {
+			errs = append(errs, p.metLn.Close())
+		}
+		if p.broker != nil {
+			errs = append(errs, p.broker.Close())
+		}
+		if p.reg != nil {
+			errs = append(errs, p.reg.Close())
+		}
+		p.closeErr = errors.Join(errs...)
+	})
+	return p.closeErr
+}
+
+// readOrCreateSecret returns the hex secret stored in path, creating it on first use.
+func readOrCreateSecret(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return string(b), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	buf := make([]byte, 24)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(buf)
+	return s, writeFileAtomic(path, []byte(s), 0o600)
+}
+
+// writeFileAtomic writes data to path through a synced temporary file and a rename.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

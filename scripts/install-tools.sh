@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the non-Go tools certlab's tests drive (Debian packages):
+#   mosquitto-clients  independent MQTT 3.1.1/5 client for the compatibility tests
+# Idempotent; skips what is already installed. Needs root (CI runs as root).
+set -euo pipefail
+need=()
+command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+if [ ${#need[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+	echo "install-tools: need ${need[*]} but cannot apt-get here; tests that use them will skip (or fail under CI=true)" >&2
+	exit 0
+fi
+echo "install-tools: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
