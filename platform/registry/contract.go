@@ -169,8 +169,14 @@ type Trust struct {
 	// All holds every uploaded CA (verified or not), to tell ca_not_verified from unknown_ca.
 	All *x509.CertPool
 	// BySHA256 maps the SHA-256 (lowercase hex) of a CA's DER to its record.
+	// When the same CA is uploaded in several projects it holds one of them
+	// (a verified one if any, else the oldest); CAInProject answers for a
+	// given project.
 	BySHA256 map[string]*CA
 	// Built is when the snapshot was built; CAs expiring after it are still
 	// rejected by chain verification against the current time.
 	Built time.Time
+
+	// byProject indexes every CA by (project, SHA-256); see CAInProject.
+	byProject map[trustKey]*CA
 }

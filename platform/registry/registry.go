@@ -5,12 +5,45 @@
 // transactions, so quotas and uniqueness hold under concurrency and every
 // acknowledged write survives kill -9; reads on the login hot path use
 // in-memory indexes kept in step with every committed write.
+//
+// Layout, one file per concern:
+//
+//	registry.go  Options, Registry, Open/Close, change events
+//	store.go     SQLite schema and migrations, the single writer (group commit)
+//	index.go     in-memory indexes (sharded device map, per-project lists), paging
+//	projects.go  projects and their API credentials
+//	cas.go       device CAs: upload validation, quota, verification, deletion
+//	trust.go     the immutable Trust snapshot used by the TLS hot path
+//	products.go  products
+//	devices.go   devices: registration, updates, fingerprints, freezing
+//	status.go    ONLINE/OFFLINE soft state and its background batcher
+//	validate.go  field rules shared by the above
+//	ids.go       identifiers and credentials
+//
+// Durability model: every method that returns after an API-visible change
+// (create, update, delete, verify, bind) returns only once its transaction is
+// committed with synchronous=FULL in WAL mode, i.e. fsynced. Concurrent
+// writers are batched into one transaction by the single writer goroutine
+// (group commit), each in its own SAVEPOINT, so one failing request never
+// affects another. The only exception is SetOnline (device connection
+// status), which is soft state persisted asynchronously; see status.go.
 package registry
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
+
+// ErrClosed is returned by writes attempted after Close.
+var ErrClosed = errors.New("registry closed")
 
 // Options configure Open.
 type Options struct {
@@ -24,124 +57,134 @@ type Options struct {
 	AllowCertificatesOnAnyProtocol bool
 }
 
+// withDefaults fills the zero fields of o.
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxCAsPerProject <= 0 {
+		o.MaxCAsPerProject = MaxCAsPerProject
+	}
+	return o
+}
+
 // Registry is the platform's durable registry. It is safe for concurrent use.
-type Registry struct { /* TODO(registry): implementation */
+type Registry struct {
+	opts Options
+	db   *sql.DB
+	// bg is the lifetime context of the background goroutines (the writer's
+	// transactions and the status flusher); derived from Open's ctx without
+	// its cancellation.
+	bg context.Context
+	// idPrefix is the 8-hex prefix of allocated CA and product IDs (the
+	// database's creation time), followed by 16 hex digits of a counter.
+	idPrefix string
+
+	// The single writer (store.go).
+	ops        chan *op
+	writerStop chan struct{}
+	writerDone chan struct{}
+
+	// The status batcher (status.go).
+	status statusBatcher
+
+	// mu guards the per-project indexes below. The writer takes it for
+	// writing after each commit; readers take it for reading. The login hot
+	// path (LookupDevice, Trust) never takes it.
+	mu       sync.RWMutex
+	projects map[string]*projState // by project ID
+	order    []*projState          // oldest first
+	byAK     map[string]*projState
+	byToken  map[string]*projState
+	byName   map[string]*projState
+	caByID   map[string]*CA // every CA of every project
+
+	devs  deviceIndex           // global device_id → device, sharded (index.go)
+	trust atomic.Pointer[Trust] // rebuilt after every CA change (trust.go)
+
+	lmu       sync.Mutex
+	listeners []func(Event)
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens (creating if needed) the SQLite registry at path and loads the in-memory indexes.
-func Open(ctx context.Context, path string, opts Options) (*Registry, error) { panic("TODO") }
+func Open(ctx context.Context, path string, opts Options) (*Registry, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open registry: invalid path %q", path)
+	}
+	db, err := openDB(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open registry %s: %w", path, err)
+	}
+	r := &Registry{
+		opts:       opts.withDefaults(),
+		db:         db,
+		bg:         context.WithoutCancel(ctx),
+		ops:        make(chan *op),
+		writerStop: make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	r.resetIndexes()
+	if err := r.migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open registry %s: %w", path, err)
+	}
+	if err := r.load(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open registry %s: load: %w", path, err)
+	}
+	r.trust.Store(r.buildTrust())
+	r.status.init()
+	go r.writer()
+	go r.statusLoop()
+	return r, nil
+}
 
-// Close closes the database.
-func (r *Registry) Close() error { panic("TODO") }
+// Close flushes pending status changes, stops the writer and closes the
+// database. It is safe to call more than once.
+func (r *Registry) Close() error {
+	r.closeOnce.Do(func() {
+		r.closed.Store(true)
+		close(r.status.stop) // final status flush goes through the writer
+		<-r.status.done
+		close(r.writerStop)
+		<-r.writerDone
+		if err := r.db.Close(); err != nil {
+			r.closeErr = fmt.Errorf("close registry: %w", err)
+		}
+	})
+	return r.closeErr
+}
 
 // OnChange registers fn to be called after every committed change that matters to live sessions.
-func (r *Registry) OnChange(fn func(Event)) { panic("TODO") }
-
-// ---- projects ----
-
-// CreateProject creates a project with fresh credentials. The name must be unique.
-func (r *Registry) CreateProject(ctx context.Context, name string) (Project, error) { panic("TODO") }
-
-// Projects lists all projects, oldest first.
-func (r *Registry) Projects() []Project { panic("TODO") }
-
-// Project returns a project by ID.
-func (r *Registry) Project(id string) (Project, bool) { panic("TODO") }
-
-// ProjectByAccessKey returns the project whose AK is ak.
-func (r *Registry) ProjectByAccessKey(ak string) (Project, bool) { panic("TODO") }
-
-// ProjectByToken returns the project whose static X-Auth-Token is token.
-func (r *Registry) ProjectByToken(token string) (Project, bool) { panic("TODO") }
-
-// ---- device CAs ----
-
-// AddCA validates and stores a device CA. [CA-UPLOAD] [CA-VALID] [CA-DUPLICATE] [CA-QUOTA]
-func (r *Registry) AddCA(ctx context.Context, projectID, appID, pemContent string) (CA, error) {
-	panic("TODO")
+// fn runs synchronously in the goroutine of the call that made the change,
+// after the commit and outside every registry lock; it must not block for long.
+func (r *Registry) OnChange(fn func(Event)) {
+	if fn == nil {
+		return
+	}
+	r.lmu.Lock()
+	// Copy on write: emit iterates a snapshot without holding lmu.
+	next := make([]func(Event), len(r.listeners), len(r.listeners)+1)
+	copy(next, r.listeners)
+	r.listeners = append(next, fn)
+	r.lmu.Unlock()
 }
 
-// VerifyCA checks a proof-of-possession certificate and marks the CA verified. [CA-VERIFY]
-func (r *Registry) VerifyCA(ctx context.Context, projectID, caID, verifyPEM string) error {
-	panic("TODO")
+// emit delivers events to the listeners; called after commit, outside locks.
+func (r *Registry) emit(events ...Event) {
+	r.lmu.Lock()
+	ls := r.listeners
+	r.lmu.Unlock()
+	for _, e := range events {
+		for _, fn := range ls {
+			fn(e)
+		}
+	}
 }
 
-// DeleteCA deletes a CA; sessions anchored on it are told to drop. [CA-DELETE]
-func (r *Registry) DeleteCA(ctx context.Context, projectID, caID string) error { panic("TODO") }
-
-// CA returns one CA of a project.
-func (r *Registry) CA(projectID, caID string) (CA, error) { panic("TODO") }
-
-// ListCAs pages a project's CAs (appID "" = all spaces), returning the page and the total count. [CA-LIST]
-func (r *Registry) ListCAs(projectID, appID string, p Page) ([]CA, int64, error) { panic("TODO") }
-
-// Trust returns the current trust snapshot (never nil).
-func (r *Registry) Trust() *Trust { panic("TODO") }
-
-// ---- products ----
-
-// CreateProduct stores a product.
-func (r *Registry) CreateProduct(ctx context.Context, p Product) (Product, error) { panic("TODO") }
-
-// Product returns one product of a project.
-func (r *Registry) Product(projectID, productID string) (Product, error) { panic("TODO") }
-
-// ListProducts pages a project's products.
-func (r *Registry) ListProducts(projectID, appID string, p Page) ([]Product, int64, error) {
-	panic("TODO")
-}
-
-// DeleteProduct deletes a product that has no devices.
-func (r *Registry) DeleteProduct(ctx context.Context, projectID, productID string) error {
-	panic("TODO")
-}
-
-// ---- devices ----
-
-// CreateDevice registers a device. [DEV-NODEID] [DEV-ID] [DEV-FINGERPRINT] [PROTO-MQTT-ONLY]
-func (r *Registry) CreateDevice(ctx context.Context, projectID string, d NewDevice) (Device, error) {
-	panic("TODO")
-}
-
-// Device returns one device of a project.
-func (r *Registry) Device(projectID, deviceID string) (Device, error) { panic("TODO") }
-
-// LookupDevice finds a device by ID across all projects, from memory (login hot path).
-func (r *Registry) LookupDevice(deviceID string) (Device, bool) { panic("TODO") }
-
-// ListDevices pages a project's devices.
-func (r *Registry) ListDevices(projectID string, f DeviceFilter, p Page) ([]Device, int64, error) {
-	panic("TODO")
-}
-
-// UpdateDevice changes name and/or description (nil = unchanged) and extension_info (nil = unchanged).
-func (r *Registry) UpdateDevice(ctx context.Context, projectID, deviceID string, name, description *string, ext []byte) (Device, error) {
-	panic("TODO")
-}
-
-// DeleteDevice deletes a device.
-func (r *Registry) DeleteDevice(ctx context.Context, projectID, deviceID string) error { panic("TODO") }
-
-// ResetFingerprint sets (or clears, with "") the PRIMARY or SECONDARY fingerprint. [DEV-FINGERPRINT-SECONDARY]
-func (r *Registry) ResetFingerprint(ctx context.Context, projectID, deviceID, fingerprintType, fingerprint string, force bool) (Device, error) {
-	panic("TODO")
-}
-
-// SetFrozen freezes or unfreezes a device. [DEV-FREEZE]
-func (r *Registry) SetFrozen(ctx context.Context, projectID, deviceID string, frozen bool) (Device, error) {
-	panic("TODO")
-}
-
-// BindFingerprint records fp as the primary fingerprint if none is set yet;
-// it reports whether fp is now the device's primary. [DEV-FINGERPRINT-BIND]
-func (r *Registry) BindFingerprint(ctx context.Context, deviceID, fp string) (bool, error) {
-	panic("TODO")
-}
-
-// SetOnline records a successful login (status ONLINE, active_time on the first) or a disconnect (OFFLINE). [DEV-STATUS]
-func (r *Registry) SetOnline(ctx context.Context, deviceID string, online bool, at time.Time) error {
-	panic("TODO")
-}
-
-// Counts reports registry sizes for metrics: projects, CAs, verified CAs, products, devices.
-func (r *Registry) Counts() (projects, cas, verifiedCAs, products, devices int) { panic("TODO") }
+// now returns the injected clock's time in UTC.
+func (r *Registry) now() time.Time { return r.opts.Now().UTC() }

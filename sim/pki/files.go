@@ -4,7 +4,6 @@ package pki
 // for people (login diagnostics, `certlab check`).
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -175,6 +174,3 @@ func KeyMatchesCert(cert *x509.Certificate, key crypto.Signer) bool {
 
 // KeyMatches reports whether the leaf's key belongs to its certificate.
 func (l *Leaf) KeyMatches() bool { return KeyMatchesCert(l.Cert, l.Key) }
-
-// sameCert reports whether two certificates are byte-identical.
-func sameCert(a, b *x509.Certificate) bool { return bytes.Equal(a.Raw, b.Raw) }

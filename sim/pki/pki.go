@@ -3,6 +3,11 @@
 // verification certificates, and fingerprints in IoTDA's formats.
 // Everything is generated in memory; nothing here talks to a platform.
 //
+// Besides pki.go: catalogue.go is the shared catalogue of good and bad
+// device-certificate variants (NewVariant), classify.go maps Go's
+// verification and handshake errors to login-refusal reasons, and files.go
+// reads and writes PEM files and describes keys.
+//
 // Defaults (each overridable with an Option):
 //   - keys are ECDSA P-256;
 //   - NotBefore is one hour before now (absorbs clock skew), NotAfter is
@@ -204,6 +209,7 @@ func caTemplate(cn string, o options) *x509.Certificate {
 		BasicConstraintsValid: true,
 		IsCA:                  isCA,
 		SignatureAlgorithm:    o.sigAlg,
+		ExtKeyUsage:           o.extUsage, // usually none; set for self-signed device variants
 	}
 }
 

@@ -1,0 +1,82 @@
+package loadgen
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// PromMetrics are the live metrics of a run, for watching it (Prometheus
+// scrapes each shard's pod). They are not the source of truth for reports:
+// the result stream is. Label sets are closed: server (platform, baseline),
+// outcome (success, refused, error, dropped) and phase ("", schedule, tcp,
+// tls, connect); never a device ID.
+type PromMetrics struct {
+	Logins     *prometheus.CounterVec   // certlab_loadgen_logins_total{server,outcome,phase}
+	Duration   *prometheus.HistogramVec // certlab_loadgen_login_duration_seconds{server,outcome}
+	Unexpected *prometheus.CounterVec   // certlab_loadgen_unexpected_outcomes_total{server}
+	InFlight   prometheus.Gauge         // certlab_loadgen_logins_in_flight
+	Held       prometheus.Gauge         // certlab_loadgen_sessions_held
+}
+
+// NewPromMetrics creates the metrics and registers them with reg (the
+// caller's registry; never the global one in library code).
+func NewPromMetrics(reg prometheus.Registerer) (*PromMetrics, error) {
+	m := &PromMetrics{
+		Logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "certlab", Subsystem: "loadgen", Name: "logins_total",
+			Help: "Login attempts by server, outcome and the phase where a failed attempt ended (warm-up included).",
+		}, []string{"server", "outcome", "phase"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "certlab", Subsystem: "loadgen", Name: "login_duration_seconds",
+			Help:    "Login latency from the scheduled time to the server's verdict.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5 ms .. ~4 s
+		}, []string{"server", "outcome"}),
+		Unexpected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "certlab", Subsystem: "loadgen", Name: "unexpected_outcomes_total",
+			Help: "Login attempts whose outcome differed from the expected one.",
+		}, []string{"server"}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "certlab", Subsystem: "loadgen", Name: "logins_in_flight",
+			Help: "Login attempts sent and not yet answered.",
+		}),
+		Held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "certlab", Subsystem: "loadgen", Name: "sessions_held",
+			Help: "Sessions held open (hold mode).",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.Logins, m.Duration, m.Unexpected, m.InFlight, m.Held} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register loadgen metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Record observes one result; it makes PromMetrics a Sink. A nil
+// *PromMetrics records nothing.
+func (m *PromMetrics) Record(r *Result) error {
+	if m == nil {
+		return nil
+	}
+	m.Logins.WithLabelValues(r.Server, string(r.Outcome), r.Phase).Inc()
+	if r.Outcome != OutcomeDropped {
+		m.Duration.WithLabelValues(r.Server, string(r.Outcome)).Observe(float64(r.TotalUs) / 1e6)
+	}
+	if r.Unexpected {
+		m.Unexpected.WithLabelValues(r.Server).Inc()
+	}
+	return nil
+}
+
+func (m *PromMetrics) inFlight(d float64) {
+	if m != nil {
+		m.InFlight.Add(d)
+	}
+}
+
+func (m *PromMetrics) held(d float64) {
+	if m != nil {
+		m.Held.Add(d)
+	}
+}

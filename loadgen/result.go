@@ -1,0 +1,272 @@
+package loadgen
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// FormatVersion is the version of the results file format (RunInfo.Format).
+const FormatVersion = 1
+
+// Outcome is how an attempt ended.
+type Outcome string
+
+// Attempt outcomes.
+const (
+	// OutcomeSuccess: the server confirmed the login (CONNACK 0x00, or the
+	// baseline server echoed the byte). Nothing else counts as success.
+	OutcomeSuccess Outcome = "success"
+	// OutcomeRefused: the server said no (TLS alert, CONNACK code, or under
+	// TLS 1.3 a drop before confirmation).
+	OutcomeRefused Outcome = "refused"
+	// OutcomeError: the attempt failed without a verdict on the device
+	// (timeout, refused TCP connection, protocol error).
+	OutcomeError Outcome = "error"
+	// OutcomeDropped: open loop only; the attempt was due but the backlog was
+	// full, so it was never sent.
+	OutcomeDropped Outcome = "dropped"
+)
+
+// Phases where an attempt ended (Result.Phase). A success has Phase "".
+const (
+	PhaseSchedule = "schedule" // dropped before it was sent
+	PhaseTCP      = "tcp"
+	PhaseTLS      = "tls"
+	PhaseConnect  = "connect" // CONNECT -> CONNACK, or the one-byte echo in tls-only mode
+)
+
+// Server names (Result.Server, Window.Server).
+const (
+	ServerPlatform = "platform"
+	ServerBaseline = "baseline"
+)
+
+// Result is the record of one login attempt: flat, one JSON line each.
+// Latencies are in microseconds; TotalUs runs from the scheduled time (equal
+// to Start in a closed loop) to the end of the attempt, so queueing is in it.
+type Result struct {
+	Seq       uint64    `json:"seq"`       // attempt number within its server's attack, from 0
+	Server    string    `json:"server"`    // "platform" or "baseline"
+	Device    int       `json:"device"`    // fleet index of the device
+	Identity  BadKind   `json:"identity"`  // "good" or the kind of bad identity presented
+	Scheduled time.Time `json:"scheduled"` // when the attempt was due
+	Start     time.Time `json:"start"`     // when it was sent (TCP dial began)
+
+	TCPUs     int64 `json:"tcp_us"`     // TCP connect
+	TLSUs     int64 `json:"tls_us"`     // TLS handshake
+	ConnackUs int64 `json:"connack_us"` // CONNECT -> CONNACK (tls-only: byte -> echo)
+	TotalUs   int64 `json:"total_us"`   // scheduled -> end
+
+	Outcome     Outcome `json:"outcome"`
+	Phase       string  `json:"phase,omitempty"`  // where it ended unless success
+	Reason      string  `json:"reason,omitempty"` // "tls_alert:<alert>", "connack:0x87", "timeout", "reset", "over_capacity" ...
+	ConnackCode int     `json:"connack_code"`     // CONNACK code when one was read
+	TLSVersion  string  `json:"tls_version,omitempty"`
+	Resumed     bool    `json:"resumed"`
+
+	Expected       Outcome `json:"expected"`                  // what the server should answer
+	ExpectedReason string  `json:"expected_reason,omitempty"` // iotda.Reason of an expected refusal
+	Unexpected     bool    `json:"unexpected,omitempty"`      // the outcome (or its phase/code) differs from Expected
+	Warmup         bool    `json:"warmup,omitempty"`          // scheduled during the warm-up: excluded from summaries
+	Error          string  `json:"error,omitempty"`           // the underlying error text, for diagnosis
+}
+
+// EndTime is when the attempt ended.
+func (r *Result) EndTime() time.Time {
+	return r.Scheduled.Add(time.Duration(r.TotalUs) * time.Microsecond)
+}
+
+// RunInfo is the header of a results file: the settings of the run. Shards
+// of one run share ID and differ in Shard.
+type RunInfo struct {
+	Format       int       `json:"format"`
+	ID           string    `json:"id"`
+	Started      time.Time `json:"started"`
+	Target       string    `json:"target"`        // target name
+	MQTTEndpoint string    `json:"mqtt_endpoint"` // host:port
+	Mode         Mode      `json:"mode"`
+	Loop         string    `json:"loop"` // "closed" or "open"
+	Workers      int       `json:"workers"`
+	Rate         float64   `json:"rate,omitempty"`     // attempts per second (open loop)
+	DurationS    float64   `json:"duration_s"`         // measured duration (hold: how long logins are held)
+	Count        int       `json:"count,omitempty"`    // measured attempts (0 = by duration)
+	WarmupS      float64   `json:"warmup_s,omitempty"` // warm-up, excluded from summaries
+	TLSVersion   string    `json:"tls_version"`        // "1.2", "1.3" or "auto"
+	KeyExchange  string    `json:"key_exchange"`       // "x25519", "p256", "hybrid"
+	Resumption   bool      `json:"resumption"`
+	MQTTVersion  int       `json:"mqtt_version"`
+	BadShare     float64   `json:"bad_share"`
+	Devices      int       `json:"devices"` // devices in the fleet slice used (all shards)
+	KeyType      string    `json:"key_type,omitempty"`
+	Shard        Shard     `json:"shard"`
+	Baseline     bool      `json:"baseline"`
+	Host         string    `json:"host,omitempty"`
+	CPUs         int       `json:"cpus,omitempty"`
+	GoVersion    string    `json:"go_version,omitempty"`
+}
+
+// Window is one measured window of one server's attack: when it ran and the
+// CPU counters read at its edges. Server CPU counters are absolute (seconds
+// since the server process started) so that windows of several shards
+// watching the same server merge by span, not by sum.
+type Window struct {
+	Server string    `json:"server"`
+	Shard  Shard     `json:"shard"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+
+	ClientCPUSeconds float64 `json:"client_cpu_s"`          // this generator process, user+system, inside the window
+	ClientHost       string  `json:"client_host,omitempty"` // with ClientPID, identifies the generator process
+	ClientPID        int     `json:"client_pid,omitempty"`
+
+	ServerCPUSource string  `json:"server_cpu_source,omitempty"` // "pid:1234@host", "metrics:URL"; "" = not measured
+	ServerCPUStart  float64 `json:"server_cpu_start_s,omitempty"`
+	ServerCPUEnd    float64 `json:"server_cpu_end_s,omitempty"`
+	ServerCPUError  string  `json:"server_cpu_error,omitempty"` // why server CPU is missing
+
+	Held             int     `json:"held,omitempty"`              // hold mode: sessions open at the end of the ramp
+	HeldMemoryBytes  float64 `json:"held_memory_bytes,omitempty"` // hold mode: Go heap+stack growth / held sessions
+	ServerCertKey    string  `json:"server_cert_key,omitempty"`   // key type of the server certificate seen
+	NegotiatedTLS    string  `json:"negotiated_tls,omitempty"`    // TLS version of the last successful login
+	NegotiatedCipher string  `json:"negotiated_cipher,omitempty"` // cipher suite of the last successful login
+}
+
+// ServerCPUSeconds is the server CPU spent inside the window (0 when unknown).
+func (w Window) ServerCPUSeconds() float64 {
+	if w.ServerCPUSource == "" {
+		return 0
+	}
+	return w.ServerCPUEnd - w.ServerCPUStart
+}
+
+// Record is one line of a results file: exactly one of Run, Result, Window.
+type Record struct {
+	Run    *RunInfo
+	Result *Result
+	Window *Window
+}
+
+// line is the on-disk form of a Record. Attempt lines carry no "type" so
+// they stay flat; header and window lines say what they are.
+type line struct {
+	Type string `json:"type,omitempty"` // "", "run" or "window"
+	*Result
+	Run    *RunInfo `json:"run,omitempty"`
+	Window *Window  `json:"window,omitempty"`
+}
+
+// Writer writes a results file (JSONL). It is safe for concurrent use;
+// call Flush (or Close) at the end.
+type Writer struct {
+	mu  sync.Mutex
+	bw  *bufio.Writer
+	enc *json.Encoder
+	c   io.Closer
+}
+
+// NewWriter writes records to w; if w is an io.Closer, Close closes it.
+func NewWriter(w io.Writer) *Writer {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	wr := &Writer{bw: bw, enc: enc}
+	if c, ok := w.(io.Closer); ok {
+		wr.c = c
+	}
+	return wr
+}
+
+// WriteRun writes the run header.
+func (w *Writer) WriteRun(r RunInfo) error { return w.write(line{Type: "run", Run: &r}) }
+
+// WriteWindow writes a window record.
+func (w *Writer) WriteWindow(win Window) error { return w.write(line{Type: "window", Window: &win}) }
+
+// Record writes one attempt; it makes a Writer a Sink.
+func (w *Writer) Record(r *Result) error { return w.write(line{Result: r}) }
+
+func (w *Writer) write(l line) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.enc.Encode(l); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}
+
+// Flush writes buffered records through.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.bw.Flush(); err != nil {
+		return fmt.Errorf("flush results: %w", err)
+	}
+	return nil
+}
+
+// Close flushes and closes the underlying writer if it is a Closer.
+func (w *Writer) Close() error {
+	err := w.Flush()
+	if w.c != nil {
+		err = errors.Join(err, w.c.Close())
+	}
+	return err
+}
+
+// Reader reads a results file record by record.
+type Reader struct {
+	sc   *bufio.Scanner
+	line int
+}
+
+// NewReader reads JSONL records from r.
+func NewReader(r io.Reader) *Reader {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	return &Reader{sc: sc}
+}
+
+// Next returns the next record, or io.EOF after the last one. Blank lines
+// are skipped.
+func (r *Reader) Next() (Record, error) {
+	for r.sc.Scan() {
+		r.line++
+		b := bytes.TrimSpace(r.sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		var l line
+		if err := json.Unmarshal(b, &l); err != nil {
+			return Record{}, fmt.Errorf("read results line %d: %w", r.line, err)
+		}
+		switch l.Type {
+		case "run":
+			if l.Run == nil {
+				return Record{}, fmt.Errorf("read results line %d: run record without \"run\"", r.line)
+			}
+			return Record{Run: l.Run}, nil
+		case "window":
+			if l.Window == nil {
+				return Record{}, fmt.Errorf("read results line %d: window record without \"window\"", r.line)
+			}
+			return Record{Window: l.Window}, nil
+		case "":
+			if l.Result == nil {
+				return Record{}, fmt.Errorf("read results line %d: not a result record", r.line)
+			}
+			return Record{Result: l.Result}, nil
+		default:
+			return Record{}, fmt.Errorf("read results line %d: unknown record type %q", r.line, l.Type)
+		}
+	}
+	if err := r.sc.Err(); err != nil {
+		return Record{}, fmt.Errorf("read results: %w", err)
+	}
+	return Record{}, io.EOF
+}

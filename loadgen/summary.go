@@ -1,0 +1,559 @@
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// SummaryFormat identifies a summary JSON document.
+const SummaryFormat = "certlab-loadgen-summary/1"
+
+// Histogram bounds: 1 µs .. 10 min, 3 significant digits.
+const (
+	histMinUs  = 1
+	histMaxUs  = int64(10 * time.Minute / time.Microsecond)
+	histDigits = 3
+)
+
+// Latency metrics kept per server (keys of ServerSummary.Latency and .Histograms).
+const (
+	MetricTotal        = "total"         // scheduled -> CONNACK 0x00, successes
+	MetricTCP          = "tcp"           // TCP connect, successes
+	MetricTLS          = "tls"           // TLS handshake, successes
+	MetricConnack      = "connack"       // CONNECT -> CONNACK (tls-only: echo), successes
+	MetricRefusedTotal = "refused_total" // scheduled -> refusal, refusals
+)
+
+// Metrics lists the latency metrics in display order.
+var Metrics = []string{MetricTotal, MetricTCP, MetricTLS, MetricConnack, MetricRefusedTotal}
+
+// Summary is what a run (or several merged shards) amounts to. It is
+// computed from the result stream by an Aggregator and keeps its raw parts
+// (counts, HDR histograms, windows), so summaries merge exactly.
+type Summary struct {
+	Format  string          `json:"format"`
+	Runs    []RunInfo       `json:"runs"` // one per shard/file
+	Windows []Window        `json:"windows"`
+	Servers []ServerSummary `json:"servers"` // platform first, then baseline
+	// BaselineRatio is the platform's server CPU per login attempt divided
+	// by the baseline server's, when both were measured.
+	BaselineRatio float64 `json:"baseline_ratio,omitempty"`
+}
+
+// ServerSummary is one server's part of a summary. Counts exclude warm-up.
+type ServerSummary struct {
+	Server     string `json:"server"`
+	Attempts   int64  `json:"attempts"` // measured attempts, dropped included
+	Warmup     int64  `json:"warmup"`   // warm-up attempts (excluded from everything else)
+	Success    int64  `json:"success"`
+	Refused    int64  `json:"refused"`
+	Errors     int64  `json:"errors"`
+	Dropped    int64  `json:"dropped"`
+	Unexpected int64  `json:"unexpected"` // attempts whose outcome differs from the expected one
+	Resumed    int64  `json:"resumed"`
+
+	Start     time.Time `json:"start"` // measured span
+	End       time.Time `json:"end"`
+	DurationS float64   `json:"duration_s"`
+
+	SuccessRate float64 `json:"success_rate"` // server-confirmed logins per second
+	AttemptRate float64 `json:"attempt_rate"` // attempts per second
+	ErrorRate   float64 `json:"error_rate"`   // Unexpected / Attempts
+
+	Latency    map[string]LatencyStats `json:"latency"`    // by metric, µs
+	Histograms map[string]string       `json:"histograms"` // HDR V2 compressed (base64), for exact merges
+
+	Breakdown  []BreakdownRow   `json:"breakdown"`  // by outcome, phase, reason
+	Identities []IdentityRow    `json:"identities"` // by identity kind
+	Timeline   []Bucket         `json:"timeline"`   // per second (Unix seconds)
+	TLSVersion map[string]int64 `json:"tls_versions,omitempty"`
+
+	ClientCPU CPUStat  `json:"client_cpu"`
+	ServerCPU *CPUStat `json:"server_cpu,omitempty"` // nil when not measured
+	// ServerCPUNote says why ServerCPU is missing.
+	ServerCPUNote string `json:"server_cpu_note,omitempty"`
+
+	Held            int     `json:"held,omitempty"`
+	HeldMemoryBytes float64 `json:"held_memory_bytes,omitempty"` // per held session
+}
+
+// LatencyStats are percentiles of one latency metric, in microseconds.
+type LatencyStats struct {
+	Count int64   `json:"count"`
+	Min   int64   `json:"min_us"`
+	Mean  float64 `json:"mean_us"`
+	P50   int64   `json:"p50_us"`
+	P90   int64   `json:"p90_us"`
+	P99   int64   `json:"p99_us"`
+	P999  int64   `json:"p999_us"`
+	Max   int64   `json:"max_us"`
+}
+
+// BreakdownRow counts attempts that ended the same way.
+type BreakdownRow struct {
+	Outcome    Outcome `json:"outcome"`
+	Phase      string  `json:"phase,omitempty"`
+	Reason     string  `json:"reason,omitempty"`
+	Count      int64   `json:"count"`
+	Unexpected int64   `json:"unexpected"`
+}
+
+// IdentityRow counts attempts by the identity presented.
+type IdentityRow struct {
+	Identity   BadKind `json:"identity"`
+	Expected   Outcome `json:"expected"`
+	Reason     string  `json:"expected_reason,omitempty"`
+	Attempts   int64   `json:"attempts"`
+	AsExpected int64   `json:"as_expected"`
+}
+
+// Bucket counts outcomes of attempts that ended within one second.
+type Bucket struct {
+	Unix    int64 `json:"t"`
+	Success int64 `json:"success"`
+	Refused int64 `json:"refused"`
+	Errors  int64 `json:"errors"`
+	Dropped int64 `json:"dropped"`
+}
+
+// CPUStat is CPU time spent in a measured span and per login.
+type CPUStat struct {
+	Source       string  `json:"source,omitempty"`
+	Seconds      float64 `json:"seconds"`
+	PerAttemptUs float64 `json:"per_attempt_us"` // per attempt sent (refusals included, drops excluded)
+	PerSuccessUs float64 `json:"per_success_us"` // per server-confirmed login
+}
+
+// Server returns the summary of one server, or nil.
+func (s *Summary) Server(name string) *ServerSummary {
+	for i := range s.Servers {
+		if s.Servers[i].Server == name {
+			return &s.Servers[i]
+		}
+	}
+	return nil
+}
+
+// Histogram decodes one latency histogram of a server summary (nil when absent).
+func (ss *ServerSummary) Histogram(metric string) (*hdr.Histogram, error) {
+	enc, ok := ss.Histograms[metric]
+	if !ok || enc == "" {
+		return nil, nil
+	}
+	h, err := hdr.Decode([]byte(enc))
+	if err != nil {
+		return nil, fmt.Errorf("decode %s histogram of %s: %w", metric, ss.Server, err)
+	}
+	return h, nil
+}
+
+// Aggregator builds a Summary from records. It is not safe for concurrent
+// use; Run feeds it from one goroutine.
+type Aggregator struct {
+	runs    []RunInfo
+	windows []Window
+	servers map[string]*serverAgg
+	order   []string
+}
+
+type breakdownKey struct {
+	outcome       Outcome
+	phase, reason string
+}
+
+type identityKey struct {
+	kind     BadKind
+	expected Outcome
+	reason   string
+}
+
+type serverAgg struct {
+	s          ServerSummary
+	hist       map[string]*hdr.Histogram
+	breakdown  map[breakdownKey]*BreakdownRow
+	identities map[identityKey]*IdentityRow
+	timeline   map[int64]*Bucket
+	first      time.Time // earliest scheduled (measured)
+	last       time.Time // latest end (measured)
+}
+
+// NewAggregator returns an empty Aggregator.
+func NewAggregator() *Aggregator {
+	return &Aggregator{servers: make(map[string]*serverAgg)}
+}
+
+func (a *Aggregator) server(name string) *serverAgg {
+	sa, ok := a.servers[name]
+	if !ok {
+		sa = &serverAgg{
+			s:          ServerSummary{Server: name, TLSVersion: map[string]int64{}},
+			hist:       make(map[string]*hdr.Histogram),
+			breakdown:  make(map[breakdownKey]*BreakdownRow),
+			identities: make(map[identityKey]*IdentityRow),
+			timeline:   make(map[int64]*Bucket),
+		}
+		a.servers[name] = sa
+		a.order = append(a.order, name)
+	}
+	return sa
+}
+
+func (sa *serverAgg) histogram(metric string) *hdr.Histogram {
+	h, ok := sa.hist[metric]
+	if !ok {
+		h = hdr.New(histMinUs, histMaxUs, histDigits)
+		sa.hist[metric] = h
+	}
+	return h
+}
+
+func (sa *serverAgg) record(metric string, us int64) {
+	_ = sa.histogram(metric).RecordValue(min(max(us, histMinUs), histMaxUs))
+}
+
+// AddRecord adds any record.
+func (a *Aggregator) AddRecord(r Record) {
+	switch {
+	case r.Run != nil:
+		a.AddRun(*r.Run)
+	case r.Window != nil:
+		a.AddWindow(*r.Window)
+	case r.Result != nil:
+		_ = a.Record(r.Result)
+	}
+}
+
+// AddRun adds a run header.
+func (a *Aggregator) AddRun(r RunInfo) { a.runs = append(a.runs, r) }
+
+// AddWindow adds a measured window.
+func (a *Aggregator) AddWindow(w Window) {
+	a.windows = append(a.windows, w)
+	a.server(w.Server)
+}
+
+// Record adds one attempt; it makes an Aggregator a Sink.
+func (a *Aggregator) Record(r *Result) error {
+	sa := a.server(r.Server)
+	s := &sa.s
+	if r.Warmup {
+		s.Warmup++
+		return nil
+	}
+	s.Attempts++
+	if r.Unexpected {
+		s.Unexpected++
+	}
+	if r.Resumed {
+		s.Resumed++
+	}
+	if sa.first.IsZero() || r.Scheduled.Before(sa.first) {
+		sa.first = r.Scheduled
+	}
+	end := r.EndTime()
+	if end.After(sa.last) {
+		sa.last = end
+	}
+	b := sa.timeline[end.Unix()]
+	if b == nil {
+		b = &Bucket{Unix: end.Unix()}
+		sa.timeline[end.Unix()] = b
+	}
+	switch r.Outcome {
+	case OutcomeSuccess:
+		s.Success++
+		b.Success++
+		sa.record(MetricTotal, r.TotalUs)
+		sa.record(MetricTCP, r.TCPUs)
+		sa.record(MetricTLS, r.TLSUs)
+		sa.record(MetricConnack, r.ConnackUs)
+		if r.TLSVersion != "" {
+			s.TLSVersion[r.TLSVersion]++
+		}
+	case OutcomeRefused:
+		s.Refused++
+		b.Refused++
+		sa.record(MetricRefusedTotal, r.TotalUs)
+	case OutcomeDropped:
+		s.Dropped++
+		b.Dropped++
+	default:
+		s.Errors++
+		b.Errors++
+	}
+	bk := breakdownKey{r.Outcome, r.Phase, r.Reason}
+	row := sa.breakdown[bk]
+	if row == nil {
+		row = &BreakdownRow{Outcome: r.Outcome, Phase: r.Phase, Reason: r.Reason}
+		sa.breakdown[bk] = row
+	}
+	row.Count++
+	if r.Unexpected {
+		row.Unexpected++
+	}
+	kind := r.Identity
+	if kind == "" {
+		kind = Good
+	}
+	ik := identityKey{kind, r.Expected, r.ExpectedReason}
+	ir := sa.identities[ik]
+	if ir == nil {
+		ir = &IdentityRow{Identity: kind, Expected: r.Expected, Reason: r.ExpectedReason}
+		sa.identities[ik] = ir
+	}
+	ir.Attempts++
+	if !r.Unexpected {
+		ir.AsExpected++
+	}
+	return nil
+}
+
+// AddSummary folds a summary (e.g. another shard's summary.json) into the
+// aggregator. Histograms merge exactly.
+func (a *Aggregator) AddSummary(s *Summary) error {
+	a.runs = append(a.runs, s.Runs...)
+	a.windows = append(a.windows, s.Windows...)
+	for i := range s.Servers {
+		in := &s.Servers[i]
+		sa := a.server(in.Server)
+		o := &sa.s
+		o.Attempts += in.Attempts
+		o.Warmup += in.Warmup
+		o.Success += in.Success
+		o.Refused += in.Refused
+		o.Errors += in.Errors
+		o.Dropped += in.Dropped
+		o.Unexpected += in.Unexpected
+		o.Resumed += in.Resumed
+		for k, v := range in.TLSVersion {
+			o.TLSVersion[k] += v
+		}
+		if !in.Start.IsZero() && (sa.first.IsZero() || in.Start.Before(sa.first)) {
+			sa.first = in.Start
+		}
+		if in.End.After(sa.last) {
+			sa.last = in.End
+		}
+		for metric := range in.Histograms {
+			h, err := in.Histogram(metric)
+			if err != nil {
+				return fmt.Errorf("merge summary: %w", err)
+			}
+			if h != nil {
+				sa.histogram(metric).Merge(h)
+			}
+		}
+		for _, r := range in.Breakdown {
+			k := breakdownKey{r.Outcome, r.Phase, r.Reason}
+			if sa.breakdown[k] == nil {
+				sa.breakdown[k] = &BreakdownRow{Outcome: r.Outcome, Phase: r.Phase, Reason: r.Reason}
+			}
+			sa.breakdown[k].Count += r.Count
+			sa.breakdown[k].Unexpected += r.Unexpected
+		}
+		for _, r := range in.Identities {
+			k := identityKey{r.Identity, r.Expected, r.Reason}
+			if sa.identities[k] == nil {
+				sa.identities[k] = &IdentityRow{Identity: r.Identity, Expected: r.Expected, Reason: r.Reason}
+			}
+			sa.identities[k].Attempts += r.Attempts
+			sa.identities[k].AsExpected += r.AsExpected
+		}
+		for _, b := range in.Timeline {
+			if sa.timeline[b.Unix] == nil {
+				sa.timeline[b.Unix] = &Bucket{Unix: b.Unix}
+			}
+			t := sa.timeline[b.Unix]
+			t.Success += b.Success
+			t.Refused += b.Refused
+			t.Errors += b.Errors
+			t.Dropped += b.Dropped
+		}
+	}
+	return nil
+}
+
+// Summary computes the summary of everything added so far.
+func (a *Aggregator) Summary() (*Summary, error) {
+	out := &Summary{Format: SummaryFormat, Runs: slices.Clone(a.runs), Windows: slices.Clone(a.windows)}
+	names := slices.Clone(a.order)
+	slices.SortStableFunc(names, func(x, y string) int { return serverRank(x) - serverRank(y) })
+	for _, name := range names {
+		ss, err := a.servers[name].finish(a.windows)
+		if err != nil {
+			return nil, err
+		}
+		out.Servers = append(out.Servers, ss)
+	}
+	p, b := out.Server(ServerPlatform), out.Server(ServerBaseline)
+	if p != nil && b != nil && p.ServerCPU != nil && b.ServerCPU != nil && b.ServerCPU.PerAttemptUs > 0 {
+		out.BaselineRatio = p.ServerCPU.PerAttemptUs / b.ServerCPU.PerAttemptUs
+	}
+	return out, nil
+}
+
+func serverRank(name string) int {
+	switch name {
+	case ServerPlatform:
+		return 0
+	case ServerBaseline:
+		return 1
+	}
+	return 2
+}
+
+func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
+	s := sa.s
+	s.Latency = make(map[string]LatencyStats)
+	s.Histograms = make(map[string]string)
+	for _, m := range Metrics {
+		h, ok := sa.hist[m]
+		if !ok || h.TotalCount() == 0 {
+			continue
+		}
+		s.Latency[m] = statsOf(h)
+		enc, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
+		if err != nil {
+			return s, fmt.Errorf("encode %s histogram: %w", m, err)
+		}
+		s.Histograms[m] = string(enc)
+	}
+	s.Breakdown = s.Breakdown[:0:0]
+	for _, r := range sa.breakdown {
+		s.Breakdown = append(s.Breakdown, *r)
+	}
+	slices.SortFunc(s.Breakdown, func(x, y BreakdownRow) int {
+		if x.Count != y.Count {
+			return int(y.Count - x.Count)
+		}
+		return strings.Compare(string(x.Outcome)+x.Phase+x.Reason, string(y.Outcome)+y.Phase+y.Reason)
+	})
+	s.Identities = s.Identities[:0:0]
+	for _, r := range sa.identities {
+		s.Identities = append(s.Identities, *r)
+	}
+	slices.SortFunc(s.Identities, func(x, y IdentityRow) int {
+		return strings.Compare(string(x.Identity)+string(x.Expected), string(y.Identity)+string(y.Expected))
+	})
+	s.Timeline = s.Timeline[:0:0]
+	for _, b := range sa.timeline {
+		s.Timeline = append(s.Timeline, *b)
+	}
+	slices.SortFunc(s.Timeline, func(x, y Bucket) int { return int(x.Unix - y.Unix) })
+
+	// The measured span: the union of this server's windows, or the span of
+	// its results when no window was recorded (an interrupted run).
+	var clientCPU float64
+	type span struct{ start, end float64 }
+	serverSpans := map[string]*span{}
+	var sourceOrder []string
+	var cpuErr string
+	for _, w := range windows {
+		if w.Server != s.Server {
+			continue
+		}
+		if s.Start.IsZero() || w.Start.Before(s.Start) {
+			s.Start = w.Start
+		}
+		if w.End.After(s.End) {
+			s.End = w.End
+		}
+		clientCPU += w.ClientCPUSeconds
+		if w.ServerCPUSource == "" {
+			cpuErr = w.ServerCPUError
+		} else if sp := serverSpans[w.ServerCPUSource]; sp == nil {
+			serverSpans[w.ServerCPUSource] = &span{w.ServerCPUStart, w.ServerCPUEnd}
+			sourceOrder = append(sourceOrder, w.ServerCPUSource)
+		} else {
+			// Shards watching one server: take the span of its counter
+			// over all their windows, not the sum of overlapping deltas.
+			sp.start = math.Min(sp.start, w.ServerCPUStart)
+			sp.end = math.Max(sp.end, w.ServerCPUEnd)
+		}
+		if w.Held > 0 {
+			if s.HeldMemoryBytes == 0 {
+				s.HeldMemoryBytes = w.HeldMemoryBytes
+			} else {
+				s.HeldMemoryBytes = (s.HeldMemoryBytes*float64(s.Held) + w.HeldMemoryBytes*float64(w.Held)) / float64(s.Held+w.Held)
+			}
+			s.Held += w.Held
+		}
+	}
+	if s.Start.IsZero() {
+		s.Start, s.End = sa.first, sa.last
+	}
+	s.DurationS = s.End.Sub(s.Start).Seconds()
+	if s.DurationS > 0 {
+		s.SuccessRate = float64(s.Success) / s.DurationS
+		s.AttemptRate = float64(s.Attempts) / s.DurationS
+	}
+	if s.Attempts > 0 {
+		s.ErrorRate = float64(s.Unexpected) / float64(s.Attempts)
+	}
+	sent := s.Attempts - s.Dropped
+	s.ClientCPU = perLogin("self", clientCPU, sent, s.Success)
+	if len(sourceOrder) > 0 {
+		var secs float64
+		for _, src := range sourceOrder {
+			secs += serverSpans[src].end - serverSpans[src].start
+		}
+		st := perLogin(strings.Join(sourceOrder, ","), secs, sent, s.Success)
+		s.ServerCPU = &st
+	} else {
+		s.ServerCPU = nil
+		s.ServerCPUNote = cpuErr
+		if cpuErr == "" {
+			s.ServerCPUNote = "not measured (no --server-pid and no metrics endpoint)"
+		}
+	}
+	if len(s.TLSVersion) == 0 {
+		s.TLSVersion = nil
+	}
+	return s, nil
+}
+
+func perLogin(source string, secs float64, attempts, success int64) CPUStat {
+	st := CPUStat{Source: source, Seconds: secs}
+	if attempts > 0 {
+		st.PerAttemptUs = secs * 1e6 / float64(attempts)
+	}
+	if success > 0 {
+		st.PerSuccessUs = secs * 1e6 / float64(success)
+	}
+	return st
+}
+
+func statsOf(h *hdr.Histogram) LatencyStats {
+	return LatencyStats{
+		Count: h.TotalCount(),
+		Min:   h.Min(),
+		Mean:  math.Round(h.Mean()*10) / 10,
+		P50:   h.ValueAtQuantile(50),
+		P90:   h.ValueAtQuantile(90),
+		P99:   h.ValueAtQuantile(99),
+		P999:  h.ValueAtQuantile(99.9),
+		Max:   h.Max(),
+	}
+}
+
+// Aggregate reads a results file to the end into a.
+func (a *Aggregator) Aggregate(r io.Reader) error {
+	rd := NewReader(r)
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		a.AddRecord(rec)
+	}
+}

@@ -1,0 +1,279 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/certlab/certlab/platform/registry"
+)
+
+// Directory is what the broker needs from the registry. Every method is on
+// the login hot path or next to it: Trust and LookupDevice must answer from
+// memory without I/O.
+type Directory interface {
+	// Trust returns the current trust snapshot (atomically swapped; never nil).
+	Trust() *registry.Trust
+	// LookupDevice finds a device by ID across all projects, from memory.
+	LookupDevice(deviceID string) (registry.Device, bool)
+	// Product returns one product of a project.
+	Product(projectID, productID string) (registry.Product, error)
+	// BindFingerprint records fp as the device's primary fingerprint if none
+	// is set yet and reports whether fp is now its primary. [DEV-FINGERPRINT-BIND]
+	BindFingerprint(ctx context.Context, deviceID, fp string) (bool, error)
+	// SetOnline records a login (online) or a disconnect (offline). [DEV-STATUS]
+	SetOnline(ctx context.Context, deviceID string, online bool, at time.Time) error
+}
+
+// Config configures a Broker. Zero values take the defaults in withDefaults.
+type Config struct {
+	Addr           string                // listen address; default "127.0.0.1:8883"; port 0 allowed
+	Certificate    tls.Certificate       // server certificate (required)
+	Directory      Directory             // registry view (required)
+	ConnectTimeout time.Duration         // TLS handshake + CONNECT deadline; default 10 s
+	MaxClients     int                   // live device sessions before server_busy; 0 = unlimited
+	AttemptLogSize int                   // login attempts kept in memory; default 10000
+	Logger         *slog.Logger          // one Info line per refusal; default discard
+	Registerer     prometheus.Registerer // metrics; default a private registry
+	Now            func() time.Time      // clock for certificate checks and records; default time.Now
+	SendCAList     bool                  // send the verified CA subjects in CertificateRequest (~5% per handshake); default off
+	TLSMinVersion  uint16                // default tls.VersionTLS12
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8883"
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.AttemptLogSize <= 0 {
+		c.AttemptLogSize = 10000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.TLSMinVersion == 0 {
+		c.TLSMinVersion = tls.VersionTLS12
+	}
+	return c
+}
+
+// Limits of the MQTT service. [MQTT-LIMITS]
+const (
+	// MaxPayload is the largest PUBLISH payload a device may send (IoTDA: 1 MB).
+	MaxPayload = 1 << 20
+	// MaxPacketSize is the largest MQTT packet accepted: MaxPayload plus room
+	// for the fixed header, topic and properties.
+	MaxPacketSize = MaxPayload + 4096
+	// MinKeepalive and MaxKeepalive bound the CONNECT keepalive in seconds. [LOGIN-KEEPALIVE]
+	MinKeepalive = 30
+	MaxKeepalive = 1200
+)
+
+// Timeouts of background work. Each is an upper bound, not a typical figure.
+const (
+	bindTimeout      = 5 * time.Second        // Directory.BindFingerprint during a login
+	statusTimeout    = 5 * time.Second        // one Directory.SetOnline call
+	statusFlushLimit = 3 * time.Second        // flushing pending status updates on Close
+	kickWriteTimeout = 500 * time.Millisecond // writing a DISCONNECT to a session being dropped
+	closeGrace       = 500 * time.Millisecond // polite DISCONNECTs on Close before connections are cut
+)
+
+// Sentinel errors.
+var (
+	// ErrDeviceOffline: SendDown was asked to reach a device with no live session.
+	ErrDeviceOffline = errors.New("device is not online")
+	// ErrTopicNotAllowed: SendDown was given a topic outside $oc/devices/{device_id}/. [ACL-OWN-TOPICS]
+	ErrTopicNotAllowed = errors.New("topic is outside the device's own topics")
+	// ErrPayloadTooLarge: SendDown was given more than MaxPayload bytes. [MQTT-LIMITS]
+	ErrPayloadTooLarge = errors.New("payload exceeds 1 MB")
+	// ErrClosed: the broker was closed.
+	ErrClosed = errors.New("broker closed")
+)
+
+// Broker is a running MQTTS broker. It is safe for concurrent use.
+type Broker struct {
+	cfg      Config
+	dir      Directory
+	log      *slog.Logger
+	now      func() time.Time
+	base     *tls.Config // built once; cloned shallowly per connection
+	srv      *mqtt.Server
+	ln       *listener
+	metrics  *metrics
+	attempts *attemptLog
+	status   *statusWriter
+	shadows  *shadowStore
+
+	mu       sync.Mutex            // guards sessions, closed, bg.Add
+	sessions map[string]*connState // device_id -> current session [LOGIN-TAKEOVER]
+	closed   bool
+	bg       sync.WaitGroup // session drops started by HandleEvent
+
+	startOnce sync.Once
+	startErr  error
+	closeOnce sync.Once
+}
+
+// New validates cfg and builds a broker ready to Start.
+func New(cfg Config) (*Broker, error) {
+	if cfg.Directory == nil {
+		return nil, errors.New("new broker: Directory is required")
+	}
+	if len(cfg.Certificate.Certificate) == 0 || cfg.Certificate.PrivateKey == nil {
+		return nil, errors.New("new broker: server Certificate is required")
+	}
+	cfg = cfg.withDefaults()
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("new broker: %w", err)
+	}
+	b := &Broker{
+		cfg:      cfg,
+		dir:      cfg.Directory,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		metrics:  m,
+		attempts: newAttemptLog(cfg.AttemptLogSize),
+		shadows:  newShadowStore(),
+		sessions: make(map[string]*connState),
+	}
+	b.status = newStatusWriter(cfg.Directory, cfg.Logger)
+	if b.base, err = baseTLSConfig(cfg); err != nil {
+		return nil, fmt.Errorf("new broker: %w", err)
+	}
+
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumQos = 1                    // [MQTT-LIMITS] no QoS 2
+	caps.RetainAvailable = 0               // [MQTT-LIMITS] no retained messages
+	caps.MaximumPacketSize = MaxPacketSize // [MQTT-LIMITS] PUBLISH <= 1 MB
+	caps.MaximumClientWritesPending = 128  // outbound queue per client (default 8192)
+	caps.MaximumSessionExpiryInterval = 0  // clean sessions only: nothing kept after a disconnect
+	// caps.MaximumClients stays unlimited: mochi would refuse before our
+	// hook sees the attempt; server_busy is checked last, in the hook.
+	b.srv = mqtt.New(&mqtt.Options{
+		Capabilities:           caps,
+		InlineClient:           true,
+		SysTopicResendInterval: 3600,
+		Logger:                 slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With("component", "mochi"),
+	})
+	if err := b.srv.AddHook(&x509Hook{b: b}, nil); err != nil {
+		return nil, fmt.Errorf("new broker: add hook: %w", err)
+	}
+	b.ln = &listener{id: "mqtts", addr: cfg.Addr, b: b, conns: make(map[*connState]struct{}), clientsWg: &b.srv.Listeners.ClientsWg}
+	return b, nil
+}
+
+// baseTLSConfig is the server TLS configuration shared (by shallow clone) by
+// every connection.
+func baseTLSConfig(cfg Config) (*tls.Config, error) {
+	c := &tls.Config{
+		Certificates: []tls.Certificate{cfg.Certificate},
+		// [LOGIN-TLS] A certificate is required, but Go does not verify it:
+		// VerifyConnection does, per connection, against the current trust
+		// snapshot. With ClientCAs unset no CA subject list is sent.
+		ClientAuth: tls.RequireAnyClientCert,
+		MinVersion: cfg.TLSMinVersion,
+		Time:       cfg.Now,
+	}
+	// Explicit ticket keys: every per-connection clone shares them, so
+	// sessions resume across connections (auto-rotated keys would be
+	// created per clone). They live as long as the process.
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return nil, fmt.Errorf("session ticket key: %w", err)
+	}
+	c.SetSessionTicketKeys([][32]byte{key})
+	return c, nil
+}
+
+// Start binds the listener and serves. Addr returns the bound address.
+func (b *Broker) Start() error {
+	b.startOnce.Do(func() {
+		b.mu.Lock()
+		closed := b.closed
+		b.mu.Unlock()
+		if closed {
+			b.startErr = ErrClosed
+			return
+		}
+		if err := b.srv.Subscribe(topicMessagesUp, 1, b.onMessageUp); err != nil {
+			b.startErr = fmt.Errorf("start broker: subscribe %s: %w", topicMessagesUp, err)
+			return
+		}
+		if err := b.srv.Subscribe(topicPropertiesReport, 2, b.onPropertiesReport); err != nil {
+			b.startErr = fmt.Errorf("start broker: subscribe %s: %w", topicPropertiesReport, err)
+			return
+		}
+		if err := b.srv.AddListener(b.ln); err != nil {
+			b.startErr = fmt.Errorf("start broker: listen %s: %w", b.cfg.Addr, err)
+			return
+		}
+		if err := b.srv.Serve(); err != nil {
+			b.startErr = fmt.Errorf("start broker: serve: %w", err)
+			return
+		}
+		b.status.start()
+	})
+	return b.startErr
+}
+
+// Addr returns the bound address after Start (the configured one before).
+func (b *Broker) Addr() string { return b.ln.Address() }
+
+// Close stops the broker: it stops accepting, sends MQTT 5 sessions a
+// DISCONNECT (0x8B server shutting down) for at most closeGrace, closes every
+// connection — handshaking, silent or established — and flushes pending
+// status updates. It is idempotent and returns promptly whatever the peers do.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		b.mu.Unlock()
+		_ = b.srv.Close() // calls listener.Close, then waits for mochi's client goroutines
+		b.ln.wg.Wait() // handshakes in progress and their establish calls
+		b.bg.Wait()
+		b.status.close(statusFlushLimit)
+	})
+	return nil
+}
+
+// Connected returns the number of live device sessions.
+func (b *Broker) Connected() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.sessions)
+}
+
+// minLevel drops records below a level (mochi logs at Info per connection).
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
+}

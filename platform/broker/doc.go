@@ -1,0 +1,35 @@
+// Package broker is the MQTTS side of certlab's reference platform: a
+// mochi-mqtt v2 broker behind its own deadline-bounded mutual-TLS listener,
+// an X.509 login hook that applies IoTDA's certificate-login rules, a topic
+// ACL, login diagnostics (a bounded attempt log, one log line per refusal)
+// and Prometheus metrics.
+//
+// A login is: TCP accept -> TLS handshake (client certificate required,
+// chain verified per connection against the directory's trust snapshot) ->
+// CONNECT -> identity checks -> CONNACK. One deadline (Config.ConnectTimeout)
+// covers the handshake and the CONNECT packet; mochi replaces it with
+// 1.5 x keepalive once the CONNECT is accepted. Every attempt, wherever it
+// ends, is recorded as an iotda.LoginAttempt with a machine-readable reason
+// from iotda.Refusals and counted in certlab_platform_logins_total.
+//
+// Lifecycle: New validates the configuration; Start binds the listener and
+// serves; Close (idempotent) stops accepting, closes every connection —
+// including peers still in the handshake or silent before CONNECT — waits for
+// the connection goroutines and flushes pending device-status updates.
+//
+// Behaviour choices that IoTDA leaves open (documented in the README):
+//   - TLS-stage refusals carry a TLS alert (bad_certificate, or
+//     certificate_required / handshake_failure when no certificate is sent),
+//     never an MQTT code.
+//   - CONNECT refusals carry the code of iotda.Refusals for the client's
+//     protocol version; MQTT 5 CONNACKs also carry the reason name as the
+//     Reason String when the client allows problem information.
+//   - A CONNECT with a will is refused as will_not_supported with
+//     "not authorized" (3.1.1: 0x05, 5: 0x87). [MQTT-LIMITS]
+//   - A QoS 2 or retained PUBLISH ends the connection (MQTT 5: DISCONNECT
+//     0x9B / 0x9A first); a packet over MaxPacketSize closes it. [MQTT-LIMITS]
+//   - Sessions are never persistent (IoTDA SDKs use clean sessions).
+//   - Device status updates (Directory.SetOnline) are written
+//     asynchronously, coalesced per device, so that registry I/O stays off
+//     the login path; they land within milliseconds and are flushed on Close.
+package broker

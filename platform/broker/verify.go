@@ -1,0 +1,250 @@
+package broker
+
+// verify.go: the TLS layer of the login. [LOGIN-TLS] The client certificate
+// is required and its chain verified during the handshake, per connection,
+// against the directory's current trust snapshot; failures are classified
+// into the TLS-stage reasons of iotda.Refusals.
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha1" //nolint:gosec // IoTDA's legacy fingerprint format
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+
+	"github.com/certlab/certlab/iotda"
+	"github.com/certlab/certlab/platform/registry"
+)
+
+// connState is what one connection learns on its way through the login.
+// Fields are written in stage order on the connection's own goroutine
+// (accept, handshake, OnConnect); other goroutines read the login fields only
+// after the session is published in Broker.sessions under Broker.mu.
+type connState struct {
+	// accept
+	acceptedAt time.Time
+	raw        net.Conn
+	peer       string
+
+	// handshake (VerifyConnection runs on the handshake goroutine)
+	verifyRan      bool
+	leaf           *x509.Certificate
+	sha256, sha1   string          // leaf fingerprints, lowercase hex, computed once [DEV-FINGERPRINT]
+	anchors        []*registry.CA  // CAs anchoring the verified chains (usually one)
+	failReason     iotda.Reason    // TLS-stage refusal
+	failDetail     string          //
+	failCA         *registry.CA    // the unverified CA, for ca_not_verified
+	handshake      time.Duration   //
+	handshakeDone  time.Time       //
+	tlsVersion     uint16          //
+	cipher         uint16          //
+	sni            string          //
+	resumed        bool            //
+	subject        string          // leaf subject, formatted once
+	issuer         string          //
+	conn           *mqttConn       // set once the handshake succeeded
+	recorded       bool            // an attempt was recorded for this connection
+	connack        int             // last CONNACK code written, -1 none
+	connackDropped bool            // a v5-only code was withheld from a v3 client
+
+	// login (OnConnect)
+	client    *mqtt.Client
+	version   byte
+	clientID  string
+	username  string
+	keepalive uint16
+	deviceID  string
+	projectID string
+	ca        *registry.CA // the anchor used for the login [CA-DELETE]
+	prefix    string       // "$oc/devices/{device_id}/" [ACL-OWN-TOPICS]
+	accepted  bool
+	released  atomic.Bool
+}
+
+// Verification failures returned to crypto/tls (which then sends the alert
+// bad_certificate). The reason is kept in connState.
+var errCertRefused = errors.New("client certificate refused")
+
+var emptyPool = x509.NewCertPool()
+
+var clientAuthUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+
+// verifyConnection is tls.Config.VerifyConnection for one connection. It
+// runs on full and resumed handshakes alike (VerifyPeerCertificate does not
+// run on resumption), so a deleted CA also stops resumed sessions.
+func (b *Broker) verifyConnection(st *connState, cs tls.ConnectionState) error {
+	st.verifyRan = true
+	if len(cs.PeerCertificates) == 0 { // RequireAnyClientCert normally stops this earlier
+		st.failReason = iotda.ReasonNoClientCert
+		st.failDetail = detailNoClientCert
+		return errCertRefused
+	}
+	leaf := cs.PeerCertificates[0]
+	st.setLeaf(leaf)
+	trust := b.dir.Trust()
+	now := b.now()
+	opts := x509.VerifyOptions{
+		Roots:       poolOrEmpty(trust.Verified), // never nil: nil would mean the system roots
+		CurrentTime: now,
+		KeyUsages:   clientAuthUsage,
+	}
+	if len(cs.PeerCertificates) > 1 {
+		opts.Intermediates = x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(c)
+		}
+	}
+	chains, err := leaf.Verify(opts)
+	if err == nil {
+		for _, chain := range chains {
+			if ca := trust.BySHA256[sha256Hex(chain[len(chain)-1].Raw)]; ca != nil && !containsCA(st.anchors, ca) {
+				st.anchors = append(st.anchors, ca)
+			}
+		}
+		return nil
+	}
+	st.failReason, st.failDetail, st.failCA = classifyVerifyError(err, cs.PeerCertificates, opts, trust, now)
+	return fmt.Errorf("%w: %s: %w", errCertRefused, st.failReason, err)
+}
+
+// classifyVerifyError maps a chain-verification error to a TLS-stage reason
+// and a human explanation with a remedy.
+func classifyVerifyError(err error, certs []*x509.Certificate, opts x509.VerifyOptions, trust *registry.Trust, now time.Time) (iotda.Reason, string, *registry.CA) {
+	if inv, ok := errors.AsType[x509.CertificateInvalidError](err); ok {
+		if inv.Reason == x509.Expired {
+			return validityReason(inv.Cert, now)
+		}
+		return iotda.ReasonBadChain, fmt.Sprintf(detailBadChain, err), nil
+	}
+	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
+		// Uploaded but not verified? [CA-UNVERIFIED]
+		all := opts
+		all.Roots = poolOrEmpty(trust.All)
+		if chains, err := certs[0].Verify(all); err == nil {
+			ca := trust.BySHA256[sha256Hex(chains[0][len(chains[0])-1].Raw)]
+			name := "an uploaded CA"
+			if ca != nil {
+				name = fmt.Sprintf("CA %s (%s, project %s)", ca.ID, ca.CNName, ca.ProjectID)
+			}
+			return iotda.ReasonCANotVerified, fmt.Sprintf(detailCANotVerified, name), ca
+		}
+		// Chain building hides an expired intermediate behind "unknown authority".
+		for _, c := range certs[1:] {
+			if now.Before(c.NotBefore) || now.After(c.NotAfter) {
+				return validityReason(c, now)
+			}
+		}
+		// An issuer name that belongs to a registered CA whose signature does
+		// not check out, or a non-CA intermediate under one: a broken chain,
+		// not an unknown CA.
+		if issuedByKnownName(certs, trust) {
+			return iotda.ReasonBadChain, fmt.Sprintf(detailBadChain, err), nil
+		}
+		return iotda.ReasonUnknownCA, fmt.Sprintf(detailUnknownCA, certs[len(certs)-1].Issuer.String()), nil
+	}
+	return iotda.ReasonBadChain, fmt.Sprintf(detailBadChain, err), nil
+}
+
+func validityReason(c *x509.Certificate, now time.Time) (iotda.Reason, string, *registry.CA) {
+	if now.Before(c.NotBefore) {
+		return iotda.ReasonCertNotYetValid, fmt.Sprintf(detailNotYetValid, c.Subject.String(),
+			c.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)), nil
+	}
+	return iotda.ReasonCertExpired, fmt.Sprintf(detailExpired, c.Subject.String(),
+		c.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)), nil
+}
+
+func issuedByKnownName(certs []*x509.Certificate, trust *registry.Trust) bool {
+	for _, ca := range trust.BySHA256 {
+		if ca == nil || ca.Cert == nil {
+			continue
+		}
+		for _, c := range certs {
+			if string(c.RawIssuer) == string(ca.Cert.RawSubject) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// tlsRefused records a handshake that failed.
+func (b *Broker) tlsRefused(st *connState, err error) {
+	reason, detail := st.failReason, st.failDetail
+	if reason == "" {
+		reason, detail = classifyHandshakeError(err, b.cfg.ConnectTimeout)
+	}
+	b.refused(st, reason, detail)
+}
+
+func classifyHandshakeError(err error, timeout time.Duration) (iotda.Reason, string) {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "didn't provide a certificate"): // crypto/tls: RequireAnyClientCert
+		return iotda.ReasonNoClientCert, detailNoClientCert
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		return iotda.ReasonTLSHandshake, fmt.Sprintf("The TLS handshake did not complete within %s. Check the network path and that the client speaks TLS on this port.", timeout)
+	case strings.Contains(msg, "remote error"):
+		return iotda.ReasonTLSHandshake, fmt.Sprintf("The client aborted the TLS handshake (%s). Check that it trusts the platform's server CA (server-ca.pem) and supports TLS 1.2 or later.", msg)
+	default:
+		return iotda.ReasonTLSHandshake, fmt.Sprintf("The TLS handshake failed: %s.", msg)
+	}
+}
+
+func (st *connState) setLeaf(leaf *x509.Certificate) {
+	st.leaf = leaf
+	s256 := sha256.Sum256(leaf.Raw)
+	s1 := sha1.Sum(leaf.Raw) //nolint:gosec // IoTDA's legacy fingerprint format
+	st.sha256 = hex.EncodeToString(s256[:])
+	st.sha1 = hex.EncodeToString(s1[:])
+	st.subject = leaf.Subject.String()
+	st.issuer = leaf.Issuer.String()
+}
+
+func sha256Hex(der []byte) string {
+	s := sha256.Sum256(der)
+	return hex.EncodeToString(s[:])
+}
+
+func poolOrEmpty(p *x509.CertPool) *x509.CertPool {
+	if p == nil {
+		return emptyPool
+	}
+	return p
+}
+
+func containsCA(cas []*registry.CA, ca *registry.CA) bool {
+	for _, c := range cas {
+		if c == ca {
+			return true
+		}
+	}
+	return false
+}
+
+// keyType names a public key the way people read it: "ECDSA P-256", "RSA 2048", "Ed25519".
+func keyType(pub any) string {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		return "ECDSA " + k.Curve.Params().Name
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d", k.N.BitLen())
+	case ed25519.PublicKey:
+		return "Ed25519"
+	default:
+		return fmt.Sprintf("%T", pub)
+	}
+}

@@ -1,0 +1,316 @@
+package device
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Defaults applied by Config.withDefaults.
+const (
+	DefaultMQTTVersion    = 4                // MQTT 3.1.1
+	DefaultKeepalive      = 120              // seconds; IoTDA's recommendation (30..1200 allowed) [LOGIN-KEEPALIVE]
+	DefaultConnectTimeout = 10 * time.Second // TCP + TLS + CONNECT -> CONNACK
+	DefaultReceiveMaximum = 16               // MQTT 5: sizes paho's per-client publish channel
+)
+
+// Config describes one device login.
+type Config struct {
+	Addr        string      // host:port of the MQTTS endpoint
+	TLS         *tls.Config // client certificate(s), RootCAs, ServerName (defaults to Addr's host), Min/MaxVersion, CurvePreferences, ClientSessionCache; required
+	MQTTVersion int         // 4 = MQTT 3.1.1 (default), 5 = MQTT 5, 3 = MQTT 3.1 ("MQIsdp")
+	ClientID    string      // see ClientID for IoTDA's format
+	Username    string      // IoTDA: the device_id; sent when non-empty
+	Password    []byte      // optional; certificate devices send none (nil = no password flag)
+
+	Keepalive     uint16 // seconds; default 120 (IoTDA's recommendation)
+	KeepaliveZero bool   // send Keepalive 0 (no keepalive) instead of the default
+
+	// CleanStart asks for a clean session. Clean is also what a zero Config
+	// sends (IoTDA SDKs use clean session); set PersistentSession to send
+	// CleanSession/CleanStart = 0.
+	CleanStart        bool
+	PersistentSession bool // send CleanSession/CleanStart = 0 (overrides CleanStart)
+
+	ConnectTimeout time.Duration // bounds TCP + TLS + CONNECT -> CONNACK together; default 10s
+	AckTimeout     time.Duration // bounds each PUBACK/SUBACK wait and each write of a held session; default ConnectTimeout
+
+	// ProbeTLSRejection, if > 0, makes a TLS 1.3 certificate rejection
+	// deterministic: after the handshake and before CONNECT, Login reads with
+	// this deadline. An alert (or a drop) is a TLS-phase refusal; a timeout means
+	// the server accepted the certificate. It adds this delay to every accepted
+	// TLS 1.3 login, so it is meant for negative tests (libraries.md §A2.4).
+	// Ignored under TLS 1.2, whose handshake itself reports the rejection.
+	ProbeTLSRejection time.Duration
+
+	// StdlibCertSelection lets crypto/tls choose the client certificate from
+	// TLS.Certificates by the server's CA list (and send none if none fits).
+	// By default a single configured certificate is always presented; see AlwaysPresent.
+	StdlibCertSelection bool
+
+	ReceiveMaximum uint16        // MQTT 5 Receive Maximum sent in CONNECT; default 16
+	OnMessage      func(Message) // optional; called for each inbound PUBLISH on the session's reader goroutine (must not block)
+}
+
+// withDefaults returns cfg with every zero field set to its documented default.
+func (cfg Config) withDefaults() Config {
+	if cfg.MQTTVersion == 0 {
+		cfg.MQTTVersion = DefaultMQTTVersion
+	}
+	if cfg.Keepalive == 0 && !cfg.KeepaliveZero {
+		cfg.Keepalive = DefaultKeepalive
+	}
+	if cfg.KeepaliveZero {
+		cfg.Keepalive = 0
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = cfg.ConnectTimeout
+	}
+	if cfg.ReceiveMaximum == 0 {
+		cfg.ReceiveMaximum = DefaultReceiveMaximum
+	}
+	return cfg
+}
+
+func (cfg Config) cleanStart() bool { return !cfg.PersistentSession }
+
+func (cfg Config) validate() error {
+	switch {
+	case cfg.Addr == "":
+		return errors.New("config: Addr is empty")
+	case cfg.TLS == nil:
+		return errors.New("config: TLS is nil (certlab logs in over MQTTS only)")
+	case cfg.MQTTVersion != 3 && cfg.MQTTVersion != 4 && cfg.MQTTVersion != 5:
+		return fmt.Errorf("config: MQTTVersion %d (want 3, 4 or 5)", cfg.MQTTVersion)
+	}
+	return nil
+}
+
+// Outcome is how a login ended.
+type Outcome string
+
+// Login outcomes.
+const (
+	// OutcomeSuccess means a CONNACK 0x00 was read; nothing else counts as success.
+	OutcomeSuccess Outcome = "success"
+	// OutcomeRefused means the server refused the device: a TLS alert, a
+	// CONNACK code other than 0x00, or (TLS 1.3) a drop before CONNACK.
+	OutcomeRefused Outcome = "refused"
+	// OutcomeError means the login failed for a reason that is not the
+	// server's verdict on the device: timeout, TCP refused, protocol error.
+	OutcomeError Outcome = "error"
+)
+
+// Phase is where a login ended.
+type Phase string
+
+// Login phases. A successful login has Phase "".
+const (
+	PhaseNone    Phase = ""
+	PhaseConfig  Phase = "config" // the Config was unusable; nothing was sent
+	PhaseTCP     Phase = "tcp"
+	PhaseTLS     Phase = "tls"
+	PhaseConnect Phase = "connect"
+)
+
+// Result reasons (client-side classification). Two reasons carry a value:
+// "tls_alert:<alert text>" and "connack:0x<code>" (see AlertReason, ConnackReason).
+const (
+	ReasonOK         = ""
+	ReasonTimeout    = "timeout"     // a phase deadline (ConnectTimeout) expired
+	ReasonCanceled   = "canceled"    // the caller's ctx was canceled
+	ReasonRefusedTCP = "refused_tcp" // ECONNREFUSED on dial
+	ReasonDial       = "dial"        // other dial failure (DNS, unreachable)
+	ReasonReset      = "reset"       // ECONNRESET
+	ReasonEPIPE      = "epipe"       // EPIPE: the peer had already closed when we wrote
+	ReasonEOF        = "eof"         // the peer closed the connection
+	ReasonServerCert = "server_cert" // the server's certificate failed our verification
+	ReasonTLS        = "tls"         // other local TLS failure (no common version or cipher ...)
+	ReasonProtocol   = "protocol"    // unexpected or malformed MQTT packet
+	ReasonConfig     = "config"      // invalid Config
+	ReasonIO         = "io"          // other I/O error
+)
+
+// AlertReason is the Reason for a TLS alert received from the server.
+func AlertReason(alert string) string { return "tls_alert:" + alert }
+
+// ConnackReason is the Reason for a CONNACK refusal code.
+func ConnackReason(code byte) string { return fmt.Sprintf("connack:0x%02x", code) }
+
+// Result is the record of one login attempt. It is flat and serialisable.
+type Result struct {
+	Outcome      Outcome `json:"outcome"`
+	Phase        Phase   `json:"phase,omitempty"`         // where it ended if not success
+	Reason       string  `json:"reason,omitempty"`        // "tls_alert:<alert>", "connack:0x87", "timeout", "reset", "eof", "refused_tcp", "protocol" ...
+	Alert        string  `json:"alert,omitempty"`         // TLS alert text if any: "bad certificate", "certificate required", "unknown certificate authority" ...
+	ConnackCode  byte    `json:"connack_code"`            // CONNACK return/reason code when one was received (0 on success)
+	ReasonString string  `json:"reason_string,omitempty"` // MQTT 5 CONNACK reason string if sent
+
+	TLSVersion  uint16 `json:"tls_version,omitempty"`  // negotiated version (tls.VersionTLS12 ...) once the handshake completed
+	CipherSuite uint16 `json:"cipher_suite,omitempty"` // negotiated suite once the handshake completed
+	DidResume   bool   `json:"did_resume,omitempty"`   // the handshake resumed a session (ClientSessionCache)
+
+	Start        time.Time     `json:"start"`
+	TCP          time.Duration `json:"tcp_ns"`             // dial
+	TLSHandshake time.Duration `json:"tls_ns"`             // HandshakeContext
+	TLSProbe     time.Duration `json:"tls_probe_ns"`       // ProbeTLSRejection read (0 when not probed)
+	Connack      time.Duration `json:"connack_ns"`         // CONNECT write start -> CONNACK read
+	Total        time.Duration `json:"total_ns"`           // Start -> end of Login
+	Err          error         `json:"-"`                  // underlying error for diagnostics (nil on success)
+	ErrText      string        `json:"error,omitempty"`    // Err.Error(), for serialised records
+	MQTTVersion  int           `json:"mqtt_version"`       // 3, 4 or 5
+	ClientID     string        `json:"client_id,omitempty"`
+}
+
+// OK reports whether the login succeeded (CONNACK 0x00).
+func (r Result) OK() bool { return r.Outcome == OutcomeSuccess }
+
+// ClientID returns IoTDA's MQTT ClientId for a certificate (or secret,
+// sign_type 0) device: {device_id}_0_0_{YYYYMMDDHH}, the timestamp in UTC.
+// [LOGIN-CLIENTID]
+func ClientID(deviceID string, t time.Time) string {
+	return deviceID + "_0_0_" + t.UTC().Format("2006010215")
+}
+
+// Login dials cfg.Addr, performs the TLS handshake and the MQTT CONNECT, and
+// returns the live session and the result. The session is non-nil only when
+// Outcome is success; the caller must Close it. Login never panics on a bad
+// Config: it returns Outcome error, Phase config.
+func Login(ctx context.Context, cfg Config) (*Session, Result) {
+	cfg = cfg.withDefaults()
+	res := Result{Start: time.Now(), MQTTVersion: cfg.MQTTVersion, ClientID: cfg.ClientID}
+	s := login(ctx, cfg, &res)
+	res.Total = time.Since(res.Start)
+	if res.Err != nil {
+		res.ErrText = res.Err.Error()
+	}
+	return s, res
+}
+
+func login(parent context.Context, cfg Config, res *Result) *Session {
+	if err := cfg.validate(); err != nil {
+		res.fail(OutcomeError, PhaseConfig, ReasonConfig, err)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(parent, cfg.ConnectTimeout)
+	defer cancel()
+
+	// Phase 1: TCP.
+	t := time.Now()
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	res.TCP = time.Since(t)
+	if err != nil {
+		res.failTCP(parent, err)
+		return nil
+	}
+
+	// Phase 2: TLS.
+	tlsCfg, err := clientTLS(cfg)
+	if err != nil {
+		_ = raw.Close()
+		res.fail(OutcomeError, PhaseConfig, ReasonConfig, err)
+		return nil
+	}
+	tc := tls.Client(raw, tlsCfg)
+	t = time.Now()
+	err = tc.HandshakeContext(ctx)
+	res.TLSHandshake = time.Since(t)
+	if err != nil {
+		_ = raw.Close()
+		res.failTLS(parent, err)
+		return nil
+	}
+	st := tc.ConnectionState()
+	res.TLSVersion, res.CipherSuite, res.DidResume = st.Version, st.CipherSuite, st.DidResume
+
+	// Under TLS 1.3 the server has not necessarily judged our certificate yet
+	// (performance.md, "Traps seen in peer tools"). certAccepted records whether
+	// we know it has: always under TLS 1.2, after a quiet probe under TLS 1.3.
+	certAccepted := st.Version != tls.VersionTLS13
+	if cfg.ProbeTLSRejection > 0 && !certAccepted {
+		t = time.Now()
+		ok := probeTLSRejection(ctx, parent, tc, cfg.ProbeTLSRejection, res)
+		res.TLSProbe = time.Since(t)
+		if !ok {
+			_ = tc.Close()
+			return nil
+		}
+		certAccepted = true
+	}
+
+	// Phase 3: CONNECT -> CONNACK.
+	if cfg.MQTTVersion == 5 {
+		return loginV5(ctx, parent, tc, cfg, res, certAccepted)
+	}
+	return loginV3(ctx, parent, tc, cfg, res, certAccepted)
+}
+
+// clientTLS returns the tls.Config for one login: cfg.TLS itself when it is
+// ready, else a clone with ServerName set from Addr and the client
+// certificate always presented (see AlwaysPresent). Build the config with
+// both once per device to save the clone on every login.
+func clientTLS(cfg Config) (*tls.Config, error) {
+	c := cfg.TLS
+	needName := c.ServerName == "" && !c.InsecureSkipVerify
+	needCert := c.GetClientCertificate == nil && len(c.Certificates) == 1 && !cfg.StdlibCertSelection
+	if !needName && !needCert {
+		return c, nil
+	}
+	c = c.Clone()
+	if needName {
+		host, _, err := net.SplitHostPort(cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("config: Addr %q: %w", cfg.Addr, err)
+		}
+		c.ServerName = host
+	}
+	if needCert {
+		c.GetClientCertificate = AlwaysPresent(c.Certificates[0])
+	}
+	return c, nil
+}
+
+// AlwaysPresent returns a tls.Config.GetClientCertificate callback that
+// presents cert whatever the server's CertificateRequest lists. With only
+// Certificates set, crypto/tls silently sends *no* certificate when the leaf
+// does not chain to a CA the server names, which turns an "unknown CA" case
+// into "no certificate"; devices built on OpenSSL or mbedTLS present theirs
+// anyway, and so does certlab.
+func AlwaysPresent(cert tls.Certificate) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+}
+
+// probeTLSRejection reads from a fresh TLS 1.3 connection with a short
+// deadline. Nothing may arrive before CONNECT, so a timeout means the server
+// accepted our certificate, and an alert or a drop means it did not
+// (libraries.md §A2.4: 50/50 deterministic in both directions).
+func probeTLSRejection(ctx, parent context.Context, tc *tls.Conn, d time.Duration, res *Result) bool {
+	dl := time.Now().Add(d)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(dl) {
+		dl = cd
+	}
+	_ = tc.SetReadDeadline(dl)
+	var b [1]byte
+	n, err := tc.Read(b[:])
+	if n > 0 {
+		res.fail(OutcomeError, PhaseConnect, ReasonProtocol, errors.New("tls probe: server sent data before CONNECT"))
+		return false
+	}
+	if isTimeout(err) && ctx.Err() == nil {
+		_ = tc.SetReadDeadline(time.Time{})
+		return true // quiet: the certificate was accepted
+	}
+	res.failAfterHandshake(parent, ctx, fmt.Errorf("tls probe: %w", err), false, PhaseTLS)
+	return false
+}
+
+func (r *Result) fail(o Outcome, p Phase, reason string, err error) {
+	r.Outcome, r.Phase, r.Reason, r.Err = o, p, reason, err
+}

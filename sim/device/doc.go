@@ -1,0 +1,39 @@
+// Package device is the device-side MQTT(S) login and session client for
+// certlab: the one piece of code that logs a simulated device in, used by the
+// BDD steps, the fleet simulator, the load generator and `certlab check`.
+//
+// A login is four timed phases, each under the deadline of Config.ConnectTimeout
+// (and of the caller's ctx):
+//
+//	TCP dial -> TLS handshake (client certificate) -> [optional TLS 1.3 rejection probe] -> CONNECT -> CONNACK
+//
+// Login never returns an error: every attempt ends in a Result whose Outcome is
+// "success" (CONNACK 0x00 received, and only then), "refused" (the server said
+// no: a TLS alert, a CONNACK code, or under TLS 1.3 a drop before CONNACK that
+// stands for a rejected certificate) or "error" (a timeout, a refused TCP
+// connection, a protocol violation: something is wrong with the setup or the
+// server, not with the device's credentials). Phase says where it ended and
+// Reason classifies it ("tls_alert:bad certificate", "connack:0x87",
+// "timeout", ...). A refused login is a result, not an error.
+//
+// MQTT 5 runs on eclipse/paho.golang (paho.Client on a connection this package
+// dials itself). paho does not speak MQTT 3.1.1, so v3.1.1 (and 3.1) use a small
+// session in this package built on mochi-mqtt's packet codec: CONNECT/CONNACK,
+// PUBLISH QoS 0/1 with PUBACK, SUBSCRIBE/SUBACK, PINGREQ/PINGRESP keepalive and
+// DISCONNECT, with one read goroutine per session.
+//
+// Traps handled here (shared/reference/libraries.md §A2, performance.md):
+//   - under TLS 1.3 the client finishes its handshake before the server has
+//     checked the client certificate, so a rejection surfaces after Dial, as an
+//     alert, EPIPE or ECONNRESET on the first read or write. Config.ProbeTLSRejection
+//     makes it deterministic at the cost of a short read before CONNECT;
+//   - paho's CONNACK is non-nil on rejection; its default ReceiveMaximum costs
+//     ~0.5 MB per client (we send 16); RequestProblemInfo must be set or the
+//     broker drops reason strings;
+//   - paho writes each packet as several Write calls, which on a *tls.Conn are
+//     several TLS records; the connection handed to paho coalesces them into one
+//     record per packet (and bounds every write with a deadline).
+//
+// Topic rules (IoTDA): QoS 2 is not supported [MQTT-LIMITS]; devices publish and
+// subscribe under $oc/devices/{device_id}/ [ACL-OWN-TOPICS].
+package device
