@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -598,4 +599,34 @@ func ExampleAPIError() {
 	// Output:
 	// add certificate: IOTDA.014302 (HTTP 400): CA quota reached [request r1]
 	// true 400
+}
+
+func TestClientWithHTTPClientKeepsRootCAs(t *testing.T) {
+	f := newFakeIoTDA(t)
+	f.answer(reply{status: 204})
+	var dials int
+	var mu sync.Mutex
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		dials++
+		mu.Unlock()
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+	hc := &http.Client{Transport: tr}
+	c := NewClient(f.srv.URL+"/", Credentials{AccessKey: testAK, SecretKey: testSK, ProjectID: testProject}, WithHTTPClient(hc), WithRootCAs(f.pool))
+	if err := c.DeleteProduct(testContext(t), "p1"); err != nil {
+		t.Fatalf("DeleteProduct through a caller's transport with root CAs: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if dials == 0 {
+		t.Error("the caller's transport was not used")
+	}
+	if tr.TLSClientConfig != nil {
+		t.Error("the caller's transport was modified in place")
+	}
+	if c.BaseURL() != f.srv.URL || c.Credentials().AccessKey != testAK {
+		t.Errorf("BaseURL/Credentials = %q/%+v", c.BaseURL(), c.Credentials())
+	}
 }

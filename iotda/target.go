@@ -1,6 +1,7 @@
 package iotda
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -55,7 +56,7 @@ func LoadTarget(path string) (*Target, error) {
 		return nil, fmt.Errorf("load target: %w", err)
 	}
 	var t Target
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&t); err != nil {
 		return nil, fmt.Errorf("load target %s: %w: %w", path, ErrInvalidTarget, err)
@@ -105,7 +106,9 @@ func (t *Target) Validate() error {
 }
 
 // Save writes the target to path (mode 0600: it holds secrets), atomically.
-// ca_file is written relative to path's directory when the CA lies inside it.
+// A relative ca_file of a target never saved or loaded is taken as relative to
+// path; otherwise ca_file is written relative to path's directory when the CA
+// lies inside it, else absolute. Afterwards t describes the file at path.
 func (t *Target) Save(path string) error {
 	dir := filepath.Dir(path)
 	out := *t

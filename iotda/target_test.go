@@ -1,12 +1,15 @@
 package iotda
 
 import (
+	"crypto/tls"
 	"encoding/pem"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func validTarget() Target {
@@ -227,5 +230,39 @@ func TestTargetCredentialsSigning(t *testing.T) {
 				t.Errorf("Credentials = %+v", c)
 			}
 		})
+	}
+}
+
+// TLSConfig must let a client complete a real handshake with the platform's
+// server certificate (as sim and loadgen do for MQTTS).
+func TestTargetTLSConfigHandshake(t *testing.T) {
+	f := newFakeIoTDA(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "ca.pem"), string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})))
+	tg := validTarget()
+	tg.MQTTEndpoint = strings.TrimPrefix(f.srv.URL, "https://")
+	tg.CAFile = filepath.Join(dir, "ca.pem")
+	cfg, err := tg.TLSConfig()
+	if err != nil {
+		t.Fatalf("TLSConfig: %v", err)
+	}
+	if cfg.ServerName != "127.0.0.1" || cfg.MinVersion != tls.VersionTLS12 {
+		t.Errorf("TLSConfig = ServerName %q MinVersion %x", cfg.ServerName, cfg.MinVersion)
+	}
+	d := tls.Dialer{Config: cfg, NetDialer: &net.Dialer{Timeout: 5 * time.Second}}
+	conn, err := d.DialContext(testContext(t), "tcp", tg.MQTTAddress())
+	if err != nil {
+		t.Fatalf("TLS handshake with the target's config: %v", err)
+	}
+	_ = conn.Close()
+
+	tg.CAFile = ""
+	cfg, err = tg.TLSConfig()
+	if err != nil || cfg.RootCAs != nil {
+		t.Fatalf("TLSConfig without ca_file = %v, %v; want system roots", cfg, err)
+	}
+	d.Config = cfg
+	if _, err := d.DialContext(testContext(t), "tcp", tg.MQTTAddress()); err == nil {
+		t.Error("handshake succeeded without the CA, want an unknown-authority error")
 	}
 }

@@ -32,7 +32,7 @@ func (s *server) listCertificates(w http.ResponseWriter, req *request) error {
 	}
 	cas, total, err := s.reg.ListCAs(req.project.ID, q.Get("app_id"), page)
 	if err != nil {
-		return err
+		return pagingError(err)
 	}
 	out := iotda.ListCertificatesResponse{Certificates: make([]iotda.CACert, 0, len(cas)), Page: iotda.Page{Count: total}}
 	for _, ca := range cas {

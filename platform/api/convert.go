@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -40,6 +41,16 @@ func parsePage(q url.Values) (registry.Page, error) {
 		p.Offset = n
 	}
 	return p, nil
+}
+
+// pagingError reports a list call's invalid input (a marker the registry
+// cannot read) as IOTDA.000018, marker out of range.
+func pagingError(err error) error {
+	if errors.Is(err, registry.ErrInvalidInput) {
+		return &apiError{status: http.StatusBadRequest, code: iotda.CodeMarkerOutOfRange,
+			msg: withDetail("Invalid input data", err, registry.ErrInvalidInput)}
+	}
+	return err
 }
 
 // compact formats t in iotda.CompactTime (UTC); "" for the zero time.

@@ -69,7 +69,7 @@ func (s *server) listDevices(w http.ResponseWriter, req *request) error {
 	f := registry.DeviceFilter{ProductID: q.Get("product_id"), NodeID: q.Get("node_id"), AppID: q.Get("app_id")}
 	ds, total, err := s.reg.ListDevices(req.project.ID, f, page)
 	if err != nil {
-		return err
+		return pagingError(err)
 	}
 	out := iotda.ListDevicesResponse{Devices: make([]iotda.QueryDeviceSimplify, 0, len(ds)), Page: iotda.Page{Count: total}}
 	names := map[string]string{}

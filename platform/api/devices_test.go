@@ -1,11 +1,14 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/platform/api"
@@ -161,14 +164,29 @@ func TestDeviceLifecycle(t *testing.T) {
 	requireError(t, tp.as("POST", tp.v5("/devices/"+wantID+"/reset-fingerprint"), map[string]any{"fingerprint_type": "TERTIARY"}),
 		http.StatusBadRequest, iotda.CodeInvalidInput, "fingerprint_type")
 
+	// A login (recorded by the broker through the registry) shows in the API. [DEV-STATUS]
+	loginAt := time.Date(2026, 11, 26, 8, 30, 15, 123e6, time.UTC)
+	if err := tp.reg.SetOnline(t.Context(), wantID, true, loginAt); err != nil {
+		t.Fatalf("SetOnline: %v", err)
+	}
+	online := requireJSON(t, tp.as("GET", tp.v5("/devices/"+wantID), nil), http.StatusOK)
+	if online["status"] != iotda.StatusOnline || online["active_time"] != "2026-11-26T08:30:15.123Z" ||
+		online["connection_status_update_time"] != "2026-11-26T08:30:15.123Z" {
+		t.Errorf("after login: status %v active_time %v connection_status_update_time %v",
+			online["status"], online["active_time"], online["connection_status_update_time"])
+	}
+	if err := tp.reg.SetOnline(t.Context(), wantID, false, loginAt.Add(time.Minute)); err != nil {
+		t.Fatalf("SetOnline: %v", err)
+	}
+
 	// Freeze and unfreeze. [DEV-FREEZE]
 	requireEmpty(t, tp.as("POST", tp.v5("/devices/"+wantID+"/freeze"), nil), http.StatusOK)
 	if st := requireJSON(t, tp.as("GET", tp.v5("/devices/"+wantID), nil), http.StatusOK)["status"]; st != iotda.StatusFrozen {
 		t.Errorf("after freeze: status = %v, want FROZEN", st)
 	}
 	requireEmpty(t, tp.as("POST", tp.v5("/devices/"+wantID+"/unfreeze"), nil), http.StatusOK)
-	if st := requireJSON(t, tp.as("GET", tp.v5("/devices/"+wantID), nil), http.StatusOK)["status"]; st != iotda.StatusInactive {
-		t.Errorf("after unfreeze: status = %v, want INACTIVE", st)
+	if st := requireJSON(t, tp.as("GET", tp.v5("/devices/"+wantID), nil), http.StatusOK)["status"]; st != iotda.StatusOffline {
+		t.Errorf("after unfreeze: status = %v, want OFFLINE (the registry's status)", st)
 	}
 
 	// Delete.
@@ -317,6 +335,7 @@ func TestBadInput(t *testing.T) {
 		{"limit=51", "GET", "/devices?limit=51", nil, 400, iotda.CodeLimitOutOfRange, "limit"},
 		{"limit=abc", "GET", "/certificates?limit=abc", nil, 400, iotda.CodeLimitOutOfRange, "limit"},
 		{"offset=501", "GET", "/products?offset=501", nil, 400, iotda.CodeMarkerOutOfRange, "offset"},
+		{"unreadable marker", "GET", "/devices?marker=zzz", nil, 400, iotda.CodeMarkerOutOfRange, "marker"},
 		{"unknown device", "GET", "/devices/no-such-device", nil, 404, iotda.CodeNotFound, "not found"},
 		{"unknown CA", "DELETE", "/certificates/0123456789abcdef01234567", nil, 404, iotda.CodeNotFound, "not found"},
 		{"text/plain body", "POST", "/products", "name=x", 400, iotda.CodeBadRequestFormat, "Content-Type"},
@@ -341,4 +360,30 @@ func TestBadInput(t *testing.T) {
 	if _, _, _, products, devices := tp.reg.Counts(); devices != 0 || products != 1 {
 		t.Fatalf("after bad input: %d products, %d devices; want 1 and 0", products, devices)
 	}
+}
+
+// TestChunkedBodyTooLarge: a body without Content-Length is cut at
+// MaxBodyBytes while it is read, and answered 413.
+func TestChunkedBodyTooLarge(t *testing.T) {
+	tp := newTestPlatform(t, func(c *api.Config) { c.MaxBodyBytes = 64 << 10 })
+	body := []byte(fmt.Sprintf(`{"node_id":"n1","product_id":"p","description":"%s"}`, strings.Repeat("x", 128<<10)))
+	auth := func(t *testing.T, r *http.Request, b []byte) {
+		r.Body = io.NopCloser(bytes.NewReader(body)) // hides the length: sent chunked
+		r.ContentLength = -1
+		signed(creds(tp.proj))(t, r, body)
+	}
+	requireError(t, tp.do("POST", tp.v5("/devices"), nil, auth), http.StatusRequestEntityTooLarge, iotda.CodePayloadTooLarge, "65536")
+	// Just under the limit is read in full (the unknown field is ignored) and judged on its content.
+	small := fmt.Sprintf(`{"node_id":"n1","product_id":"p","x_padding":"%s"}`, strings.Repeat("x", 60<<10))
+	requireError(t, tp.as("POST", tp.v5("/devices"), small), http.StatusNotFound, iotda.CodeNotFound, "product")
+}
+
+// TestHandlerPanic: a panic below a handler is 500 IOTDA.000500 with a
+// generic message, and the server keeps serving.
+func TestHandlerPanic(t *testing.T) {
+	tp := newTestPlatform(t)
+	tp.createProduct("meter", "MQTT")
+	requireJSON(t, tp.as("POST", tp.v5("/devices"), map[string]any{"device_id": panicDevice, "node_id": "n1", "product_id": "meter"}), http.StatusCreated)
+	requireError(t, tp.as("GET", tp.v5("/devices/"+panicDevice+"/shadow"), nil), http.StatusInternalServerError, iotda.CodeInternal, "Internal server error")
+	requireJSON(t, tp.do("GET", "/certlab/v1/healthz", nil, noAuth), http.StatusOK)
 }

@@ -91,20 +91,21 @@ func errorFor(err error) *apiError {
 		msg: "Internal server error"}
 }
 
-// withDetail appends what err says beyond the sentinel's own text:
-// "invalid certificate: not a CA: basicConstraints CA:FALSE" under prefix
-// "Invalid certificate content" becomes
+// withDetail appends the specific problem err names beyond its sentinel.
+// Registry errors read "op: sentinel: detail" (or "sentinel: detail"); the
+// detail is what follows the sentinel, the operation being implied by the
+// request: "add CA: invalid certificate: not a CA: basicConstraints CA:FALSE"
+// under prefix "Invalid certificate content" becomes
 // "Invalid certificate content: not a CA: basicConstraints CA:FALSE".
+// Errors that wrap the sentinel elsewhere keep their whole text.
 func withDetail(prefix string, err, sentinel error) string {
-	detail := err.Error()
-	s := sentinel.Error()
-	switch {
-	case detail == s:
+	detail, s := err.Error(), sentinel.Error()
+	if _, after, ok := strings.Cut(detail, s+": "); ok {
+		detail = after
+	} else if detail == s {
 		detail = ""
-	case strings.HasSuffix(detail, ": "+s):
+	} else {
 		detail = strings.TrimSuffix(detail, ": "+s)
-	case strings.Contains(detail, s+": "):
-		detail = strings.Replace(detail, s+": ", "", 1)
 	}
 	if detail == "" {
 		return prefix

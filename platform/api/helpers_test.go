@@ -332,7 +332,13 @@ func (f *fakeDevices) SendDown(ctx context.Context, deviceID, topic string, payl
 	return nil
 }
 
+// panicDevice makes fakeDevices.Shadow panic, to test the API's recovery.
+const panicDevice = "panic-dev"
+
 func (f *fakeDevices) Shadow(deviceID string) []iotda.DeviceShadowData {
+	if deviceID == panicDevice {
+		panic("fake broker bug")
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.shadows[deviceID]

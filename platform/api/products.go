@@ -51,7 +51,7 @@ func (s *server) listProducts(w http.ResponseWriter, req *request) error {
 	}
 	ps, total, err := s.reg.ListProducts(req.project.ID, q.Get("app_id"), page)
 	if err != nil {
-		return err
+		return pagingError(err)
 	}
 	out := iotda.ListProductsResponse{Products: make([]iotda.Product, 0, len(ps)), Page: iotda.Page{Count: total}}
 	for _, p := range ps {

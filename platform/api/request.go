@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"reflect"
+	"runtime/debug"
 	"strings"
 
 	"github.com/certlab/certlab/iotda"
@@ -45,10 +47,29 @@ type handlerFunc func(w http.ResponseWriter, req *request) error
 func (s *server) handle(pattern string, mode authMode, fn handlerFunc) {
 	s.patterns[pattern] = true
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		defer s.recoverPanic(w, r)
 		if err := s.serve(w, r, mode, fn); err != nil {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// recoverPanic turns a handler panic into 500 IOTDA.000500 (when nothing
+// was written yet) and logs it with its stack; http.ErrAbortHandler passes.
+func (s *server) recoverPanic(w http.ResponseWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	err := fmt.Errorf("handler panic: %v\n%s", v, debug.Stack())
+	if sw, ok := w.(*statusWriter); ok && sw.code != 0 {
+		s.cfg.Logger.Error("api handler panicked after writing", slog.String("request_id", w.Header().Get(iotda.HeaderRequestID)), slog.Any("err", err))
+		return
+	}
+	s.writeError(w, r, err)
 }
 
 func (s *server) serve(w http.ResponseWriter, r *http.Request, mode authMode, fn handlerFunc) error {

@@ -125,7 +125,8 @@ type Broker struct {
 	closed   bool
 	bg       sync.WaitGroup // session drops started by HandleEvent
 
-	startOnce sync.Once
+	lifecycle sync.Mutex // serialises Start with the start of Close
+	started   bool
 	startErr  error
 	closeOnce sync.Once
 }
@@ -204,33 +205,40 @@ func baseTLSConfig(cfg Config) (*tls.Config, error) {
 
 // Start binds the listener and serves. Addr returns the bound address.
 func (b *Broker) Start() error {
-	b.startOnce.Do(func() {
-		b.mu.Lock()
-		closed := b.closed
-		b.mu.Unlock()
-		if closed {
-			b.startErr = ErrClosed
-			return
-		}
-		if err := b.srv.Subscribe(topicMessagesUp, 1, b.onMessageUp); err != nil {
-			b.startErr = fmt.Errorf("start broker: subscribe %s: %w", topicMessagesUp, err)
-			return
-		}
-		if err := b.srv.Subscribe(topicPropertiesReport, 2, b.onPropertiesReport); err != nil {
-			b.startErr = fmt.Errorf("start broker: subscribe %s: %w", topicPropertiesReport, err)
-			return
-		}
-		if err := b.srv.AddListener(b.ln); err != nil {
-			b.startErr = fmt.Errorf("start broker: listen %s: %w", b.cfg.Addr, err)
-			return
-		}
-		if err := b.srv.Serve(); err != nil {
-			b.startErr = fmt.Errorf("start broker: serve: %w", err)
-			return
-		}
-		b.status.start()
-	})
+	b.lifecycle.Lock()
+	defer b.lifecycle.Unlock()
+	if b.isClosed() {
+		return fmt.Errorf("start broker: %w", ErrClosed)
+	}
+	if b.started {
+		return b.startErr
+	}
+	b.started = true
+	b.startErr = b.start()
 	return b.startErr
+}
+
+func (b *Broker) start() error {
+	if err := b.srv.Subscribe(topicMessagesUp, 1, b.onMessageUp); err != nil {
+		return fmt.Errorf("start broker: subscribe %s: %w", topicMessagesUp, err)
+	}
+	if err := b.srv.Subscribe(topicPropertiesReport, 2, b.onPropertiesReport); err != nil {
+		return fmt.Errorf("start broker: subscribe %s: %w", topicPropertiesReport, err)
+	}
+	if err := b.srv.AddListener(b.ln); err != nil {
+		return fmt.Errorf("start broker: listen %s: %w", b.cfg.Addr, err)
+	}
+	if err := b.srv.Serve(); err != nil {
+		return fmt.Errorf("start broker: serve: %w", err)
+	}
+	b.status.start()
+	return nil
+}
+
+func (b *Broker) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
 }
 
 // Addr returns the bound address after Start (the configured one before).
@@ -242,11 +250,13 @@ func (b *Broker) Addr() string { return b.ln.Address() }
 // status updates. It is idempotent and returns promptly whatever the peers do.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		b.lifecycle.Lock() // waits for a Start in progress
 		b.mu.Lock()
 		b.closed = true
 		b.mu.Unlock()
+		b.lifecycle.Unlock()
 		_ = b.srv.Close() // calls listener.Close, then waits for mochi's client goroutines
-		b.ln.wg.Wait() // handshakes in progress and their establish calls
+		b.ln.wg.Wait()    // handshakes in progress and their establish calls
 		b.bg.Wait()
 		b.status.close(statusFlushLimit)
 	})

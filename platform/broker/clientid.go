@@ -27,10 +27,14 @@ func ParseClientID(s string) (ClientID, error) {
 	if len(s) > MaxClientIDLen {
 		return id, fmt.Errorf("it is %d characters long (at most %d)", len(s), MaxClientIDLen)
 	}
-	rest, ts, ok := cutLast(s)
-	if !ok {
-		return id, fmt.Errorf("it has no _-separated fields")
+	// Three separators from the right; the device ID keeps the rest.
+	i3 := strings.LastIndexByte(s, '_')
+	i2 := strings.LastIndexByte(s[:max(i3, 0)], '_')
+	i1 := strings.LastIndexByte(s[:max(i2, 0)], '_')
+	if i1 < 0 || i2 < 0 || i3 < 0 {
+		return id, fmt.Errorf("it has fewer than four _-separated fields")
 	}
+	rest, ident, sign, ts := s[:i1], s[i1+1:i2], s[i2+1:i3], s[i3+1:]
 	if len(ts) != 10 || strings.Trim(ts, "0123456789") != "" {
 		return id, fmt.Errorf("the timestamp %q is not 10 digits YYYYMMDDHH", ts)
 	}
@@ -38,12 +42,10 @@ func ParseClientID(s string) (ClientID, error) {
 	if err != nil {
 		return id, fmt.Errorf("the timestamp %q is not a valid hour (YYYYMMDDHH)", ts)
 	}
-	rest, sign, ok := cutLast(rest)
-	if !ok || (sign != "0" && sign != "1") {
+	if sign != "0" && sign != "1" {
 		return id, fmt.Errorf("the signature type %q is not 0 or 1", sign)
 	}
-	rest, ident, ok := cutLast(rest)
-	if !ok || ident != "0" {
+	if ident != "0" {
 		return id, fmt.Errorf("the identity type %q is not 0", ident)
 	}
 	if rest == "" {
@@ -55,12 +57,4 @@ func ParseClientID(s string) (ClientID, error) {
 // String formats the ClientId.
 func (c ClientID) String() string {
 	return fmt.Sprintf("%s_%d_%d_%s", c.DeviceID, c.IdentityType, c.SignType, c.Timestamp.UTC().Format("2006010215"))
-}
-
-func cutLast(s string) (before, after string, ok bool) {
-	i := strings.LastIndexByte(s, '_')
-	if i < 0 {
-		return "", s, false
-	}
-	return s[:i], s[i+1:], true
 }

@@ -42,23 +42,23 @@ type connState struct {
 	// handshake (VerifyConnection runs on the handshake goroutine)
 	verifyRan      bool
 	leaf           *x509.Certificate
-	sha256, sha1   string          // leaf fingerprints, lowercase hex, computed once [DEV-FINGERPRINT]
-	anchors        []*registry.CA  // CAs anchoring the verified chains (usually one)
-	failReason     iotda.Reason    // TLS-stage refusal
-	failDetail     string          //
-	failCA         *registry.CA    // the unverified CA, for ca_not_verified
-	handshake      time.Duration   //
-	handshakeDone  time.Time       //
-	tlsVersion     uint16          //
-	cipher         uint16          //
-	sni            string          //
-	resumed        bool            //
-	subject        string          // leaf subject, formatted once
-	issuer         string          //
-	conn           *mqttConn       // set once the handshake succeeded
-	recorded       bool            // an attempt was recorded for this connection
-	connack        int             // last CONNACK code written, -1 none
-	connackDropped bool            // a v5-only code was withheld from a v3 client
+	sha256, sha1   string         // leaf fingerprints, lowercase hex, computed once [DEV-FINGERPRINT]
+	anchors        []*registry.CA // CAs anchoring the verified chains (usually one)
+	failReason     iotda.Reason   // TLS-stage refusal
+	failDetail     string         //
+	failCA         *registry.CA   // the unverified CA, for ca_not_verified
+	handshake      time.Duration  //
+	handshakeDone  time.Time      //
+	tlsVersion     uint16         //
+	cipher         uint16         //
+	sni            string         //
+	resumed        bool           //
+	subject        string         // leaf subject, formatted once
+	issuer         string         //
+	conn           *mqttConn      // set once the handshake succeeded
+	recorded       bool           // an attempt was recorded for this connection
+	connack        int            // last CONNACK code written, -1 none
+	connackDropped bool           // a v5-only code was withheld from a v3 client
 
 	// login (OnConnect)
 	client    *mqtt.Client

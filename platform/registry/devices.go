@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -145,7 +146,7 @@ func (r *Registry) insertDevice(ctx context.Context, tx *sql.Tx, projectID strin
 	var protocol, productApp string
 	err := tx.QueryRowContext(ctx, `SELECT protocol_type, app_id FROM products WHERE project_id = ? AND id = ?`,
 		projectID, d.ProductID).Scan(&protocol, &productApp)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return Device{}, fmt.Errorf("%w: product %q not found in project %q", ErrNotFound, d.ProductID, projectID)
 	}
 	if err != nil {
@@ -272,8 +273,15 @@ func (r *Registry) ListDevices(projectID string, f DeviceFilter, p Page) ([]Devi
 	return out, total, nil
 }
 
-// Marker returns the paging marker of d (its Seq as 24 hex digits).
+// Marker returns the paging marker of d (its Seq as 24 hex digits): what
+// the API puts in page.marker after a device list. [CA-LIST]
 func (d Device) Marker() string { return seqMarker(d.Seq) }
+
+// Marker returns the paging marker of ca (its ID). [CA-LIST]
+func (ca CA) Marker() string { return ca.ID }
+
+// Marker returns the paging marker of p (its product_id). [CA-LIST]
+func (p Product) Marker() string { return p.ID }
 
 // deviceInProject returns the entry of a device of projectID or ErrNotFound.
 func (r *Registry) deviceInProject(projectID, deviceID string) (*devEntry, error) {
@@ -465,7 +473,7 @@ func (r *Registry) BindFingerprint(ctx context.Context, deviceID, fp string) (bo
 		}
 		var cur string
 		err := tx.QueryRowContext(ctx, `SELECT fingerprint FROM devices WHERE device_id = ?`, deviceID).Scan(&cur)
-		if err == sql.ErrNoRows {
+		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("%w: device %q not found", ErrNotFound, deviceID)
 		}
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -153,33 +155,52 @@ type testBroker struct {
 	addr string
 }
 
-func startBroker(t testing.TB) *testBroker {
-	t.Helper()
-	p := getPKI(t)
+// newBroker starts a mochi broker with the test hook behind a TLS listener
+// on 127.0.0.1:0 and returns it with its address.
+func newBroker(tlsCfg *tls.Config) (*mqtt.Server, *testHook, string, error) {
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = 64 // small per-client queues: benchmarks hold many clients
 	srv := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: slog.New(slog.DiscardHandler)})
 	h := &testHook{srv: srv, refuse: map[string]packets.Code{}, peerCN: map[string]string{}, stopped: map[string]error{}}
 	if err := srv.AddHook(h, nil); err != nil {
-		t.Fatalf("add hook: %v", err)
+		return nil, nil, "", fmt.Errorf("add hook: %w", err)
 	}
-	l := listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "mqtts", Address: "127.0.0.1:0", TLSConfig: p.serverTLS()})
+	l := listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "mqtts", Address: "127.0.0.1:0", TLSConfig: tlsCfg})
 	if err := srv.AddListener(l); err != nil {
-		t.Fatalf("add listener: %v", err)
+		return nil, nil, "", fmt.Errorf("add listener: %w", err)
 	}
 	if err := srv.Serve(); err != nil {
-		t.Fatalf("serve: %v", err)
+		return nil, nil, "", fmt.Errorf("serve: %w", err)
+	}
+	return srv, h, l.Address(), nil
+}
+
+// closeBroker closes srv, giving up after 5 s (mochi's Close waits for
+// half-open clients forever, libraries.md §A1.7).
+func closeBroker(srv *mqtt.Server) error {
+	done := make(chan struct{})
+	go func() { _ = srv.Close(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(5 * time.Second):
+		return errors.New("broker Close did not return within 5s (a client left half-open?)")
+	}
+}
+
+func startBroker(t testing.TB) *testBroker {
+	t.Helper()
+	p := getPKI(t)
+	srv, h, addr, err := newBroker(p.serverTLS())
+	if err != nil {
+		t.Fatalf("start broker: %v", err)
 	}
 	t.Cleanup(func() {
-		done := make(chan struct{})
-		go func() { _ = srv.Close(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Errorf("broker Close did not return within 5s (a client left half-open?)")
+		if err := closeBroker(srv); err != nil {
+			t.Error(err)
 		}
 	})
-	return &testBroker{testPKI: p, srv: srv, hook: h, addr: l.Address()}
+	return &testBroker{testPKI: p, srv: srv, hook: h, addr: addr}
 }
 
 // refuse makes the broker answer clientID's CONNECT with code.

@@ -157,14 +157,14 @@ type Result struct {
 	DidResume   bool   `json:"did_resume,omitempty"`   // the handshake resumed a session (ClientSessionCache)
 
 	Start        time.Time     `json:"start"`
-	TCP          time.Duration `json:"tcp_ns"`             // dial
-	TLSHandshake time.Duration `json:"tls_ns"`             // HandshakeContext
-	TLSProbe     time.Duration `json:"tls_probe_ns"`       // ProbeTLSRejection read (0 when not probed)
-	Connack      time.Duration `json:"connack_ns"`         // CONNECT write start -> CONNACK read
-	Total        time.Duration `json:"total_ns"`           // Start -> end of Login
-	Err          error         `json:"-"`                  // underlying error for diagnostics (nil on success)
-	ErrText      string        `json:"error,omitempty"`    // Err.Error(), for serialised records
-	MQTTVersion  int           `json:"mqtt_version"`       // 3, 4 or 5
+	TCP          time.Duration `json:"tcp_ns"`          // dial
+	TLSHandshake time.Duration `json:"tls_ns"`          // HandshakeContext
+	TLSProbe     time.Duration `json:"tls_probe_ns"`    // ProbeTLSRejection read (0 when not probed)
+	Connack      time.Duration `json:"connack_ns"`      // CONNECT write start -> CONNACK read
+	Total        time.Duration `json:"total_ns"`        // Start -> end of Login
+	Err          error         `json:"-"`               // underlying error for diagnostics (nil on success)
+	ErrText      string        `json:"error,omitempty"` // Err.Error(), for serialised records
+	MQTTVersion  int           `json:"mqtt_version"`    // 3, 4 or 5
 	ClientID     string        `json:"client_id,omitempty"`
 }
 

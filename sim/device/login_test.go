@@ -23,6 +23,7 @@ var versions = []struct {
 	mqtt int
 	tls  uint16
 }{
+	{"mqtt31-tls13", 3, tls.VersionTLS13},
 	{"mqtt311-tls12", 4, tls.VersionTLS12},
 	{"mqtt311-tls13", 4, tls.VersionTLS13},
 	{"mqtt5-tls12", 5, tls.VersionTLS12},
@@ -78,15 +79,16 @@ func TestLoginRefusedTLS(t *testing.T) {
 	b := startBroker(t)
 	rogue := newDevice(t, b.rogueCA, "prod_rogue")
 	cases := []struct {
-		name   string
-		leaf   bool // present the rogue certificate (else none)
-		tls    uint16
-		alerts []string // acceptable alert texts
+		name  string
+		leaf  bool // present the rogue certificate (else none)
+		tls   uint16
+		alert string
 	}{
-		{"unknown-ca-tls12", true, tls.VersionTLS12, []string{"unknown certificate authority", "bad certificate"}},
-		{"unknown-ca-tls13", true, tls.VersionTLS13, []string{"unknown certificate authority", "bad certificate"}},
-		{"no-cert-tls12", false, tls.VersionTLS12, []string{"handshake failure", "bad certificate"}},
-		{"no-cert-tls13", false, tls.VersionTLS13, []string{"certificate required"}},
+		// The alerts a Go server sends (libraries.md §A2.4).
+		{"unknown-ca-tls12", true, tls.VersionTLS12, "unknown certificate authority"},
+		{"unknown-ca-tls13", true, tls.VersionTLS13, "unknown certificate authority"},
+		{"no-cert-tls12", false, tls.VersionTLS12, "handshake failure"},
+		{"no-cert-tls13", false, tls.VersionTLS13, "certificate required"},
 	}
 	for _, tc := range cases {
 		for _, mv := range []int{4, 5} {
@@ -102,8 +104,8 @@ func TestLoginRefusedTLS(t *testing.T) {
 					s.Close()
 				}
 				requireOutcome(t, res, OutcomeRefused, PhaseTLS, AlertReason(res.Alert))
-				if !slices.Contains(tc.alerts, res.Alert) {
-					t.Errorf("alert = %q, want one of %q", res.Alert, tc.alerts)
+				if res.Alert != tc.alert {
+					t.Errorf("alert = %q, want %q", res.Alert, tc.alert)
 				}
 				if res.ConnackCode != 0 || res.Connack != 0 {
 					t.Errorf("a TLS refusal read a CONNACK: %+v", res)
@@ -113,6 +115,31 @@ func TestLoginRefusedTLS(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A device presents its certificate even when the server's CertificateRequest
+// names other CAs; crypto/tls's own selection would send none and turn an
+// unknown-CA case into a no-certificate one.
+func TestLoginPresentsCertificate(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	rogue := newDevice(t, b.rogueCA, "prod_present")
+	for _, tc := range []struct {
+		name   string
+		stdlib bool
+		alert  string
+	}{
+		{"always present (default)", false, "unknown certificate authority"},
+		{"stdlib selection withholds it", true, "certificate required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := b.config(rogue, 4, tls.VersionTLS13)
+			cfg.StdlibCertSelection = tc.stdlib
+			cfg.ProbeTLSRejection = 500 * time.Millisecond
+			_, res := Login(t.Context(), cfg)
+			requireOutcome(t, res, OutcomeRefused, PhaseTLS, AlertReason(tc.alert))
+		})
 	}
 }
 
@@ -239,21 +266,28 @@ func TestLoginErrors(t *testing.T) {
 		cancel bool
 		phase  Phase
 		reason string
+		refuse bool // expect Outcome refused instead of error
 	}{
-		{"tcp-refused", closedPort, 4, tls.VersionTLS13, nil, false, PhaseTCP, ReasonRefusedTCP},
-		{"tls-timeout", silentTCP, 4, tls.VersionTLS13, nil, false, PhaseTLS, ReasonTimeout},
-		{"connack-timeout-v3", silentMQTT, 4, tls.VersionTLS12, nil, false, PhaseConnect, ReasonTimeout},
-		{"connack-timeout-v5", silentMQTT, 5, tls.VersionTLS12, nil, false, PhaseConnect, ReasonTimeout},
-		{"connack-timeout-v3-tls13-probed", silentMQTT, 4, tls.VersionTLS13, func(c *Config) { c.ProbeTLSRejection = 50 * time.Millisecond }, false, PhaseConnect, ReasonTimeout},
-		{"canceled-v3", silentMQTT, 4, tls.VersionTLS12, nil, true, PhaseConnect, ReasonCanceled},
-		{"canceled-v5", silentMQTT, 5, tls.VersionTLS12, nil, true, PhaseConnect, ReasonCanceled},
-		{"hang-up-v3-tls12", hangUp, 4, tls.VersionTLS12, nil, false, PhaseConnect, ReasonEOF},
-		{"hang-up-v5-tls12", hangUp, 5, tls.VersionTLS12, nil, false, PhaseConnect, ReasonEOF},
-		{"not-connack-v3", garbage, 4, tls.VersionTLS12, nil, false, PhaseConnect, ReasonProtocol},
-		{"untrusted-server", silentMQTT, 4, tls.VersionTLS13, func(c *Config) { c.TLS.RootCAs = certPool(p.rogueCA.Cert) }, false, PhaseTLS, ReasonServerCert},
-		{"wrong-server-name", silentMQTT, 4, tls.VersionTLS13, func(c *Config) { c.TLS.ServerName = "other.test" }, false, PhaseTLS, ReasonServerCert},
-		{"no-tls-config", silentMQTT, 4, tls.VersionTLS13, func(c *Config) { c.TLS = nil }, false, PhaseConfig, ReasonConfig},
-		{"bad-version", silentMQTT, 4, tls.VersionTLS13, func(c *Config) { c.MQTTVersion = 6 }, false, PhaseConfig, ReasonConfig},
+		{"tcp-refused", closedPort, 4, tls.VersionTLS13, nil, false, PhaseTCP, ReasonRefusedTCP, false},
+		{"tls-timeout", silentTCP, 4, tls.VersionTLS13, nil, false, PhaseTLS, ReasonTimeout, false},
+		{"connack-timeout-v3", silentMQTT, 4, tls.VersionTLS12, nil, false, PhaseConnect, ReasonTimeout, false},
+		{"connack-timeout-v5", silentMQTT, 5, tls.VersionTLS12, nil, false, PhaseConnect, ReasonTimeout, false},
+		{"connack-timeout-v3-tls13-probed", silentMQTT, 4, tls.VersionTLS13, func(c *Config) { c.ProbeTLSRejection = 50 * time.Millisecond }, false, PhaseConnect, ReasonTimeout, false},
+		{"canceled-v3", silentMQTT, 4, tls.VersionTLS12, nil, true, PhaseConnect, ReasonCanceled, false},
+		{"canceled-v5", silentMQTT, 5, tls.VersionTLS12, nil, true, PhaseConnect, ReasonCanceled, false},
+		{"hang-up-v3-tls12", hangUp, 4, tls.VersionTLS12, nil, false, PhaseConnect, ReasonEOF, false},
+		{"hang-up-v5-tls12", hangUp, 5, tls.VersionTLS12, nil, false, PhaseConnect, ReasonEOF, false},
+		// Under TLS 1.3 a drop before CONNACK may be the server rejecting our
+		// certificate, so it counts as a TLS refusal unless the probe has
+		// shown the certificate was accepted.
+		{"hang-up-v3-tls13", hangUp, 4, tls.VersionTLS13, nil, false, PhaseTLS, ReasonEOF, true},
+		{"hang-up-v5-tls13", hangUp, 5, tls.VersionTLS13, nil, false, PhaseTLS, ReasonEOF, true},
+		{"hang-up-v3-tls13-probed", hangUp, 4, tls.VersionTLS13, func(c *Config) { c.ProbeTLSRejection = 50 * time.Millisecond }, false, PhaseConnect, ReasonEOF, false},
+		{"not-connack-v3", garbage, 4, tls.VersionTLS12, nil, false, PhaseConnect, ReasonProtocol, false},
+		{"untrusted-server", silentMQTT, 4, tls.VersionTLS13, func(c *Config) { c.TLS.RootCAs = certPool(p.rogueCA.Cert) }, false, PhaseTLS, ReasonServerCert, false},
+		{"wrong-server-name", silentMQTT, 4, tls.VersionTLS13, func(c *Config) { c.TLS.ServerName = "other.test" }, false, PhaseTLS, ReasonServerCert, false},
+		{"no-tls-config", silentMQTT, 4, tls.VersionTLS13, func(c *Config) { c.TLS = nil }, false, PhaseConfig, ReasonConfig, false},
+		{"bad-version", silentMQTT, 4, tls.VersionTLS13, func(c *Config) { c.MQTTVersion = 6 }, false, PhaseConfig, ReasonConfig, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -280,7 +314,11 @@ func TestLoginErrors(t *testing.T) {
 			if s != nil {
 				s.Close()
 			}
-			requireOutcome(t, res, OutcomeError, tc.phase, tc.reason)
+			want := OutcomeError
+			if tc.refuse {
+				want = OutcomeRefused
+			}
+			requireOutcome(t, res, want, tc.phase, tc.reason)
 			if res.Err == nil || res.ErrText == "" {
 				t.Errorf("no diagnostic error: %+v", res)
 			}

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -244,4 +246,45 @@ func TestKeepaliveZero(t *testing.T) {
 		t.Errorf("broker saw keepalive %d, want 0", ka)
 	}
 	requireLive(t, s)
+}
+
+// A server that stops answering PINGREQ ends the session with
+// ErrKeepaliveTimeout after 1.5 x 0.75 x keepalive.
+func TestKeepaliveTimeout(t *testing.T) {
+	t.Parallel()
+	p := getPKI(t)
+	d := newDevice(t, p.deviceCA, "prod_ka-timeout")
+	for _, v := range []struct {
+		mqtt    int
+		connack []byte
+	}{
+		{4, []byte{0x20, 0x02, 0x00, 0x00}},
+		{5, []byte{0x20, 0x03, 0x00, 0x00, 0x00}},
+	} {
+		t.Run(fmt.Sprintf("v%d", v.mqtt), func(t *testing.T) {
+			t.Parallel()
+			addr := rawServer(t, p.serverTLS(), func(c net.Conn) {
+				buf := make([]byte, 512)
+				if _, err := c.Read(buf); err != nil {
+					return
+				}
+				_, _ = c.Write(v.connack)
+				_, _ = io.Copy(io.Discard, c) // swallow PINGREQs
+			})
+			cfg := p.clientTLS(d.leaf, tls.VersionTLS13)
+			s, res := Login(t.Context(), Config{Addr: addr, TLS: cfg, MQTTVersion: v.mqtt, ClientID: "ka", Keepalive: 1})
+			if !res.OK() {
+				t.Fatalf("login: %+v", res)
+			}
+			defer s.Close()
+			start := time.Now()
+			err := requireEnded(t, s)
+			if !errors.Is(err, ErrKeepaliveTimeout) {
+				t.Errorf("Err = %v, want ErrKeepaliveTimeout", err)
+			}
+			if el := time.Since(start); el < time.Second || el > 3*time.Second {
+				t.Errorf("ended after %v, want about 1.5 s", el)
+			}
+		})
+	}
 }

@@ -55,7 +55,7 @@ type session3 struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	closing   bool // Close is under way: the cause is ErrClosed whatever happens
+	closing bool // Close is under way: the cause is ErrClosed whatever happens
 
 	doneCh chan struct{} // closed by the read loop when it returns
 	br     byteReader    // read loop only (and the CONNACK read before it starts)

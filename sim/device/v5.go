@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/eclipse/paho.golang/paho/log"
 )
 
 // maxRetainedWriteBuf is the largest coalescing buffer a session keeps
@@ -31,9 +34,10 @@ type coalescingConn struct {
 	net.Conn
 	writeTimeout time.Duration
 
-	mu  sync.Mutex
-	buf []byte
-	err error // first flush error; later writes fail with it
+	mu       sync.Mutex
+	buf      []byte
+	err      error        // first flush error; later writes fail with it
+	lastSent atomic.Int64 // unix nanos of the last flushed packet (for the pinger)
 }
 
 func (c *coalescingConn) Lock() { c.mu.Lock() }
@@ -46,6 +50,8 @@ func (c *coalescingConn) Unlock() {
 			// reader fails, and keep the cause for classification.
 			c.err = err
 			_ = c.Conn.Close()
+		} else {
+			c.lastSent.Store(time.Now().UnixNano())
 		}
 	}
 	if cap(c.buf) > maxRetainedWriteBuf {
@@ -71,6 +77,53 @@ func (c *coalescingConn) writeErr() error {
 	return c.err
 }
 
+// pinger replaces paho's DefaultPinger, which sends a PINGREQ right after
+// CONNACK (one extra packet per login for the server under test) and then
+// only after a whole keepalive of silence. Like the 3.1.1 session, it pings
+// after three quarters of the keepalive without a packet sent, and gives up
+// when a PINGREQ is unanswered for as long [MQTT-3.1.2-20].
+type pinger struct {
+	conn    *coalescingConn
+	pingOut atomic.Bool
+	timeout func() // called before Run returns ErrKeepaliveTimeout
+}
+
+var _ paho.Pinger = (*pinger)(nil)
+
+func (p *pinger) Run(ctx context.Context, conn net.Conn, keepAlive uint16) error {
+	if keepAlive == 0 {
+		return nil
+	}
+	period := time.Duration(keepAlive) * time.Second * 3 / 4
+	t := time.NewTimer(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if p.pingOut.Load() {
+			p.timeout()
+			return ErrKeepaliveTimeout
+		}
+		if idle := time.Since(time.Unix(0, p.conn.lastSent.Load())); idle < period {
+			t.Reset(period - idle)
+			continue
+		}
+		p.pingOut.Store(true)
+		if _, err := packets.NewControlPacket(packets.PINGREQ).WriteTo(conn); err != nil {
+			return fmt.Errorf("send PINGREQ: %w", err)
+		}
+		t.Reset(period)
+	}
+}
+
+func (p *pinger) PacketSent()         {}
+func (p *pinger) PacketReceived()     {}
+func (p *pinger) PingResp()           { p.pingOut.Store(false) }
+func (p *pinger) SetDebug(log.Logger) {}
+
 // session5 adapts paho.Client to transport.
 type session5 struct {
 	c    *paho.Client
@@ -80,6 +133,7 @@ type session5 struct {
 	ended     bool
 	closing   bool
 	cause     error
+	known     error // a cause known before paho reports the fallout (keepalive timeout)
 	doneCh    chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -94,6 +148,7 @@ func loginV5(ctx, parent context.Context, tc *tls.Conn, cfg Config, res *Result,
 	s.c = paho.NewClient(paho.ClientConfig{
 		Conn:          s.conn,
 		PacketTimeout: cfg.AckTimeout,
+		PingHandler:   &pinger{conn: s.conn, timeout: func() { s.note(ErrKeepaliveTimeout) }},
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
 				if onMessage != nil {
@@ -174,11 +229,25 @@ func (s *session5) finish(cause error) {
 	if s.ended {
 		return
 	}
-	if s.closing {
+	switch {
+	case s.closing:
 		cause = ErrClosed
+	case s.known != nil:
+		cause = s.known
 	}
 	s.ended, s.cause = true, cause
 	close(s.doneCh)
+}
+
+// note records the cause of an end that paho will report as something else:
+// when the pinger gives up, paho closes the conn, and its reader's "use of
+// closed network connection" may reach OnClientError first.
+func (s *session5) note(cause error) {
+	s.mu.Lock()
+	if s.known == nil {
+		s.known = cause
+	}
+	s.mu.Unlock()
 }
 
 func (s *session5) publish(ctx context.Context, topic string, qos byte, payload []byte) (byte, error) {

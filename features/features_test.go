@@ -1,0 +1,154 @@
+package features
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certlab/certlab/platform"
+)
+
+// startPlatform starts an embedded reference platform on loopback ports and
+// stops it when the test ends.
+func startPlatform(t *testing.T, cfg platform.Config) *platform.Platform {
+	t.Helper()
+	cfg.DataDir = t.TempDir()
+	cfg.APIAddr, cfg.MQTTAddr, cfg.MetricsAddr = "127.0.0.1:0", "127.0.0.1:0", "off"
+	p, err := platform.New(cfg)
+	if err != nil {
+		t.Fatalf("new platform: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		t.Fatalf("start platform: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("close platform: %v", err)
+		}
+	})
+	return p
+}
+
+// runSuite runs the suite and logs its output and summary table.
+func runSuite(t *testing.T, opts Options) Summary {
+	t.Helper()
+	var out bytes.Buffer
+	opts.Output = &out
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	sum, err := Run(ctx, opts)
+	if err != nil {
+		t.Logf("suite output:\n%s", out.String())
+		t.Fatalf("run: %v", err)
+	}
+	var table bytes.Buffer
+	if err := sum.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !sum.OK() || testing.Verbose() {
+		t.Logf("suite output:\n%s", out.String())
+	}
+	t.Logf("summary:\n%s", table.String())
+	return sum
+}
+
+// junitReport is the part of godog's JUnit XML the test checks.
+type junitReport struct {
+	XMLName xml.Name `xml:"testsuites"`
+	Tests   int      `xml:"tests,attr"`
+	Suites  []struct {
+		Name  string `xml:"name,attr"`
+		Cases []struct {
+			Name   string `xml:"name,attr"`
+			Status string `xml:"status,attr"`
+		} `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+// TestFeatures runs the whole suite, @reference included, against an
+// embedded reference platform: every scenario must pass and every
+// requirement ID must be exercised.
+func TestFeatures(t *testing.T) {
+	p := startPlatform(t, platform.Config{})
+	dir := t.TempDir()
+	junitPath, cucumberPath := filepath.Join(dir, "junit.xml"), filepath.Join(dir, "cucumber.json")
+	sum := runSuite(t, Options{
+		Target: p.Target(), Format: FormatProgress, Concurrency: 4, Reference: true,
+		JUnitPath: junitPath, CucumberPath: cucumberPath,
+	})
+	if !sum.OK() {
+		t.Errorf("%d of %d scenarios failed", sum.Failed, sum.Scenarios)
+	}
+	if sum.Scenarios == 0 || sum.Passed+sum.Failed+sum.Skipped != sum.Scenarios {
+		t.Errorf("inconsistent counts: %+v", sum)
+	}
+	for _, r := range sum.Requirements {
+		if r.Status() != StatusPass {
+			t.Errorf("requirement %s: %s (passed %d, failed %d, skipped %d)", r.ID, r.Status(), r.Passed, r.Failed, r.Skipped)
+		}
+	}
+
+	// The reports: JUnit parses as XML with one testcase per scenario; the
+	// cucumber JSON parses and agrees with the summary.
+	data, err := os.ReadFile(junitPath)
+	if err != nil {
+		t.Fatalf("junit report: %v", err)
+	}
+	var ju junitReport
+	if err := xml.Unmarshal(data, &ju); err != nil {
+		t.Fatalf("junit report does not parse: %v", err)
+	}
+	cases := 0
+	for _, s := range ju.Suites {
+		cases += len(s.Cases)
+	}
+	if cases != sum.Scenarios || ju.Tests != sum.Scenarios {
+		t.Errorf("junit report has %d testcases (tests=%d), want %d", cases, ju.Tests, sum.Scenarios)
+	}
+	data, err = os.ReadFile(cucumberPath)
+	if err != nil {
+		t.Fatalf("cucumber report: %v", err)
+	}
+	if !json.Valid(data) {
+		t.Fatal("cucumber report is not JSON")
+	}
+	again, err := Summarize(data)
+	if err != nil || again.Scenarios != sum.Scenarios || again.Failed != sum.Failed {
+		t.Errorf("cucumber report summarises to %+v (%v), run said %d scenarios, %d failed", again, err, sum.Scenarios, sum.Failed)
+	}
+}
+
+// TestSuiteCanFail proves the suite is not vacuous: against a platform that
+// breaks the CA quota (101 CAs) and lets certificate devices register under
+// any protocol, the matching scenarios must fail.
+func TestSuiteCanFail(t *testing.T) {
+	p := startPlatform(t, platform.Config{MaxCAsPerProject: 101, AllowCertificatesOnAnyProtocol: true})
+	sum := runSuite(t, Options{
+		Target: p.Target(), Tags: "@CA-QUOTA,@PROTO-MQTT-ONLY", Format: FormatProgress, Concurrency: 4, Reference: true,
+	})
+	quota, _ := sum.Requirement("CA-QUOTA")
+	if quota.Failed != 3 || quota.Passed != 0 {
+		t.Errorf("CA-QUOTA on a 101-CA platform: %d failed, %d passed; want all 3 quota scenarios to fail", quota.Failed, quota.Passed)
+	}
+	proto, _ := sum.Requirement("PROTO-MQTT-ONLY")
+	// 10 non-MQTT protocol rows must fail; the MQTT scenario still passes.
+	if proto.Failed != 10 || proto.Passed != 1 {
+		t.Errorf("PROTO-MQTT-ONLY on a permissive platform: %d failed, %d passed; want 10 failed, 1 passed", proto.Failed, proto.Passed)
+	}
+	for _, f := range sum.Failures {
+		if !strings.Contains(f.Error, "IOTDA.014302") && !strings.Contains(f.Error, "IOTDA.014309") {
+			t.Errorf("scenario %q failed for an unexpected reason: %s: %s", f.Scenario, f.Step, f.Error)
+		}
+	}
+	if sum.OK() {
+		t.Error("the suite passed against a platform that breaks CA-QUOTA and PROTO-MQTT-ONLY")
+	}
+}

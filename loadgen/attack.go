@@ -1,0 +1,619 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/certlab/certlab/sim/device"
+)
+
+// Mode is what one attempt does.
+type Mode string
+
+// Modes.
+const (
+	// ModeChurn logs in (TLS + CONNECT -> CONNACK), then disconnects.
+	ModeChurn Mode = "churn"
+	// ModeHold logs every device in once and keeps the sessions for Duration.
+	ModeHold Mode = "hold"
+	// ModeTLSOnly does the mutual-TLS handshake and has the server echo one
+	// byte (server-confirmed); the baseline server speaks it, a platform does not.
+	ModeTLSOnly Mode = "tls-only"
+)
+
+// ParseMode checks a mode name.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeChurn, ModeHold, ModeTLSOnly:
+		return m, nil
+	case "":
+		return ModeChurn, nil
+	}
+	return "", fmt.Errorf("mode %q: want %s, %s or %s", s, ModeChurn, ModeHold, ModeTLSOnly)
+}
+
+// A Sink receives results. Attack calls Record from one goroutine at a
+// time; a Sink must not keep r after Record returns. An error aborts the attack.
+type Sink interface {
+	Record(r *Result) error
+}
+
+// SinkFunc adapts a function to a Sink.
+type SinkFunc func(*Result) error
+
+// Record calls f(r).
+func (f SinkFunc) Record(r *Result) error { return f(r) }
+
+// Tee is a Sink that records to every non-nil sink in order.
+func Tee(sinks ...Sink) Sink {
+	var keep []Sink
+	for _, s := range sinks {
+		if s != nil {
+			keep = append(keep, s)
+		}
+	}
+	return SinkFunc(func(r *Result) error {
+		for _, s := range keep {
+			if err := s.Record(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Compile-time checks.
+var (
+	_ Sink = (*Writer)(nil)
+	_ Sink = (*Aggregator)(nil)
+	_ Sink = (*PromMetrics)(nil)
+	_ Sink = SinkFunc(nil)
+)
+
+// AttackConfig configures one attack: one server, one mode, one pacing.
+// Zero values take the defaults of withDefaults.
+type AttackConfig struct {
+	Server     string         // result label: ServerPlatform (default) or ServerBaseline
+	Addr       string         // host:port of the server; required
+	ServerName string         // name to verify in the server certificate; default Addr's host
+	RootCAs    *x509.CertPool // roots for the server certificate; nil = system roots
+
+	Mode    Mode          // default ModeChurn
+	Echo    bool          // speak the baseline's one-byte echo instead of MQTT (implied by ModeTLSOnly; lets hold mode run against the baseline)
+	Workers int           // closed loop: concurrent workers; open loop: attempts in flight at most; default 16
+	Rate    float64       // open loop: attempts per second; 0 = closed loop
+	Pacer   Pacer         // open loop schedule; overrides Rate
+	Backlog int           // open loop: due attempts that may wait for a worker before drops; default Workers
+	Warmup  time.Duration // attempts due before Warmup has passed are marked warm-up; default 0
+
+	// Duration bounds the measured part (after Warmup); Count bounds the
+	// measured attempts. At least one is required (except in hold mode,
+	// where Duration is how long the sessions are held).
+	Duration time.Duration
+	Count    int
+
+	ConnectTimeout time.Duration // deadline of one attempt (all phases); default 10 s
+	MQTTVersion    int           // 4 (3.1.1, default) or 5
+	Keepalive      uint16        // seconds; default 120 (hold mode: 1200 so no ping is due) [LOGIN-KEEPALIVE]
+
+	TLSVersion  string      // "1.2", "1.3" or "" (auto)
+	KeyExchange KeyExchange // default KexHybrid
+	Resumption  bool        // one ClientSessionCache per device
+
+	// Expect gives the expected answer to an identity; default ExpectPlatform
+	// (ServerPlatform) or ExpectBaseline (ServerBaseline).
+	Expect func(BadKind) Expectation
+
+	ClientCPU CPUSource    // default SelfCPU
+	ServerCPU CPUSource    // nil: server CPU not measured
+	Metrics   *PromMetrics // optional live metrics (Attack records every result in them)
+
+	verifyConnection func(tls.ConnectionState) error // Run's server-key spy
+	// testAttempt replaces the network part of an attempt in tests: it
+	// fills r's outcome and latencies and returns when the attempt ended.
+	testAttempt func(ctx context.Context, r *Result) time.Time
+}
+
+func (c AttackConfig) withDefaults() AttackConfig {
+	if c.Server == "" {
+		c.Server = ServerPlatform
+	}
+	if c.Mode == "" {
+		c.Mode = ModeChurn
+	}
+	if c.Workers <= 0 {
+		c.Workers = 16
+	}
+	if c.Backlog <= 0 {
+		c.Backlog = c.Workers
+	}
+	if c.Pacer == nil && c.Rate > 0 {
+		c.Pacer = ConstantPacer{Rate: c.Rate}
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.MQTTVersion == 0 {
+		c.MQTTVersion = 4
+	}
+	if c.Keepalive == 0 {
+		c.Keepalive = 120
+		if c.Mode == ModeHold {
+			c.Keepalive = 1200
+		}
+	}
+	if c.KeyExchange == "" {
+		c.KeyExchange = KexHybrid
+	}
+	if c.Expect == nil {
+		v := c.MQTTVersion
+		c.Expect = func(k BadKind) Expectation { return ExpectPlatform(k, v) }
+		if c.Server == ServerBaseline {
+			c.Expect = ExpectBaseline
+		}
+	}
+	if c.ClientCPU == nil {
+		c.ClientCPU = SelfCPU{}
+	}
+	if c.ServerName == "" {
+		if host, _, err := splitHostPort(c.Addr); err == nil {
+			c.ServerName = host
+		}
+	}
+	return c
+}
+
+func (c AttackConfig) validate() error {
+	switch {
+	case c.Addr == "":
+		return errors.New("attack: Addr is empty")
+	case c.Mode != ModeHold && c.Duration <= 0 && c.Count <= 0:
+		return errors.New("attack: set Duration or Count")
+	case c.MQTTVersion != 4 && c.MQTTVersion != 5 && c.MQTTVersion != 3:
+		return fmt.Errorf("attack: MQTT version %d (want 4 or 5)", c.MQTTVersion)
+	}
+	return nil
+}
+
+// deviceState is what an attempt needs of a device, built once per attack.
+type deviceState struct {
+	id     *Identity
+	tls    *tls.Config
+	expect Expectation
+}
+
+type attacker struct {
+	cfg      AttackConfig
+	devs     []deviceState
+	results  chan *Result
+	inFlight atomic.Int64
+
+	mu         sync.Mutex
+	lastTLS    uint16
+	lastCipher uint16
+}
+
+// Attack runs one attack against cfg.Server with the given identities and
+// sends every result to sink. It returns the measured window with the CPU
+// counters read at its edges. Failed logins are results; the error is for
+// faults of the harness itself (a sink error, a bad config) and for ctx
+// ending early, in which case the window covers what ran.
+func Attack(ctx context.Context, cfg AttackConfig, ids []*Identity, sink Sink) (Window, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return Window{}, err
+	}
+	if len(ids) == 0 {
+		return Window{}, errors.New("attack: no identities")
+	}
+	a := &attacker{cfg: cfg, results: make(chan *Result, 4096)}
+	if err := a.prepare(ids); err != nil {
+		return Window{}, err
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	collected := make(chan struct{})
+	go func() { // the one goroutine that calls the sink
+		defer close(collected)
+		var failed bool
+		for r := range a.results {
+			_ = cfg.Metrics.Record(r) // live metrics see every result
+			if failed {
+				continue
+			}
+			if err := sink.Record(r); err != nil {
+				failed = true
+				cancel(fmt.Errorf("attack: record result: %w", err))
+			}
+		}
+	}()
+
+	var win Window
+	switch {
+	case cfg.Mode == ModeHold:
+		win = a.hold(ctx)
+	case cfg.Pacer != nil:
+		win = a.openLoop(ctx)
+	default:
+		win = a.closedLoop(ctx)
+	}
+	close(a.results)
+	<-collected
+	win.Server, win.ClientPID, win.ClientHost = cfg.Server, os.Getpid(), hostname()
+	a.mu.Lock()
+	win.NegotiatedTLS, win.NegotiatedCipher = tlsVersionName(a.lastTLS), cipherName(a.lastCipher)
+	a.mu.Unlock()
+	if err := context.Cause(ctx); err != nil {
+		return win, err
+	}
+	return win, nil
+}
+
+func (a *attacker) prepare(ids []*Identity) error {
+	minV, maxV, err := ParseTLSVersion(a.cfg.TLSVersion)
+	if err != nil {
+		return fmt.Errorf("attack: %w", err)
+	}
+	curves, err := a.cfg.KeyExchange.Curves()
+	if err != nil {
+		return fmt.Errorf("attack: %w", err)
+	}
+	a.devs = make([]deviceState, len(ids))
+	for i, id := range ids {
+		// One tls.Config per device, built once: the attempt clones nothing
+		// and parses nothing. ServerName is set so device.Login need not clone.
+		tc := &tls.Config{
+			Certificates:     []tls.Certificate{id.Cert},
+			RootCAs:          a.cfg.RootCAs,
+			ServerName:       a.cfg.ServerName,
+			MinVersion:       minV,
+			MaxVersion:       maxV,
+			CurvePreferences: curves,
+			VerifyConnection: a.cfg.verifyConnection,
+		}
+		if a.cfg.Resumption {
+			tc.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+		}
+		a.devs[i] = deviceState{id: id, tls: tc, expect: a.cfg.Expect(id.Kind)}
+	}
+	return nil
+}
+
+// cpuMark is one reading of both CPU counters.
+type cpuMark struct {
+	at        time.Time
+	client    float64
+	server    float64
+	serverErr error
+}
+
+func (a *attacker) mark(ctx context.Context) cpuMark {
+	m := cpuMark{}
+	if a.cfg.ServerCPU != nil {
+		// Bound the scrape: a dead metrics endpoint must not stall the run.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		m.server, m.serverErr = a.cfg.ServerCPU.CPUSeconds(sctx)
+		cancel()
+	}
+	m.client, _ = a.cfg.ClientCPU.CPUSeconds(ctx)
+	m.at = time.Now()
+	return m
+}
+
+func (a *attacker) window(start, end cpuMark) Window {
+	w := Window{Start: start.at, End: end.at, ClientCPUSeconds: end.client - start.client}
+	switch {
+	case a.cfg.ServerCPU == nil:
+		w.ServerCPUError = "not measured (no --server-pid and no metrics endpoint)"
+	case start.serverErr != nil || end.serverErr != nil:
+		w.ServerCPUError = errors.Join(start.serverErr, end.serverErr).Error()
+	default:
+		w.ServerCPUSource = a.cfg.ServerCPU.String()
+		w.ServerCPUStart, w.ServerCPUEnd = start.server, end.server
+	}
+	return w
+}
+
+// warmupMark reads the CPU counters when the warm-up ends (at once when
+// there is none). The returned func waits for the reading.
+func (a *attacker) warmupMark(ctx context.Context, warmEnd time.Time) func() cpuMark {
+	if a.cfg.Warmup <= 0 {
+		m := a.mark(ctx)
+		return func() cpuMark { return m }
+	}
+	ch := make(chan cpuMark, 1)
+	go func() {
+		t := time.NewTimer(time.Until(warmEnd))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		ch <- a.mark(ctx)
+	}()
+	var once sync.Once
+	var m cpuMark
+	return func() cpuMark { once.Do(func() { m = <-ch }); return m }
+}
+
+// closedLoop runs Workers workers back to back until Duration or Count.
+func (a *attacker) closedLoop(ctx context.Context) Window {
+	cfg := a.cfg
+	began := time.Now()
+	warmEnd := began.Add(cfg.Warmup)
+	var endAt time.Time
+	if cfg.Duration > 0 {
+		endAt = warmEnd.Add(cfg.Duration)
+	}
+	startMark := a.warmupMark(ctx, warmEnd)
+	var seq, measured atomic.Uint64
+	var wg sync.WaitGroup
+	for range cfg.Workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				now := time.Now()
+				if !endAt.IsZero() && !now.Before(endAt) {
+					return
+				}
+				warm := now.Before(warmEnd)
+				if !warm && cfg.Count > 0 && measured.Add(1) > uint64(cfg.Count) {
+					return
+				}
+				n := seq.Add(1) - 1
+				r, s := a.attempt(ctx, n, now, warm)
+				if s != nil {
+					_ = s.close()
+				}
+				a.results <- r
+			}
+		})
+	}
+	wg.Wait()
+	start := startMark()
+	return a.window(start, a.mark(ctx))
+}
+
+// openLoop schedules attempts with the pacer. The scheduler never waits
+// for a worker: a due attempt that finds the backlog full is recorded as
+// dropped, and latency runs from the scheduled time.
+func (a *attacker) openLoop(ctx context.Context) Window {
+	cfg := a.cfg
+	type job struct {
+		n    uint64
+		due  time.Time
+		warm bool
+	}
+	jobs := make(chan job, cfg.Backlog)
+	var wg sync.WaitGroup
+	for range cfg.Workers {
+		wg.Go(func() {
+			for j := range jobs {
+				r, s := a.attempt(ctx, j.n, j.due, j.warm)
+				if s != nil {
+					_ = s.close()
+				}
+				a.results <- r
+			}
+		})
+	}
+	began := time.Now()
+	warmEnd := began.Add(cfg.Warmup)
+	var endAt time.Time
+	if cfg.Duration > 0 {
+		endAt = warmEnd.Add(cfg.Duration)
+	}
+	startMark := a.warmupMark(ctx, warmEnd)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var measured int
+schedule:
+	for n := uint64(0); ctx.Err() == nil; n++ {
+		at, stop := cfg.Pacer.Due(n)
+		if stop {
+			break
+		}
+		due := began.Add(at)
+		if !endAt.IsZero() && !due.Before(endAt) {
+			break
+		}
+		warm := due.Before(warmEnd)
+		if !warm && cfg.Count > 0 {
+			if measured++; measured > cfg.Count {
+				break
+			}
+		}
+		if d := time.Until(due); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				break schedule
+			}
+		}
+		select {
+		case jobs <- job{n: n, due: due, warm: warm}:
+		default:
+			a.results <- a.dropped(n, due, warm)
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	start := startMark()
+	return a.window(start, a.mark(ctx))
+}
+
+// hold logs every device in once (Count of them when set), Workers at a
+// time, keeps the sessions for Duration and closes them. The window covers
+// the ramp; memory per held session is measured after it.
+func (a *attacker) hold(ctx context.Context) Window {
+	cfg := a.cfg
+	n := len(a.devs)
+	if cfg.Count > 0 && cfg.Count < n {
+		n = cfg.Count
+	}
+	before := heapAndStacks()
+	start := a.mark(ctx)
+	sessions := make([]closer, n)
+	sem := make(chan struct{}, cfg.Workers)
+	var wg sync.WaitGroup
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			now := time.Now()
+			r, s := a.attempt(ctx, uint64(i), now, false)
+			if s != nil {
+				sessions[i] = s
+				cfg.Metrics.held(1)
+			}
+			a.results <- r
+		})
+	}
+	wg.Wait()
+	end := a.mark(ctx)
+	win := a.window(start, end)
+	after := heapAndStacks()
+	for _, s := range sessions {
+		if s != nil {
+			win.Held++
+		}
+	}
+	if win.Held > 0 {
+		win.HeldMemoryBytes = float64(int64(after)-int64(before)) / float64(win.Held)
+	}
+	if cfg.Duration > 0 {
+		t := time.NewTimer(cfg.Duration)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	var cw sync.WaitGroup
+	for i, s := range sessions {
+		if s == nil {
+			continue
+		}
+		cw.Go(func() {
+			_ = s.close()
+			sessions[i] = nil
+			cfg.Metrics.held(-1)
+		})
+		if i%cfg.Workers == cfg.Workers-1 {
+			cw.Wait() // close in batches, not thousands at once
+		}
+	}
+	cw.Wait()
+	runtime.KeepAlive(sessions)
+	return win
+}
+
+// heapAndStacks is the Go memory in use after a collection: live heap plus
+// goroutine stacks (a held session's reader goroutine lives on a stack).
+func heapAndStacks() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc + ms.StackInuse
+}
+
+// closer is a live session: an MQTT session or a tls-only connection.
+type closer interface{ close() error }
+
+type mqttSession struct{ s *device.Session }
+
+func (m mqttSession) close() error { return m.s.Close() }
+
+// attempt runs attempt n on device n % len(devs).
+func (a *attacker) attempt(ctx context.Context, n uint64, due time.Time, warm bool) (*Result, closer) {
+	d := &a.devs[n%uint64(len(a.devs))]
+	r := &Result{
+		Seq: n, Server: a.cfg.Server, Device: d.id.Index, Identity: d.id.Kind, Scheduled: due, Warmup: warm,
+		Expected: d.expect.Outcome, ExpectedReason: string(d.expect.Reason),
+	}
+	a.cfg.Metrics.inFlight(1)
+	defer a.cfg.Metrics.inFlight(-1)
+	var s closer
+	var end time.Time
+	if a.cfg.testAttempt != nil {
+		end = a.cfg.testAttempt(ctx, r)
+	} else if a.cfg.Mode == ModeTLSOnly || a.cfg.Echo {
+		s, end = a.echoLogin(ctx, d, r)
+	} else {
+		s, end = a.mqttLogin(ctx, d, r)
+	}
+	r.TotalUs = end.Sub(due).Microseconds()
+	r.Unexpected = !d.expect.Matches(r)
+	return r, s
+}
+
+func (a *attacker) mqttLogin(ctx context.Context, d *deviceState, r *Result) (closer, time.Time) {
+	now := time.Now()
+	sess, res := device.Login(ctx, device.Config{
+		Addr:           a.cfg.Addr,
+		TLS:            d.tls,
+		MQTTVersion:    a.cfg.MQTTVersion,
+		ClientID:       device.ClientID(d.id.DeviceID, now), // [LOGIN-CLIENTID]
+		Username:       d.id.DeviceID,                       // [LOGIN-USERNAME]
+		Keepalive:      a.cfg.Keepalive,
+		ConnectTimeout: a.cfg.ConnectTimeout,
+	})
+	r.Start = res.Start
+	r.TCPUs, r.TLSUs, r.ConnackUs = res.TCP.Microseconds(), res.TLSHandshake.Microseconds(), res.Connack.Microseconds()
+	r.Outcome, r.Phase, r.Reason = Outcome(res.Outcome), string(res.Phase), res.Reason
+	r.ConnackCode = int(res.ConnackCode)
+	r.TLSVersion, r.Resumed = tlsVersionName(res.TLSVersion), res.DidResume
+	if res.ErrText != "" {
+		r.Error = res.ErrText
+	}
+	if res.Outcome == device.OutcomeSuccess {
+		a.noteTLS(res.TLSVersion, res.CipherSuite)
+	}
+	end := res.Start.Add(res.Total)
+	if sess == nil {
+		return nil, end
+	}
+	return mqttSession{sess}, end
+}
+
+func (a *attacker) noteTLS(v, c uint16) {
+	a.mu.Lock()
+	a.lastTLS, a.lastCipher = v, c
+	a.mu.Unlock()
+}
+
+// dropped is the result of an open-loop attempt that found no room.
+func (a *attacker) dropped(n uint64, due time.Time, warm bool) *Result {
+	d := &a.devs[n%uint64(len(a.devs))]
+	r := &Result{
+		Seq: n, Server: a.cfg.Server, Device: d.id.Index, Identity: d.id.Kind, Scheduled: due, Start: time.Now(),
+		Outcome: OutcomeDropped, Phase: PhaseSchedule, Reason: "over_capacity", Warmup: warm,
+		Expected: d.expect.Outcome, ExpectedReason: string(d.expect.Reason), Unexpected: true,
+	}
+	r.TotalUs = r.Start.Sub(due).Microseconds()
+	return r
+}
+
+func cipherName(c uint16) string {
+	if c == 0 {
+		return ""
+	}
+	return tls.CipherSuiteName(c)
+}

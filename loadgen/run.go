@@ -1,0 +1,223 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/certlab/certlab/sim/pki"
+)
+
+// Config is a whole run: an attack on the platform and, with Baseline set
+// (or in tls-only mode), the same attack on a bare crypto/tls server, with
+// the same identities, in the same run.
+type Config struct {
+	// Attack configures the platform attack; the baseline attack copies it
+	// with the baseline's address, roots and CPU source.
+	Attack AttackConfig
+	// Baseline, when set, starts the baseline child process after the
+	// platform attack. ModeTLSOnly requires it and skips the platform.
+	Baseline *BaselineOptions
+	// Info is the run header; Run fills Mode, Loop, workers and the other
+	// settings from Attack, and Started, Host, CPUs, GoVersion.
+	Info RunInfo
+	// Results, when set, receives the header, every result and the windows.
+	Results *Writer
+	// Sink, when set, also receives every result (progress, metrics).
+	Sink Sink
+	// OnAttack is called before each attack with the server's name.
+	OnAttack func(server string)
+}
+
+// Run executes the run and returns its summary. Failed logins are results;
+// the error reports faults of the harness, or ctx ending (the summary then
+// covers what ran).
+func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
+	ac := cfg.Attack.withDefaults()
+	if ac.Mode == ModeTLSOnly && cfg.Baseline == nil {
+		return nil, errors.New("run: tls-only mode runs against the baseline server; set Baseline")
+	}
+	info := cfg.Info
+	info.Format = FormatVersion
+	if info.Started.IsZero() {
+		info.Started = time.Now().UTC()
+	}
+	info.Mode, info.Workers, info.Count = ac.Mode, ac.Workers, ac.Count
+	info.Loop, info.Rate = "closed", 0
+	if ac.Pacer != nil && ac.Mode != ModeHold {
+		info.Loop, info.Rate = "open", ac.Rate
+	}
+	info.DurationS, info.WarmupS = ac.Duration.Seconds(), ac.Warmup.Seconds()
+	info.TLSVersion = ac.TLSVersion
+	if info.TLSVersion == "" {
+		info.TLSVersion = "auto"
+	}
+	info.KeyExchange, info.Resumption, info.MQTTVersion = string(ac.KeyExchange), ac.Resumption, ac.MQTTVersion
+	info.Baseline = cfg.Baseline != nil
+	if info.Host == "" {
+		info.Host = hostname()
+	}
+	info.CPUs, info.GoVersion = runtime.NumCPU(), runtime.Version()
+	if info.MQTTEndpoint == "" {
+		info.MQTTEndpoint = ac.Addr
+	}
+
+	agg := NewAggregator()
+	agg.AddRun(info)
+	var sinks []Sink
+	if cfg.Results != nil {
+		if err := cfg.Results.WriteRun(info); err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, cfg.Results)
+	}
+	sinks = append(sinks, agg, cfg.Sink)
+	sink := Tee(sinks...)
+	addWindow := func(w Window) error {
+		w.Shard = info.Shard
+		agg.AddWindow(w)
+		if cfg.Results != nil {
+			if err := cfg.Results.WriteWindow(w); err != nil {
+				return err
+			}
+			return cfg.Results.Flush()
+		}
+		return nil
+	}
+	finish := func(runErr error) (*Summary, error) {
+		s, err := agg.Summary()
+		if err != nil {
+			return nil, errors.Join(runErr, err)
+		}
+		return s, runErr
+	}
+
+	serverKey := pki.ECDSAP256
+	if ac.Mode != ModeTLSOnly {
+		if cfg.OnAttack != nil {
+			cfg.OnAttack(ServerPlatform)
+		}
+		spy := &keySpy{}
+		win, err := Attack(ctx, withSpy(ac, spy), ids, sink)
+		win.ServerCertKey = spy.description()
+		if kt, ok := spy.keyType(); ok {
+			serverKey = kt
+		}
+		if werr := addWindow(win); werr != nil {
+			return finish(errors.Join(err, werr))
+		}
+		if err != nil {
+			return finish(err)
+		}
+	}
+	if cfg.Baseline == nil {
+		return finish(nil)
+	}
+
+	bo := *cfg.Baseline
+	if bo.ServerKeyType == "" {
+		bo.ServerKeyType = serverKey
+	}
+	if len(bo.ClientCAs) == 0 {
+		bo.ClientCAs = clientCAs(ids)
+	}
+	bp, err := StartBaseline(ctx, bo)
+	if err != nil {
+		return finish(fmt.Errorf("run: %w", err))
+	}
+	defer bp.Stop()
+	bc := ac
+	bc.Server, bc.Addr, bc.ServerName, bc.RootCAs = ServerBaseline, bp.Addr, bp.ServerName, bp.RootCAs
+	bc.ServerCPU, bc.Expect, bc.Echo = bp.CPU(), ExpectBaseline, true
+	if cfg.OnAttack != nil {
+		cfg.OnAttack(ServerBaseline)
+	}
+	win, err := Attack(ctx, bc, ids, sink)
+	win.ServerCertKey = bp.KeyDescription
+	if werr := addWindow(win); werr != nil {
+		err = errors.Join(err, werr)
+	}
+	if serr := bp.Stop(); serr != nil && err == nil && ctx.Err() == nil {
+		err = serr
+	}
+	return finish(err)
+}
+
+// clientCAs are the distinct CAs of the good identities: the platform's
+// verified device CAs, which the baseline trusts too.
+func clientCAs(ids []*Identity) []*x509.Certificate {
+	seen := map[string]bool{}
+	var out []*x509.Certificate
+	for _, id := range ids {
+		if id.Kind == BadUnknownCA || id.CACert == nil || seen[string(id.CACert.Raw)] {
+			continue
+		}
+		seen[string(id.CACert.Raw)] = true
+		out = append(out, id.CACert)
+	}
+	return out
+}
+
+// keySpy notes the key of the first server certificate seen, through
+// tls.Config.VerifyConnection (no extra connection to the server).
+type keySpy struct {
+	once sync.Once
+	mu   sync.Mutex
+	key  any
+}
+
+func (s *keySpy) verify(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) > 0 {
+		s.once.Do(func() {
+			s.mu.Lock()
+			s.key = cs.PeerCertificates[0].PublicKey
+			s.mu.Unlock()
+		})
+	}
+	return nil
+}
+
+func (s *keySpy) description() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.key == nil {
+		return ""
+	}
+	return pki.KeyDescription(s.key)
+}
+
+func (s *keySpy) keyType() (pki.KeyType, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch k := s.key.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve != nil && k.Curve.Params().BitSize == 384 {
+			return pki.ECDSAP384, true
+		}
+		return pki.ECDSAP256, true
+	case *rsa.PublicKey:
+		switch k.N.BitLen() {
+		case 3072:
+			return pki.RSA3072, true
+		case 4096:
+			return pki.RSA4096, true
+		}
+		return pki.RSA2048, true
+	case ed25519.PublicKey:
+		return pki.Ed25519, true
+	}
+	return "", false
+}
+
+func withSpy(c AttackConfig, s *keySpy) AttackConfig {
+	c.verifyConnection = s.verify
+	return c
+}

@@ -1,0 +1,163 @@
+package broker
+
+// attempts.go: login diagnostics. Every attempt, at whatever stage it ends,
+// becomes one iotda.LoginAttempt in a bounded ring (newest first on read),
+// one metric increment and, for refusals, one Info log line.
+
+import (
+	"crypto/tls"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/certlab/certlab/iotda"
+)
+
+const (
+	outcomeSuccess = "success"
+	outcomeRefused = "refused"
+	attemptTime    = "2006-01-02T15:04:05.000Z07:00" // RFC 3339 with milliseconds
+)
+
+// refused records a refusal, counts it and logs one line.
+func (b *Broker) refused(st *connState, reason iotda.Reason, detail string) {
+	a := b.record(st, outcomeRefused, reason, detail)
+	b.log.Info("login refused",
+		"reason", string(reason), "stage", string(a.Stage), "peer", a.Peer,
+		"client_id", a.ClientID, "device_id", a.DeviceID, "connack", a.ConnackCode,
+		"cert_subject", a.CertSubject, "cert_issuer", a.CertIssuer, "cert_sha256", a.CertSHA256,
+		"ca_id", a.CAID, "tls_version", a.TLSVersion, "detail", detail)
+}
+
+// record builds the attempt from what the connection learnt, stores and counts it.
+func (b *Broker) record(st *connState, outcome string, reason iotda.Reason, detail string) iotda.LoginAttempt {
+	st.recorded = true
+	stage := stageOf(reason)
+	a := iotda.LoginAttempt{
+		Time:        b.now().UTC().Format(attemptTime),
+		Peer:        st.peer,
+		Outcome:     outcome,
+		Stage:       stage,
+		Reason:      reason,
+		Detail:      detail,
+		ServerName:  st.sni,
+		DidResume:   st.resumed,
+		CertSubject: st.subject,
+		CertIssuer:  st.issuer,
+		CertSHA256:  st.sha256,
+		ClientID:    st.clientID,
+		Username:    st.username,
+		DeviceID:    st.deviceID,
+		ProjectID:   st.projectID,
+		MQTTVersion: int(st.version),
+		Keepalive:   int(st.keepalive),
+		HandshakeMs: float64(st.handshake.Microseconds()) / 1000,
+	}
+	if st.tlsVersion != 0 {
+		a.TLSVersion = tls.VersionName(st.tlsVersion)
+	}
+	if st.cipher != 0 {
+		a.CipherSuite = tls.CipherSuiteName(st.cipher)
+	}
+	if st.leaf != nil {
+		a.CertNotBefore = st.leaf.NotBefore.UTC().Format(time.RFC3339)
+		a.CertNotAfter = st.leaf.NotAfter.UTC().Format(time.RFC3339)
+		a.CertKeyType = keyType(st.leaf.PublicKey)
+	}
+	switch {
+	case st.ca != nil:
+		a.CAID = st.ca.ID
+	case st.failCA != nil:
+		a.CAID = st.failCA.ID
+	case len(st.anchors) > 0:
+		a.CAID = st.anchors[0].ID
+	}
+	if outcome == outcomeRefused && stage == iotda.StageConnect && st.connack >= 0 {
+		a.ConnackCode = st.connack
+	}
+	b.attempts.add(a)
+	b.metrics.login(reason)
+	return a
+}
+
+// stageOf returns where a reason ends a login.
+func stageOf(reason iotda.Reason) iotda.Stage {
+	if r, ok := RefusalFor(reason); ok {
+		return r.Stage
+	}
+	if reason == iotda.ReasonTLSHandshake {
+		return iotda.StageTLS
+	}
+	return iotda.StageConnect // ok, connect_timeout, malformed_connect
+}
+
+func (b *Broker) wrongProjectDetail(st *connState, deviceID, projectID string) string {
+	var cas []string
+	for _, ca := range st.anchors {
+		cas = append(cas, fmt.Sprintf("CA %s of project %s", ca.ID, ca.ProjectID))
+	}
+	anchor := "no CA known to the platform"
+	if len(cas) > 0 {
+		anchor = strings.Join(cas, ", ")
+	}
+	return fmt.Sprintf(detailWrongProject, anchor, deviceID, projectID)
+}
+
+// LoginAttempts returns recorded login attempts, newest first, filtered by
+// device ID and reason ("" matches any); limit <= 0 means all that match.
+func (b *Broker) LoginAttempts(deviceID, reason string, limit int) []iotda.LoginAttempt {
+	return b.attempts.list(deviceID, reason, limit)
+}
+
+// attemptLog is a fixed-size ring of attempts.
+type attemptLog struct {
+	mu   sync.Mutex
+	buf  []iotda.LoginAttempt
+	next int  // where the next attempt goes
+	full bool // buf has wrapped
+}
+
+func newAttemptLog(size int) *attemptLog {
+	return &attemptLog{buf: make([]iotda.LoginAttempt, size)}
+}
+
+func (l *attemptLog) add(a iotda.LoginAttempt) {
+	l.mu.Lock()
+	l.buf[l.next] = a
+	l.next++
+	if l.next == len(l.buf) {
+		l.next, l.full = 0, true
+	}
+	l.mu.Unlock()
+}
+
+func (l *attemptLog) list(deviceID, reason string, limit int) []iotda.LoginAttempt {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.next
+	if l.full {
+		n = len(l.buf)
+	}
+	var out []iotda.LoginAttempt
+	for i := 0; i < n; i++ {
+		a := &l.buf[(l.next-1-i+len(l.buf))%len(l.buf)]
+		if (deviceID != "" && a.DeviceID != deviceID) || (reason != "" && string(a.Reason) != reason) {
+			continue
+		}
+		out = append(out, *a)
+		if limit > 0 && len(out) == limit {
+			break
+		}
+	}
+	return out
+}
+
+func (l *attemptLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.full {
+		return len(l.buf)
+	}
+	return l.next
+}

@@ -1,0 +1,234 @@
+package broker
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/certlab/certlab/iotda"
+)
+
+// dialSilent opens a TCP connection that never sends anything.
+func dialSilent(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// waitClosedByServer reads until the server closes the connection; it
+// returns how long that took.
+func waitClosedByServer(t *testing.T, c net.Conn, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	_ = c.SetReadDeadline(start.Add(limit))
+	buf := make([]byte, 512)
+	for {
+		_, err := c.Read(buf)
+		if err == nil {
+			continue
+		}
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			t.Fatalf("server did not close the connection within %s", limit)
+		}
+		return time.Since(start)
+	}
+}
+
+// A TCP peer that never starts TLS and a TLS peer that never sends CONNECT
+// are both closed at the connect deadline, and both are recorded.
+func TestConnectDeadline(t *testing.T) {
+	d := newDir(t)
+	const timeout = 300 * time.Millisecond
+	b := startBroker(t, d, func(c *Config) { c.ConnectTimeout = timeout })
+	dev := addDevice(t, d, getFixture(t).caA, "prod-mqtt_quiet", nil)
+
+	t.Run("silent TCP peer", func(t *testing.T) {
+		c := dialSilent(t, b.Addr())
+		took := waitClosedByServer(t, c, 3*time.Second)
+		if took < timeout-50*time.Millisecond || took > timeout+time.Second {
+			t.Errorf("closed after %v, want about %v", took, timeout)
+		}
+		a := waitAttempt(t, b.Broker, "", iotda.ReasonTLSHandshake)
+		if a.Stage != iotda.StageTLS {
+			t.Errorf("attempt %+v", a)
+		}
+	})
+	t.Run("quiet after the TLS handshake", func(t *testing.T) {
+		c, err := dialTLS(t, b.Addr(), tlsConfig(t, dev.Leaf, tls.VersionTLS13))
+		if err != nil {
+			t.Fatal(err)
+		}
+		took := waitClosedByServer(t, c, 3*time.Second)
+		if took > timeout+time.Second {
+			t.Errorf("closed after %v, want about %v", took, timeout)
+		}
+		a := waitAttempt(t, b.Broker, "", iotda.ReasonConnectTimeout)
+		if a.Stage != iotda.StageConnect || a.CertSHA256 != dev.Leaf.FingerprintSHA256() {
+			t.Errorf("attempt %+v", a)
+		}
+	})
+	t.Run("first packet is not CONNECT", func(t *testing.T) {
+		c, err := dialTLS(t, b.Addr(), tlsConfig(t, dev.Leaf, tls.VersionTLS13))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write([]byte{0xC0, 0x00}); err != nil { // PINGREQ
+			t.Fatal(err)
+		}
+		waitClosedByServer(t, c, 3*time.Second)
+		waitAttempt(t, b.Broker, "", iotda.ReasonMalformedConnect)
+	})
+	t.Run("a session outlives the connect deadline", func(t *testing.T) {
+		c := loginRaw(t, b.Addr(), dev, 4)
+		if _, _, err := c.read(2 * timeout); !isTimeout(err) {
+			t.Fatalf("session ended: %v", err) // mochi replaced the deadline with 1.5 x keepalive
+		}
+	})
+}
+
+// Close returns promptly with silent, half-open and established peers, and
+// is idempotent. MQTT 5 sessions are told the server is shutting down.
+func TestCloseIsPrompt(t *testing.T) {
+	d := newDir(t)
+	b := startBroker(t, d, func(c *Config) { c.ConnectTimeout = 10 * time.Second })
+	f := getFixture(t)
+	dev4 := addDevice(t, d, f.caA, "prod-mqtt_close-4", nil)
+	dev5 := addDevice(t, d, f.caA, "prod-mqtt_close-5", nil)
+	quiet := addDevice(t, d, f.caA, "prod-mqtt_close-quiet", nil)
+
+	silent := dialSilent(t, b.Addr())
+	tlsQuiet, err := dialTLS(t, b.Addr(), tlsConfig(t, quiet.Leaf, tls.VersionTLS12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4 := loginRaw(t, b.Addr(), dev4, 4)
+	v5, err := loginPaho(t, b.Addr(), dev5, clientID(dev5.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A peer that stops reading: fill its receive window with downlinks.
+	sub := "$oc/devices/" + dev5.ID + "/sys/messages/down"
+	if _, err := v5.c.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: sub, QoS: 0}}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "two sessions", func() bool { return b.Connected() == 2 })
+
+	start := time.Now()
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	took := time.Since(start)
+	t.Logf("Close took %v with 4 peers connected", took)
+	if took > 2*time.Second {
+		t.Errorf("Close took %v", took)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	select {
+	case disc := <-v5.discon:
+		if disc.ReasonCode != 0x8B {
+			t.Errorf("MQTT 5 session got DISCONNECT 0x%02x, want 0x8B", disc.ReasonCode)
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("MQTT 5 session got no DISCONNECT")
+	}
+	for name, c := range map[string]net.Conn{"silent": silent, "TLS quiet": tlsQuiet, "MQTT 3.1.1": v4.conn} {
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := io.ReadAll(c); err != nil {
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				t.Errorf("%s peer still connected after Close", name)
+			}
+		}
+	}
+	// Every session ended, so both devices went offline.
+	for _, id := range []string{dev4.ID, dev5.ID} {
+		s := d.statusCalls(id)
+		if len(s) == 0 || s[len(s)-1].online {
+			t.Errorf("%s status writes %+v, want OFFLINE last", id, s)
+		}
+	}
+	// A shutdown is not a failed login.
+	if as := b.LoginAttempts("", "", 0); len(as) != 2 {
+		t.Errorf("%d attempts recorded, want the 2 logins: %+v", len(as), as)
+	}
+	if err := b.Start(); err == nil {
+		t.Error("Start after Close succeeded")
+	}
+}
+
+// The attempt log keeps the newest AttemptLogSize attempts, newest first.
+func TestAttemptLogBounded(t *testing.T) {
+	d := newDir(t)
+	b := startBroker(t, d, func(c *Config) { c.AttemptLogSize = 4 })
+	f := getFixture(t)
+	dev := addDevice(t, d, f.caA, "prod-mqtt_log", nil)
+	for i := range 6 {
+		c := dialRaw(t, b.Addr(), dev.Leaf, tls.VersionTLS13, 4)
+		c.login(connectOpts{clientID: clientID(dev.ID), username: dev.ID, keepalive: uint16(10 + i)})
+		c.expectClosed(2 * time.Second)
+	}
+	loginRaw(t, b.Addr(), dev, 4)
+	waitAttempt(t, b.Broker, dev.ID, iotda.ReasonOK)
+	all := b.LoginAttempts("", "", 0)
+	if len(all) != 4 {
+		t.Fatalf("%d attempts kept, want 4", len(all))
+	}
+	wantKeepalive := []int{120, 15, 14, 13}
+	for i, a := range all {
+		if a.Keepalive != wantKeepalive[i] {
+			t.Errorf("attempt %d keepalive %d, want %d (newest first)", i, a.Keepalive, wantKeepalive[i])
+		}
+	}
+	if got := b.LoginAttempts(dev.ID, string(iotda.ReasonKeepaliveRange), 2); len(got) != 2 || got[0].Keepalive != 15 {
+		t.Errorf("filtered+limited: %+v", got)
+	}
+	if got := b.LoginAttempts("prod-mqtt_nobody", "", 0); len(got) != 0 {
+		t.Errorf("other device: %+v", got)
+	}
+}
+
+func TestAttemptLogRing(t *testing.T) {
+	l := newAttemptLog(3)
+	for i := range 5 {
+		l.add(iotda.LoginAttempt{Keepalive: i, DeviceID: []string{"a", "b"}[i%2]})
+	}
+	if l.len() != 3 {
+		t.Fatalf("len %d", l.len())
+	}
+	for _, tc := range []struct {
+		name   string
+		device string
+		limit  int
+		want   []int
+	}{
+		{"all, newest first", "", 0, []int{4, 3, 2}},
+		{"limit", "", 2, []int{4, 3}},
+		{"device a", "a", 0, []int{4, 2}},
+		{"device b", "b", 0, []int{3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []int
+			for _, a := range l.list(tc.device, "", tc.limit) {
+				got = append(got, a.Keepalive)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Fatalf("got %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}
