@@ -27,6 +27,10 @@
 //     checked the client certificate, so a rejection surfaces after Dial, as an
 //     alert, EPIPE or ECONNRESET on the first read or write. Config.ProbeTLSRejection
 //     makes it deterministic at the cost of a short read before CONNECT;
+//   - crypto/tls silently withholds a client certificate that does not chain
+//     to a CA the server's CertificateRequest names, turning "unknown CA" into
+//     "no certificate"; a single configured certificate is always presented
+//     (AlwaysPresent; opt out with Config.StdlibCertSelection);
 //   - paho's CONNACK is non-nil on rejection; its default ReceiveMaximum costs
 //     ~0.5 MB per client (we send 16); RequestProblemInfo must be set or the
 //     broker drops reason strings;

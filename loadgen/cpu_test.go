@@ -1,0 +1,81 @@
+package loadgen
+
+import (
+	"crypto/sha256"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+func burn(d time.Duration) {
+	b := []byte("certlab")
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		s := sha256.Sum256(b)
+		b = s[:]
+	}
+}
+
+func TestCPUSourcesAdvance(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	defer srv.Close()
+	sources := []CPUSource{SelfCPU{}, PIDCPU{PID: os.Getpid()}, MetricsCPU{URL: srv.URL}}
+	before := make([]float64, len(sources))
+	for i, s := range sources {
+		v, err := s.CPUSeconds(t.Context())
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		before[i] = v
+	}
+	burn(150 * time.Millisecond)
+	for i, s := range sources {
+		v, err := s.CPUSeconds(t.Context())
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		// /proc and the process collector tick at 10 ms.
+		if d := v - before[i]; d < 0.1 || d > 5 {
+			t.Errorf("%s advanced %.3f s over 150 ms of busy work", s, d)
+		}
+	}
+}
+
+func TestProcStatParsesOddCommandNames(t *testing.T) {
+	// A command name with spaces and parentheses: fields follow the last ')'.
+	stat := "4242 (my (odd) cmd) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 1000 0 0\n"
+	path := filepath.Join(t.TempDir(), "stat")
+	if err := os.WriteFile(path, []byte(stat), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := procStatCPU(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 3.25 { // (250 + 75) ticks / 100
+		t.Errorf("procStatCPU = %v, want 3.25", got)
+	}
+}
+
+func TestMetricsCPUErrors(t *testing.T) {
+	empty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("# no process metrics here\nother_total 1\n"))
+	}))
+	defer empty.Close()
+	if _, err := (MetricsCPU{URL: empty.URL}).CPUSeconds(t.Context()); err == nil {
+		t.Error("an endpoint without process_cpu_seconds_total gave no error")
+	}
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	if _, err := (MetricsCPU{URL: down.URL}).CPUSeconds(t.Context()); err == nil {
+		t.Error("a closed endpoint gave no error")
+	}
+}
