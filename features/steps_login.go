@@ -175,7 +175,7 @@ func (w *world) loginSucceeds(ctx context.Context) error {
 	}
 	msg := fmt.Sprintf("device %q: want CONNACK success over MQTT %s, got %s", l.dev.name, versionName(l.version), describe(l.res))
 	if w.env.reference {
-		if why := w.loggedReason(ctx, l); why != "" {
+		if why := w.loggedReason(ctx, l, time.Second); why != "" {
 			msg += "; the platform logged: " + why
 		}
 	}
@@ -263,17 +263,20 @@ func (w *world) attemptLogged(ctx context.Context, l *loginRec, reason iotda.Rea
 		return fmt.Errorf("the login-attempt log has no %s attempt for this login", reason)
 	})
 	if err != nil {
-		if why := w.loggedReason(ctx, l); why != "" {
+		if why := w.loggedReason(ctx, l, 0); why != "" {
 			err = fmt.Errorf("%w; it logged: %s", err, why)
+		} else {
+			err = fmt.Errorf("%w; no attempt of this login is visible to the device's project at all", err)
 		}
 	}
 	return err
 }
 
-// loggedReason describes the newest logged attempt matching login l ("" if none).
-func (w *world) loggedReason(ctx context.Context, l *loginRec) string {
+// loggedReason describes the newest logged attempt matching login l ("" if
+// none appears within wait).
+func (w *world) loggedReason(ctx context.Context, l *loginRec, wait time.Duration) string {
 	var found string
-	_ = eventually(ctx, logPollTimeout, func() error {
+	_ = eventually(ctx, wait, func() error {
 		got, err := w.logClient(l).LoginAttempts(ctx, iotda.LoginAttemptFilter{Limit: 1000})
 		if err != nil {
 			return err

@@ -26,6 +26,9 @@ type Config struct {
 	// Baseline, when set, starts the baseline child process after the
 	// platform attack. ModeTLSOnly requires it and skips the platform.
 	Baseline *BaselineOptions
+	// BaselineOnly skips the platform attack (implied by ModeTLSOnly), e.g.
+	// to measure memory per held connection of a bare TLS client.
+	BaselineOnly bool
 	// Info is the run header; Run fills Mode, Loop, workers and the other
 	// settings from Attack, and Started, Host, CPUs, GoVersion.
 	Info RunInfo
@@ -42,7 +45,8 @@ type Config struct {
 // covers what ran).
 func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 	ac := cfg.Attack.withDefaults()
-	if ac.Mode == ModeTLSOnly && cfg.Baseline == nil {
+	platform := ac.Mode != ModeTLSOnly && !cfg.BaselineOnly
+	if !platform && cfg.Baseline == nil {
 		return nil, errors.New("run: tls-only mode runs against the baseline server; set Baseline")
 	}
 	info := cfg.Info
@@ -101,7 +105,7 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 	}
 
 	serverKey := pki.ECDSAP256
-	if ac.Mode != ModeTLSOnly {
+	if platform {
 		if cfg.OnAttack != nil {
 			cfg.OnAttack(ServerPlatform)
 		}

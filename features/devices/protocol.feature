@@ -9,7 +9,7 @@ Feature: Only MQTT devices can use X.509 certificates
   certlab shared/reference/iotda.md §6 and error code IOTDA.014309 (iotda/types.go).
 
   @PROTO-MQTT-ONLY
-  Scenario Outline: a CERTIFICATES device under a <protocol> product is refused while a SECRET device is accepted
+  Scenario Outline: a CERTIFICATES device under a product with protocol_type <protocol> is refused while a SECRET device is accepted
     Given a product with protocol_type "<protocol>"
     When I register a CERTIFICATES device with node_id "cert-1"
     Then the request is refused with HTTP 400 and error code "IOTDA.014309"

@@ -70,8 +70,8 @@ func (b *Broker) record(st *connState, outcome string, reason iotda.Reason, deta
 		a.CAID = st.ca.ID
 	case st.failCA != nil:
 		a.CAID = st.failCA.ID
-	case len(st.anchors) > 0:
-		a.CAID = st.anchors[0].ID
+	case len(st.anchors) > 0 && st.anchors[0].ca != nil:
+		a.CAID = st.anchors[0].ca.ID
 	}
 	if outcome == outcomeRefused && stage == iotda.StageConnect && st.connack >= 0 {
 		a.ConnackCode = st.connack
@@ -94,8 +94,10 @@ func stageOf(reason iotda.Reason) iotda.Stage {
 
 func (b *Broker) wrongProjectDetail(st *connState, deviceID, projectID string) string {
 	var cas []string
-	for _, ca := range st.anchors {
-		cas = append(cas, fmt.Sprintf("CA %s of project %s", ca.ID, ca.ProjectID))
+	for _, a := range st.anchors {
+		if a.ca != nil {
+			cas = append(cas, fmt.Sprintf("CA %s of project %s", a.ca.ID, a.ca.ProjectID))
+		}
 	}
 	anchor := "no CA known to the platform"
 	if len(cas) > 0 {

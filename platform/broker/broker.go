@@ -11,6 +11,7 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/certlab/certlab/platform/registry"
@@ -30,6 +31,9 @@ type Directory interface {
 	// is set yet and reports whether fp is now its primary. [DEV-FINGERPRINT-BIND]
 	BindFingerprint(ctx context.Context, deviceID, fp string) (bool, error)
 	// SetOnline records a login (online) or a disconnect (offline). [DEV-STATUS]
+	// It is called on the login path, in event order, under the broker's
+	// session lock, so it must not block on I/O: the reference registry
+	// updates memory at once and persists asynchronously.
 	SetOnline(ctx context.Context, deviceID string, online bool, at time.Time) error
 }
 
@@ -88,8 +92,7 @@ const (
 // Timeouts of background work. Each is an upper bound, not a typical figure.
 const (
 	bindTimeout      = 5 * time.Second        // Directory.BindFingerprint during a login
-	statusTimeout    = 5 * time.Second        // one Directory.SetOnline call
-	statusFlushLimit = 3 * time.Second        // flushing pending status updates on Close
+	statusTimeout    = time.Second            // one Directory.SetOnline call (in memory)
 	kickWriteTimeout = 500 * time.Millisecond // writing a DISCONNECT to a session being dropped
 	closeGrace       = 500 * time.Millisecond // polite DISCONNECTs on Close before connections are cut
 )
@@ -117,7 +120,6 @@ type Broker struct {
 	ln       *listener
 	metrics  *metrics
 	attempts *attemptLog
-	status   *statusWriter
 	shadows  *shadowStore
 
 	mu       sync.Mutex            // guards sessions, closed, bg.Add
@@ -154,7 +156,6 @@ func New(cfg Config) (*Broker, error) {
 		shadows:  newShadowStore(),
 		sessions: make(map[string]*connState),
 	}
-	b.status = newStatusWriter(cfg.Directory, cfg.Logger)
 	if b.base, err = baseTLSConfig(cfg); err != nil {
 		return nil, fmt.Errorf("new broker: %w", err)
 	}
@@ -231,7 +232,6 @@ func (b *Broker) start() error {
 	if err := b.srv.Serve(); err != nil {
 		return fmt.Errorf("start broker: serve: %w", err)
 	}
-	b.status.start()
 	return nil
 }
 
@@ -245,20 +245,30 @@ func (b *Broker) isClosed() bool {
 func (b *Broker) Addr() string { return b.ln.Address() }
 
 // Close stops the broker: it stops accepting, sends MQTT 5 sessions a
-// DISCONNECT (0x8B server shutting down) for at most closeGrace, closes every
-// connection — handshaking, silent or established — and flushes pending
-// status updates. It is idempotent and returns promptly whatever the peers do.
+// DISCONNECT (0x8B server shutting down) for at most closeGrace and closes
+// every connection — handshaking, silent or established; every session's
+// device goes offline. It is idempotent and returns promptly whatever the
+// peers do.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.lifecycle.Lock() // waits for a Start in progress
 		b.mu.Lock()
 		b.closed = true
+		var v3 []*mqtt.Client
+		for _, st := range b.sessions {
+			if st.version < 5 {
+				v3 = append(v3, st.client)
+			}
+		}
 		b.mu.Unlock()
 		b.lifecycle.Unlock()
+		// 3.1.1 has no server DISCONNECT (mochi would send one): just close.
+		for _, cl := range v3 {
+			cl.Stop(packets.ErrServerShuttingDown)
+		}
 		_ = b.srv.Close() // calls listener.Close, then waits for mochi's client goroutines
 		b.ln.wg.Wait()    // handshakes in progress and their establish calls
 		b.bg.Wait()
-		b.status.close(statusFlushLimit)
 	})
 	return nil
 }

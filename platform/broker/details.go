@@ -4,12 +4,13 @@ package broker
 // in LoginAttempt.Detail. The machine-readable part is the reason.
 
 const (
-	detailNoClientCert  = "The client sent no certificate. Configure the device with its X.509 device certificate and private key: certificate login requires mutual TLS."
-	detailUnknownCA     = "The certificate chain does not lead to any device CA certificate on the platform (issuer %q; a deleted CA counts as unknown). Upload and verify the CA that issued the device certificate, and send any intermediates with it."
-	detailCANotVerified = "The certificate was issued by %s, which is uploaded but not verified. Verify it: sign a verification certificate whose CN is the CA's verify_code and submit it."
-	detailExpired       = "The certificate %q expired at %s (platform time %s). Issue a new device certificate and register its fingerprint."
-	detailNotYetValid   = "The certificate %q is not valid before %s (platform time %s). Check the clock of the issuing CA or wait until it is valid."
-	detailBadChain      = "The certificate chain is invalid: %v. Check that intermediates are CA certificates (basicConstraints CA:TRUE), that the signatures are intact and that the device certificate allows client authentication."
+	detailNoClientCert         = "The client sent no certificate. Configure the device with its X.509 device certificate and private key: certificate login requires mutual TLS."
+	detailUnknownCA            = "The certificate chain does not lead to any device CA certificate on the platform (issuer %q; a deleted CA counts as unknown). Upload and verify the CA that issued the device certificate, and send any intermediates with it."
+	detailCANotVerified        = "The certificate was issued by %s, which is uploaded but not verified. Verify it: sign a verification certificate whose CN is the CA's verify_code and submit it."
+	detailExpired              = "The certificate %q expired at %s (platform time %s). Issue a new device certificate and register its fingerprint."
+	detailNotYetValid          = "The certificate %q is not valid before %s (platform time %s). Check the clock of the issuing CA or wait until it is valid."
+	detailCADeletedDuringLogin = "The CA that anchors the certificate was deleted while the device was logging in."
+	detailBadChain             = "The certificate chain is invalid: %v. Check that intermediates are CA certificates (basicConstraints CA:TRUE), that the signatures are intact and that the device certificate allows client authentication."
 
 	detailClientIDFormat      = "The ClientId %q is not {device_id}_0_{0|1}_{YYYYMMDDHH}: %v."
 	detailKeepalive           = "The keepalive of %d s is outside %d..%d s. Set a keepalive in that range (IoTDA SDKs use 120)."

@@ -15,7 +15,7 @@
 // Lifecycle: New validates the configuration; Start binds the listener and
 // serves; Close (idempotent) stops accepting, closes every connection —
 // including peers still in the handshake or silent before CONNECT — waits for
-// the connection goroutines and flushes pending device-status updates.
+// the connection goroutines; every session's device goes offline.
 //
 // Behaviour choices that IoTDA leaves open (documented in the README):
 //   - TLS-stage refusals carry a TLS alert (bad_certificate, or
@@ -29,7 +29,7 @@
 //   - A QoS 2 or retained PUBLISH ends the connection (MQTT 5: DISCONNECT
 //     0x9B / 0x9A first); a packet over MaxPacketSize closes it. [MQTT-LIMITS]
 //   - Sessions are never persistent (IoTDA SDKs use clean sessions).
-//   - Device status updates (Directory.SetOnline) are written
-//     asynchronously, coalesced per device, so that registry I/O stays off
-//     the login path; they land within milliseconds and are flushed on Close.
+//   - The device is ONLINE (Directory.SetOnline) before its CONNACK is
+//     sent, and OFFLINE when its current session ends (not when a session
+//     it took over from ends).
 package broker

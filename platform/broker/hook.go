@@ -18,6 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/certlab/certlab/iotda"
+	"github.com/certlab/certlab/platform/registry"
 )
 
 // ReasonWillNotSupported refuses a CONNECT that carries a will. IoTDA does
@@ -150,9 +151,6 @@ func (h *x509Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Pa
 			// a CONNACK. An unknown packet type makes mochi's WritePacket
 			// fail without writing, and mochi then closes the connection.
 			pk.FixedHeader.Type = packets.Reserved
-			if st != nil {
-				st.connackDropped = true
-			}
 			return pk
 		}
 	}
@@ -177,12 +175,23 @@ func (b *Broker) login(st *connState, cl *mqtt.Client, pk packets.Packet) error 
 
 	reason, detail := b.check(st, cl)
 	if reason != iotda.ReasonOK {
-		code := connackCode(reason, st.version)
-		_ = b.srv.SendConnack(cl, code, false, nil) // best effort: the peer may be gone
-		b.refused(st, reason, detail)
-		return code
+		return b.refuseConnect(st, reason, detail)
 	}
 	return b.admit(st)
+}
+
+// refuseConnect sends the refusal's CONNACK and records it. A TLS-stage
+// reason found at CONNECT (the CA was deleted during the login) has no
+// CONNACK code: the connection is just closed.
+func (b *Broker) refuseConnect(st *connState, reason iotda.Reason, detail string) error {
+	if r, _ := RefusalFor(reason); r.Stage == iotda.StageTLS {
+		b.refused(st, reason, detail)
+		return packets.ErrNotAuthorized
+	}
+	code := connackCode(reason, st.version)
+	_ = b.srv.SendConnack(st.client, code, false, nil) // best effort: the peer may be gone
+	b.refused(st, reason, detail)
+	return code
 }
 
 // check returns ReasonOK or the first refusal, with a human explanation.
@@ -209,13 +218,11 @@ func (b *Broker) check(st *connState, cl *mqtt.Client) (iotda.Reason, string) {
 	if dev.AuthType != iotda.AuthCertificates {
 		return iotda.ReasonAuthTypeMismatch, fmt.Sprintf(detailAuthType, dev.ID, dev.AuthType)
 	}
-	for _, ca := range st.anchors { // [LOGIN-PROJECT]
-		if ca.ProjectID == dev.ProjectID {
-			st.ca = ca
-			break
+	trust := b.dir.Trust()
+	if st.ca = projectAnchor(trust, st.anchors, dev.ProjectID); st.ca == nil { // [LOGIN-PROJECT]
+		if !anchorsKnown(trust, st.anchors) { // [CA-DELETE] deleted since the handshake
+			return iotda.ReasonUnknownCA, detailCADeletedDuringLogin
 		}
-	}
-	if st.ca == nil {
 		return iotda.ReasonWrongProject, b.wrongProjectDetail(st, dev.ID, dev.ProjectID)
 	}
 	prod, err := b.dir.Product(dev.ProjectID, dev.ProductID) // [PROTO-MQTT-ONLY]
@@ -273,35 +280,62 @@ func fingerprintMatches(registered, sha256hex, sha1hex string) bool {
 
 // admit registers the session (taking over any previous one of the same
 // device), with the server_busy check last. [LOGIN-SUCCESS] [LOGIN-TAKEOVER]
+//
+// Status writes happen under b.mu so that a device's ONLINE and OFFLINE
+// reach the directory in session order. The anchoring CA is checked once
+// more under b.mu against the current snapshot: the registry swaps the
+// snapshot before HandleEvent scans the sessions (also under b.mu), so a CA
+// deleted during this login either refuses it here or drops it there. [CA-DELETE]
 func (b *Broker) admit(st *connState) error {
 	b.mu.Lock()
 	old := b.sessions[st.deviceID]
 	if max := b.cfg.MaxClients; max > 0 && old == nil && len(b.sessions) >= max {
 		b.mu.Unlock()
-		code := connackCode(iotda.ReasonServerBusy, st.version)
-		_ = b.srv.SendConnack(st.client, code, false, nil)
-		b.refused(st, iotda.ReasonServerBusy, fmt.Sprintf(detailBusy, max))
-		return code
+		return b.refuseConnect(st, iotda.ReasonServerBusy, fmt.Sprintf(detailBusy, max))
+	}
+	if projectAnchor(b.dir.Trust(), st.anchors, st.projectID) == nil {
+		b.mu.Unlock()
+		return b.refuseConnect(st, iotda.ReasonUnknownCA, detailCADeletedDuringLogin)
 	}
 	st.prefix = topicPrefix + st.deviceID + "/"
 	st.accepted = true
 	b.sessions[st.deviceID] = st
+	b.setOnline(st.deviceID, true) // [DEV-STATUS]
 	b.mu.Unlock()
 
 	if old == nil {
 		b.metrics.connected.Inc()
 	} else {
 		b.metrics.dropped[causeTakeover].Inc()
-		// A same-ClientId takeover is mochi's (inheritClientSession marks the
-		// old client taken over before it can delete the new one's entry).
-		if old.client != nil && old.client.ID != st.client.ID {
+		switch {
+		case old.client == nil:
+		case old.client.ID != st.client.ID:
 			b.kick(old, packets.ErrSessionTakenOver)
+		case old.version < 5:
+			// Same ClientId: mochi's inheritClientSession ends the old client
+			// (and marks it taken over before it can delete the new one's
+			// entry), but it would send 3.1.1 a DISCONNECT, which 3.1.1 does
+			// not have: make that write fail instead.
+			_ = 0
 		}
 	}
-	b.status.set(st.deviceID, true, b.now()) // [DEV-STATUS]
 	b.record(st, outcomeSuccess, iotda.ReasonOK, "")
 	b.metrics.connectSeconds.Observe(time.Since(st.handshakeDone).Seconds())
 	return nil
+}
+
+// setOnline tells the directory; call with b.mu held (see admit).
+func (b *Broker) setOnline(deviceID string, online bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+	defer cancel()
+	err := b.dir.SetOnline(ctx, deviceID, online, b.now())
+	switch {
+	case err == nil:
+	case errors.Is(err, registry.ErrNotFound): // deleted while connected
+		b.log.Debug("device status not updated: device deleted", "device_id", deviceID)
+	default:
+		b.log.Warn("device status update failed", "device_id", deviceID, "online", online, "error", err)
+	}
 }
 
 // release ends a session once: the device goes offline only if this
@@ -314,11 +348,11 @@ func (b *Broker) release(st *connState) {
 	current := b.sessions[st.deviceID] == st
 	if current {
 		delete(b.sessions, st.deviceID)
+		b.setOnline(st.deviceID, false)
 	}
 	b.mu.Unlock()
 	if current {
 		b.metrics.connected.Dec()
-		b.status.set(st.deviceID, false, b.now())
 	}
 }
 

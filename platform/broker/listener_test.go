@@ -2,15 +2,22 @@ package broker
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/certlab/certlab/iotda"
+	"github.com/certlab/certlab/platform/registry"
 )
 
 // dialSilent opens a TCP connection that never sends anything.
@@ -87,6 +94,36 @@ func TestConnectDeadline(t *testing.T) {
 		waitClosedByServer(t, c, 3*time.Second)
 		waitAttempt(t, b.Broker, "", iotda.ReasonMalformedConnect)
 	})
+	// mochi refuses a CONNECT with the reserved flag set before our hook, with
+	// 0x82; a 3.1.1 client must not see that v5-only code: the connection is
+	// closed without a CONNACK ([MQTT-3.1.2-3]), an MQTT 5 client gets 0x82.
+	for _, version := range []byte{4, 5} {
+		t.Run(fmt.Sprintf("reserved CONNECT flag over MQTT %d", version), func(t *testing.T) {
+			c, err := dialTLS(t, b.Addr(), tlsConfig(t, dev.Leaf, tls.VersionTLS13))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkt := []byte{0x10, 0x0e, 0x00, 0x04, 'M', 'Q', 'T', 'T', version, 0x03, 0x00, 0x3c, 0x00, 0x02, 'i', 'd'}
+			if version == 5 {
+				pkt = []byte{0x10, 0x0f, 0x00, 0x04, 'M', 'Q', 'T', 'T', version, 0x03, 0x00, 0x3c, 0x00, 0x00, 0x02, 'i', 'd'}
+			}
+			if _, err := c.Write(pkt); err != nil {
+				t.Fatal(err)
+			}
+			rc := newRawClient(t, c, version)
+			got := rc.expectClosed(2 * time.Second)
+			switch {
+			case version == 4 && len(got) != 0:
+				t.Errorf("MQTT 3.1.1 client got %+v, want no CONNACK", got)
+			case version == 5 && (len(got) != 1 || got[0].ReasonCode != 0x82):
+				t.Errorf("MQTT 5 client got %+v, want CONNACK 0x82", got)
+			}
+			a := waitAttempt(t, b.Broker, "", iotda.ReasonMalformedConnect)
+			if a.MQTTVersion != 0 && a.MQTTVersion != int(version) {
+				t.Errorf("attempt %+v", a)
+			}
+		})
+	}
 	t.Run("a session outlives the connect deadline", func(t *testing.T) {
 		c := loginRaw(t, b.Addr(), dev, 4)
 		if _, _, err := c.read(2 * timeout); !isTimeout(err) {
@@ -144,10 +181,12 @@ func TestCloseIsPrompt(t *testing.T) {
 	}
 	for name, c := range map[string]net.Conn{"silent": silent, "TLS quiet": tlsQuiet, "MQTT 3.1.1": v4.conn} {
 		_ = c.SetReadDeadline(time.Now().Add(time.Second))
-		if _, err := io.ReadAll(c); err != nil {
-			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-				t.Errorf("%s peer still connected after Close", name)
-			}
+		data, err := io.ReadAll(c)
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			t.Errorf("%s peer still connected after Close", name)
+		}
+		if name == "MQTT 3.1.1" && len(data) > 0 {
+			t.Errorf("MQTT 3.1.1 session got % x on shutdown; 3.1.1 has no server DISCONNECT", data)
 		}
 	}
 	// Every session ended, so both devices went offline.
@@ -231,4 +270,111 @@ func TestAttemptLogRing(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestNewValidates(t *testing.T) {
+	d := newDir(t)
+	cert := getFixture(t).serverCert
+	reg := prometheus.NewRegistry()
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"no directory", Config{Certificate: cert}},
+		{"no certificate", Config{Directory: d}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := New(tc.cfg); err == nil {
+				t.Error("New accepted the configuration")
+			}
+		})
+	}
+	if _, err := New(Config{Certificate: cert, Directory: d, Registerer: reg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{Certificate: cert, Directory: d, Registerer: reg}); err == nil {
+		t.Error("second broker on the same registerer: metrics registered twice without an error")
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	d := newDir(t)
+	b, err := New(Config{Addr: "127.0.0.1:0", Certificate: getFixture(t).serverCert, Directory: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close before Start: %v", err)
+	}
+	if err := b.Start(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Start after Close: %v, want ErrClosed", err)
+	}
+
+	b, err = New(Config{Addr: "127.0.0.1:0", Certificate: getFixture(t).serverCert, Directory: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close() }()
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatalf("second Start: %v", err)
+	}
+	taken := b.Addr()
+	b2, err := New(Config{Addr: taken, Certificate: getFixture(t).serverCert, Directory: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b2.Close() }()
+	if err := b2.Start(); err == nil {
+		t.Fatalf("second broker bound %s too", taken)
+	}
+}
+
+// One Info line per refusal, with the reason and the certificate facts.
+func TestRefusalLogLine(t *testing.T) {
+	d := newDir(t)
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	b := startBroker(t, d, func(c *Config) { c.Logger = log })
+	dev := addDevice(t, d, getFixture(t).caA, "prod-mqtt_logline", func(dv *registry.Device) { dv.Frozen = true })
+	c := dialRaw(t, b.Addr(), dev.Leaf, tls.VersionTLS13, 4)
+	c.login(connectOpts{clientID: clientID(dev.ID), username: dev.ID, keepalive: 120})
+	waitAttempt(t, b.Broker, dev.ID, iotda.ReasonDeviceFrozen)
+	eventually(t, "the log line", func() bool { return strings.Contains(buf.String(), "login refused") })
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if m["msg"] == "login refused" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 1 {
+		t.Fatalf("%d refusal lines, want 1: %s", len(lines), buf.String())
+	}
+	l := lines[0]
+	if l["level"] != "INFO" || l["reason"] != "device_frozen" || l["device_id"] != dev.ID || l["cert_sha256"] != dev.Leaf.FingerprintSHA256() || l["detail"] == "" {
+		t.Errorf("log line %v", l)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

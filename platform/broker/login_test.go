@@ -385,6 +385,15 @@ func TestTakeover(t *testing.T) {
 		old.expectClosed(2 * time.Second)
 		requireStatusSequence(t, d, dev.ID, true, true)
 	})
+	t.Run("MQTT 3.1.1 same ClientId", func(t *testing.T) {
+		dev := addDevice(t, d, f.caA, "prod-mqtt_takeover-same-4", nil)
+		old := loginRaw(t, b.Addr(), dev, 4)
+		loginRaw(t, b.Addr(), dev, 4)
+		if got := old.expectClosed(2 * time.Second); len(got) != 0 {
+			t.Errorf("old 3.1.1 session got %+v; 3.1.1 has no server DISCONNECT", got)
+		}
+		requireStatusSequence(t, d, dev.ID, true, true)
+	})
 	t.Run("same ClientId", func(t *testing.T) {
 		dev := addDevice(t, d, f.caA, "prod-mqtt_takeover-same", nil)
 		old := loginRaw(t, b.Addr(), dev, 5)
@@ -394,8 +403,8 @@ func TestTakeover(t *testing.T) {
 		}
 		requireStatusSequence(t, d, dev.ID, true, true)
 	})
-	if got := counterValue(t, b.reg, "certlab_platform_sessions_dropped_total", "cause", causeTakeover); got != 3 {
-		t.Errorf("takeovers counted %v, want 3", got)
+	if got := counterValue(t, b.reg, "certlab_platform_sessions_dropped_total", "cause", causeTakeover); got != 4 {
+		t.Errorf("takeovers counted %v, want 4", got)
 	}
 }
 

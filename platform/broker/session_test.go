@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/certlab/certlab/iotda"
@@ -318,4 +319,48 @@ func TestHandleEventDrops(t *testing.T) {
 		t.Fatalf("login accepted after its CA was deleted (%v)", err)
 	}
 	waitAttempt(t, b.Broker, "", iotda.ReasonUnknownCA)
+}
+
+// A CA deleted between the handshake and the CONNECT authenticates nothing:
+// the connection is closed without a CONNACK and recorded as unknown_ca. [CA-DELETE]
+func TestCADeletedDuringLogin(t *testing.T) {
+	d := newDir(t)
+	b := startBroker(t, d, nil)
+	dev := addDevice(t, d, getFixture(t).caA, "prod-mqtt_ca-race", nil)
+	for _, version := range []byte{4, 5} {
+		d.addCA(projectA, caAID, getFixture(t).caA.Cert, true)
+		// TLS 1.2: the dial returns after the server's Finished, i.e. after it
+		// verified the chain (under TLS 1.3 the client finishes first).
+		c := dialRaw(t, b.Addr(), dev.Leaf, tls.VersionTLS12, version)
+		d.deleteCA(caAID) // the registry would also send EventCADeleted: no session yet
+		if err := c.sendConnect(connectOpts{clientID: clientID(dev.ID), username: dev.ID, keepalive: 120}); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.expectClosed(2 * time.Second); len(got) != 0 {
+			t.Errorf("MQTT %d: got %+v, want no CONNACK", version, got)
+		}
+		a := waitAttempt(t, b.Broker, dev.ID, iotda.ReasonUnknownCA)
+		if a.ConnackCode != 0 || a.MQTTVersion != int(version) {
+			t.Errorf("attempt %+v", a)
+		}
+	}
+	if b.Connected() != 0 {
+		t.Error("session admitted")
+	}
+}
+
+// OnACLCheck runs on every delivery: it must not allocate.
+func TestACLCheckAllocationFree(t *testing.T) {
+	h := &x509Hook{}
+	st := &connState{accepted: true, prefix: "$oc/devices/d1/"}
+	cl := &mqtt.Client{}
+	cl.Net.Conn = &mqttConn{st: st}
+	allowed := testing.AllocsPerRun(1000, func() {
+		if !h.OnACLCheck(cl, "$oc/devices/d1/sys/messages/down", false) || h.OnACLCheck(cl, "$oc/devices/d2/x", true) {
+			t.Fatal("wrong ACL decision")
+		}
+	})
+	if allowed != 0 {
+		t.Errorf("OnACLCheck allocates %v times per call", allowed)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -40,25 +41,24 @@ type connState struct {
 	peer       string
 
 	// handshake (VerifyConnection runs on the handshake goroutine)
-	verifyRan      bool
-	leaf           *x509.Certificate
-	sha256, sha1   string         // leaf fingerprints, lowercase hex, computed once [DEV-FINGERPRINT]
-	anchors        []*registry.CA // CAs anchoring the verified chains (usually one)
-	failReason     iotda.Reason   // TLS-stage refusal
-	failDetail     string         //
-	failCA         *registry.CA   // the unverified CA, for ca_not_verified
-	handshake      time.Duration  //
-	handshakeDone  time.Time      //
-	tlsVersion     uint16         //
-	cipher         uint16         //
-	sni            string         //
-	resumed        bool           //
-	subject        string         // leaf subject, formatted once
-	issuer         string         //
-	conn           *mqttConn      // set once the handshake succeeded
-	recorded       bool           // an attempt was recorded for this connection
-	connack        int            // last CONNACK code written, -1 none
-	connackDropped bool           // a v5-only code was withheld from a v3 client
+	verifyRan     bool
+	leaf          *x509.Certificate
+	sha256, sha1  string        // leaf fingerprints, lowercase hex, computed once [DEV-FINGERPRINT]
+	anchors       []anchor      // roots of the verified chains (usually one)
+	failReason    iotda.Reason  // TLS-stage refusal
+	failDetail    string        //
+	failCA        *registry.CA  // the unverified CA, for ca_not_verified
+	handshake     time.Duration //
+	handshakeDone time.Time     //
+	tlsVersion    uint16        //
+	cipher        uint16        //
+	sni           string        //
+	resumed       bool          //
+	subject       string        // leaf subject, formatted once
+	issuer        string        //
+	conn          *mqttConn     // set once the handshake succeeded
+	recorded      bool          // an attempt was recorded for this connection
+	connack       int           // last CONNACK code written, -1 none
 
 	// login (OnConnect)
 	client    *mqtt.Client
@@ -110,8 +110,10 @@ func (b *Broker) verifyConnection(st *connState, cs tls.ConnectionState) error {
 	chains, err := leaf.Verify(opts)
 	if err == nil {
 		for _, chain := range chains {
-			if ca := trust.BySHA256[sha256Hex(chain[len(chain)-1].Raw)]; ca != nil && !containsCA(st.anchors, ca) {
-				st.anchors = append(st.anchors, ca)
+			a := anchor{sha256: sha256Hex(chain[len(chain)-1].Raw)}
+			if !slices.ContainsFunc(st.anchors, func(x anchor) bool { return x.sha256 == a.sha256 }) {
+				a.ca = trust.BySHA256[a.sha256]
+				st.anchors = append(st.anchors, a)
 			}
 		}
 		return nil
@@ -226,13 +228,37 @@ func poolOrEmpty(p *x509.CertPool) *x509.CertPool {
 	return p
 }
 
-func containsCA(cas []*registry.CA, ca *registry.CA) bool {
-	for _, c := range cas {
-		if c == ca {
+// anchorsKnown reports whether any anchor is still a CA of the snapshot.
+func anchorsKnown(trust *registry.Trust, anchors []anchor) bool {
+	for _, a := range anchors {
+		if trust.BySHA256[a.sha256] != nil {
 			return true
 		}
 	}
 	return false
+}
+
+// anchor is the root of a verified chain: the SHA-256 of its DER and the
+// record BySHA256 had for it at handshake time.
+type anchor struct {
+	sha256 string
+	ca     *registry.CA
+}
+
+// projectAnchor returns the verified CA record, in projectID, of one of the
+// anchors in the given snapshot, or nil. The same CA may be uploaded in
+// several projects: CAInProject finds the project's own record; BySHA256
+// (one record per hash) is the fallback. [LOGIN-PROJECT] [CA-DELETE]
+func projectAnchor(trust *registry.Trust, anchors []anchor, projectID string) *registry.CA {
+	for _, a := range anchors {
+		if ca, ok := trust.CAInProject(projectID, a.sha256); ok && ca.Verified {
+			return ca
+		}
+		if ca := trust.BySHA256[a.sha256]; ca != nil && ca.ProjectID == projectID && ca.Verified {
+			return ca
+		}
+	}
+	return nil
 }
 
 // keyType names a public key the way people read it: "ECDSA P-256", "RSA 2048", "Ed25519".

@@ -186,11 +186,12 @@ type Device struct {
 	// MQTTVersion is 4 (3.1.1) or 5.
 	MQTTVersion int
 
-	r        *runner
-	behave   Behaviour
-	sess     *device.Session
-	reports  atomic.Int64 // acknowledged property reports on its own topic
-	received atomic.Int64 // messages received
+	r             *runner
+	behave        Behaviour
+	sess          *device.Session
+	everConnected bool         // only the device's goroutine reads or writes it
+	reports       atomic.Int64 // acknowledged property reports on its own topic
+	received      atomic.Int64 // messages received
 }
 
 // Session is the current session.

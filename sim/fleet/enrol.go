@@ -188,14 +188,15 @@ func (e *enroller) run(ctx context.Context) error {
 	return e.registerDevices(ctx)
 }
 
-// harnessFault reports whether err means the harness, not the platform's
-// verdict, failed: ctx ended or no HTTP answer came back.
+// harnessFault returns the fault when err means the harness failed rather
+// than the platform judged: ctx ended, or no HTTP answer came back
+// (ErrTargetUnreachable). It returns nil for an API error.
 func harnessFault(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
 	if _, isAPI := errors.AsType[*iotda.APIError](err); !isAPI {
-		return err
+		return fmt.Errorf("%w: %w", ErrTargetUnreachable, err)
 	}
 	return nil
 }

@@ -1,0 +1,80 @@
+package reports
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/certlab/certlab/loadgen"
+)
+
+// Thresholds gate a run in CI. Zero fields are not checked.
+type Thresholds struct {
+	MaxP99       time.Duration // p99 of successful login latency (scheduled -> CONNACK)
+	MinRate      float64       // server-confirmed logins per second
+	MaxErrorRate float64       // share of attempts with an unexpected outcome (0..1)
+}
+
+// Check is one threshold applied to one server's results.
+type Check struct {
+	Name    string  `json:"name"` // "p99 latency", "login rate", "error rate"
+	Server  string  `json:"server"`
+	Limit   float64 `json:"limit"`
+	Value   float64 `json:"value"`
+	Unit    string  `json:"unit"` // "ms", "logins/s", "%"
+	Pass    bool    `json:"pass"`
+	Message string  `json:"message"`
+}
+
+// Primary is the server a report is about: the platform, or the baseline
+// when only the baseline ran (tls-only mode).
+func Primary(s *loadgen.Summary) *loadgen.ServerSummary {
+	if p := s.Server(loadgen.ServerPlatform); p != nil {
+		return p
+	}
+	if len(s.Servers) > 0 {
+		return &s.Servers[0]
+	}
+	return nil
+}
+
+// Evaluate applies the thresholds to the primary server.
+func Evaluate(s *loadgen.Summary, th Thresholds) []Check {
+	p := Primary(s)
+	if p == nil {
+		return nil
+	}
+	var out []Check
+	if th.MaxP99 > 0 {
+		limit := float64(th.MaxP99) / float64(time.Millisecond)
+		v := float64(p.Latency[loadgen.MetricTotal].P99) / 1000
+		c := Check{Name: "p99 latency", Server: p.Server, Limit: limit, Value: v, Unit: "ms", Pass: p.Success > 0 && v <= limit}
+		c.Message = fmt.Sprintf("p99 of successful logins %.2f ms, limit %.2f ms", v, limit)
+		if p.Success == 0 {
+			c.Message = "no successful login"
+		}
+		out = append(out, c)
+	}
+	if th.MinRate > 0 {
+		c := Check{Name: "login rate", Server: p.Server, Limit: th.MinRate, Value: p.SuccessRate, Unit: "logins/s", Pass: p.SuccessRate >= th.MinRate}
+		c.Message = fmt.Sprintf("%.1f server-confirmed logins/s, minimum %.1f", p.SuccessRate, th.MinRate)
+		out = append(out, c)
+	}
+	if th.MaxErrorRate > 0 {
+		c := Check{Name: "error rate", Server: p.Server, Limit: th.MaxErrorRate * 100, Value: p.ErrorRate * 100, Unit: "%",
+			Pass: p.Attempts > 0 && p.ErrorRate <= th.MaxErrorRate}
+		c.Message = fmt.Sprintf("%d of %d attempts (%.3f%%) ended unexpectedly, limit %.3f%%", p.Unexpected, p.Attempts, p.ErrorRate*100, th.MaxErrorRate*100)
+		out = append(out, c)
+	}
+	return out
+}
+
+// Failed counts the checks that did not pass.
+func Failed(checks []Check) int {
+	n := 0
+	for _, c := range checks {
+		if !c.Pass {
+			n++
+		}
+	}
+	return n
+}

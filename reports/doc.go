@@ -1,0 +1,11 @@
+// Package reports renders load-generator summaries for people and for CI:
+// a self-contained HTML page (inline CSS, SVG charts drawn here, no external
+// assets), Markdown for pull-request comments, JUnit XML with one test case
+// per threshold, JSON, and plain text; and it compares two runs.
+//
+// Reports are rendered from saved results, never from a live run: Load reads
+// results files (JSONL from `certlab loadgen`, any number of shards) and
+// summary JSON files, and merges them exactly (HDR histograms) into one
+// loadgen.Summary. Every renderer is a Reporter, func(io.Writer) error, in
+// the manner of vegeta's reporters (shared/reference/libraries.md §B1).
+package reports

@@ -1,0 +1,154 @@
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/certlab/certlab/loadgen"
+)
+
+// JSON writes the summary as indented JSON (what `certlab loadgen` saves
+// as summary.json; `certlab report` reads it back).
+func JSON(s *loadgen.Summary) Reporter {
+	return func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(s)
+	}
+}
+
+// Text writes a plain-text summary for a terminal.
+func Text(s *loadgen.Summary) Reporter {
+	return func(w io.Writer) error {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, kv := range settings(s) {
+			fmt.Fprintf(tw, "%s\t%s\n", kv[0], kv[1])
+		}
+		for i := range s.Servers {
+			ss := &s.Servers[i]
+			// One block per table, so columns align within each.
+			_ = tw.Flush()
+			fmt.Fprintf(tw, "\n%s\n", strings.ToUpper(ss.Server))
+			for _, kv := range headline(ss) {
+				fmt.Fprintf(tw, "  %s\t%s\n", kv[0], kv[1])
+			}
+			_ = tw.Flush()
+			fmt.Fprintf(tw, "  latency (ms)\tp50\tp90\tp99\tp99.9\tmax\n")
+			for _, m := range loadgen.Metrics {
+				if l, ok := ss.Latency[m]; ok {
+					fmt.Fprintf(tw, "    %s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\n", m, ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max))
+				}
+			}
+			_ = tw.Flush()
+			if len(ss.Breakdown) > 0 {
+				fmt.Fprintf(tw, "  outcomes\tcount\tunexpected\n")
+				for _, b := range ss.Breakdown {
+					fmt.Fprintf(tw, "    %s\t%d\t%d\n", breakdownLabel(b), b.Count, b.Unexpected)
+				}
+			}
+		}
+		_ = tw.Flush()
+		if s.BaselineRatio > 0 {
+			fmt.Fprintf(tw, "\nserver CPU per login, platform / baseline\t%.2f×\n", s.BaselineRatio)
+		}
+		return tw.Flush()
+	}
+}
+
+// settings are the run's settings as label/value pairs.
+func settings(s *loadgen.Summary) [][2]string {
+	if len(s.Runs) == 0 {
+		return nil
+	}
+	r := s.Runs[0]
+	loop := "closed loop"
+	if r.Loop == "open" {
+		loop = fmt.Sprintf("open loop at %g attempts/s", r.Rate)
+	}
+	length := fmt.Sprintf("%gs", r.DurationS)
+	if r.Count > 0 {
+		length = fmt.Sprintf("%d attempts", r.Count)
+		if r.DurationS > 0 {
+			length += fmt.Sprintf(" or %gs", r.DurationS)
+		}
+	}
+	if r.WarmupS > 0 {
+		length += fmt.Sprintf(" after %gs warm-up", r.WarmupS)
+	}
+	resumption := "off"
+	if r.Resumption {
+		resumption = "on"
+	}
+	mqtt := "3.1.1"
+	if r.MQTTVersion == 5 {
+		mqtt = "5"
+	}
+	out := [][2]string{
+		{"run", r.ID},
+		{"started", r.Started.UTC().Format("2006-01-02 15:04:05 MST")},
+		{"target", strings.TrimSpace(r.Target + " " + r.MQTTEndpoint)},
+		{"mode", fmt.Sprintf("%s; %s; %d workers", r.Mode, loop, r.Workers)},
+		{"length", length},
+		{"TLS", fmt.Sprintf("%s, key exchange %s, resumption %s", r.TLSVersion, r.KeyExchange, resumption)},
+		{"MQTT", mqtt},
+		{"devices", fmt.Sprintf("%d (%.1f%% bad identities)", r.Devices, r.BadShare*100)},
+	}
+	shards := map[string]bool{}
+	for _, rr := range s.Runs {
+		shards[rr.Shard.String()] = true
+	}
+	if len(s.Runs) > 1 || r.Shard.Count > 1 {
+		keys := make([]string, 0, len(shards))
+		for k := range shards {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out = append(out, [2]string{"shards", fmt.Sprintf("%d files: %s", len(s.Runs), strings.Join(keys, ", "))})
+	}
+	if r.Host != "" {
+		out = append(out, [2]string{"generator", fmt.Sprintf("%s, %d CPUs, %s", r.Host, r.CPUs, r.GoVersion)})
+	}
+	return out
+}
+
+// headline are a server's key figures as label/value pairs.
+func headline(ss *loadgen.ServerSummary) [][2]string {
+	out := [][2]string{
+		{"attempts", fmt.Sprintf("%d (success %d, refused %d, errors %d, dropped %d; unexpected %d)",
+			ss.Attempts, ss.Success, ss.Refused, ss.Errors, ss.Dropped, ss.Unexpected)},
+		{"rate", fmt.Sprintf("%.1f logins/s (%.1f attempts/s over %.2fs)", ss.SuccessRate, ss.AttemptRate, ss.DurationS)},
+		{"client CPU", cpuText(&ss.ClientCPU)},
+	}
+	if ss.ServerCPU != nil {
+		out = append(out, [2]string{"server CPU", cpuText(ss.ServerCPU)})
+	} else {
+		out = append(out, [2]string{"server CPU", "not measured: " + ss.ServerCPUNote})
+	}
+	if ss.Resumed > 0 {
+		out = append(out, [2]string{"resumed", fmt.Sprintf("%d", ss.Resumed)})
+	}
+	if ss.Held > 0 {
+		out = append(out, [2]string{"held", fmt.Sprintf("%d sessions, %.1f KiB of generator memory each", ss.Held, ss.HeldMemoryBytes/1024)})
+	}
+	return out
+}
+
+func cpuText(c *loadgen.CPUStat) string {
+	return fmt.Sprintf("%.0f µs per login (%.0f µs per success; %.2f s)", c.PerAttemptUs, c.PerSuccessUs, c.Seconds)
+}
+
+func breakdownLabel(b loadgen.BreakdownRow) string {
+	parts := []string{string(b.Outcome)}
+	if b.Phase != "" {
+		parts = append(parts, b.Phase)
+	}
+	if b.Reason != "" {
+		parts = append(parts, b.Reason)
+	}
+	return strings.Join(parts, " · ")
+}
