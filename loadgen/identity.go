@@ -76,10 +76,10 @@ func BuildIdentities(ctx context.Context, f *fleet.Fleet, o IdentityOptions) ([]
 		}
 	}
 	out := make([]*Identity, len(idx))
-	g, ctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.Workers)
 	for k, i := range idx {
-		if ctx.Err() != nil {
+		if gctx.Err() != nil {
 			break // g.Go blocks on the limit without watching ctx
 		}
 		g.Go(func() error {
@@ -94,8 +94,8 @@ func BuildIdentities(ctx context.Context, f *fleet.Fleet, o IdentityOptions) ([]
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("build identities: %w", err)
 	}
-	if err := context.Cause(ctx); err != nil {
-		return nil, fmt.Errorf("build identities: %w", err)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("build identities: %w", context.Cause(ctx))
 	}
 	return out, nil
 }

@@ -167,7 +167,7 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 
 	handler, err := api.New(api.Config{
 		Registry:   p.reg,
-		Devices:    p.broker,
+		Devices:    brokerDevices{p.broker},
 		AdminToken: p.admin,
 		Logger:     cfg.Logger,
 		Registerer: p.promReg,
@@ -309,4 +309,17 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// brokerDevices adapts the broker to the API's view of live devices, so each
+// package keeps its own sentinel error.
+type brokerDevices struct{ *broker.Broker }
+
+// SendDown reports an offline device with api.ErrDeviceOffline.
+func (d brokerDevices) SendDown(ctx context.Context, deviceID, topic string, payload []byte) error {
+	err := d.Broker.SendDown(ctx, deviceID, topic, payload)
+	if errors.Is(err, broker.ErrDeviceOffline) {
+		return fmt.Errorf("%w: %w", api.ErrDeviceOffline, err)
+	}
+	return err
 }

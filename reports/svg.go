@@ -228,7 +228,7 @@ func barChart(title, format string, bars []bar) template.HTML {
 	for _, br := range bars {
 		longest = max(longest, min(len([]rune(br.Label)), maxLabel))
 	}
-	labelW := 16 + longest*13/2
+	labelW := 20 + longest*7
 	h := 28 + rowH*len(bars) + 8
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s" %s>`,

@@ -29,7 +29,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(platformCmd())
+	root.AddCommand(platformCmd(), bddCmd())
 	err := root.ExecuteContext(ctx)
 	var ee exitError
 	switch {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -524,7 +525,7 @@ func (c *rawClient) expectClosed(timeout time.Duration) []packets.Packet {
 		_, pk, err := c.read(time.Until(deadline))
 		if err != nil {
 			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-				c.t.Fatalf("connection still open after %s (packets: %+v)", timeout, got)
+				c.t.Fatalf("connection still open after %s (packets: %s)", timeout, describe(got))
 			}
 			return got
 		}
@@ -603,3 +604,21 @@ func loginPaho(t testing.TB, addr string, dev testDevice, cid string) (*pahoDevi
 }
 
 func packetsThreadSafe(c net.Conn) net.Conn { return pahopackets.NewThreadSafeConn(c) }
+
+// describe summarises packets as "type/reason" for failure messages.
+func describe(pks []packets.Packet) string {
+	if len(pks) == 0 {
+		return "nothing"
+	}
+	names := map[byte]string{packets.Connack: "CONNACK", packets.Publish: "PUBLISH", packets.Puback: "PUBACK",
+		packets.Suback: "SUBACK", packets.Disconnect: "DISCONNECT"}
+	var out []string
+	for _, pk := range pks {
+		n := names[pk.FixedHeader.Type]
+		if n == "" {
+			n = fmt.Sprintf("type %d", pk.FixedHeader.Type)
+		}
+		out = append(out, fmt.Sprintf("%s 0x%02x", n, pk.ReasonCode))
+	}
+	return strings.Join(out, ", ")
+}

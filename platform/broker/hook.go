@@ -316,7 +316,7 @@ func (b *Broker) admit(st *connState) error {
 			// (and marks it taken over before it can delete the new one's
 			// entry), but it would send 3.1.1 a DISCONNECT, which 3.1.1 does
 			// not have: make that write fail instead.
-			_ = 0
+			_ = old.raw.SetWriteDeadline(time.Unix(1, 0))
 		}
 	}
 	b.record(st, outcomeSuccess, iotda.ReasonOK, "")

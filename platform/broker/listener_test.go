@@ -114,9 +114,9 @@ func TestConnectDeadline(t *testing.T) {
 			got := rc.expectClosed(2 * time.Second)
 			switch {
 			case version == 4 && len(got) != 0:
-				t.Errorf("MQTT 3.1.1 client got %+v, want no CONNACK", got)
+				t.Errorf("MQTT 3.1.1 client got %s, want no CONNACK", describe(got))
 			case version == 5 && (len(got) != 1 || got[0].ReasonCode != 0x82):
-				t.Errorf("MQTT 5 client got %+v, want CONNACK 0x82", got)
+				t.Errorf("MQTT 5 client got %s, want CONNACK 0x82", describe(got))
 			}
 			a := waitAttempt(t, b.Broker, "", iotda.ReasonMalformedConnect)
 			if a.MQTTVersion != 0 && a.MQTTVersion != int(version) {

@@ -390,7 +390,7 @@ func TestTakeover(t *testing.T) {
 		old := loginRaw(t, b.Addr(), dev, 4)
 		loginRaw(t, b.Addr(), dev, 4)
 		if got := old.expectClosed(2 * time.Second); len(got) != 0 {
-			t.Errorf("old 3.1.1 session got %+v; 3.1.1 has no server DISCONNECT", got)
+			t.Errorf("old 3.1.1 session got %s; 3.1.1 has no server DISCONNECT", describe(got))
 		}
 		requireStatusSequence(t, d, dev.ID, true, true)
 	})
@@ -399,7 +399,7 @@ func TestTakeover(t *testing.T) {
 		old := loginRaw(t, b.Addr(), dev, 5)
 		loginRaw(t, b.Addr(), dev, 5)
 		if got := old.expectClosed(2 * time.Second); len(got) != 1 || got[0].FixedHeader.Type != packets.Disconnect || got[0].ReasonCode != 0x8E {
-			t.Errorf("old session got %+v, want DISCONNECT 0x8E", got)
+			t.Errorf("old session got %s, want DISCONNECT 0x8E", describe(got))
 		}
 		requireStatusSequence(t, d, dev.ID, true, true)
 	})

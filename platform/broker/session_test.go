@@ -143,10 +143,10 @@ func TestMQTTLimits(t *testing.T) {
 			got := c.expectClosed(3 * time.Second)
 			if tc.wantDisc != 0 {
 				if len(got) != 1 || got[0].FixedHeader.Type != packets.Disconnect || got[0].ReasonCode != tc.wantDisc {
-					t.Errorf("got %+v, want DISCONNECT 0x%02x", got, tc.wantDisc)
+					t.Errorf("got %s, want DISCONNECT 0x%02x", describe(got), tc.wantDisc)
 				}
 			} else if len(got) != 0 {
-				t.Errorf("got packets %+v before the close", got)
+				t.Errorf("got packets %s before the close", describe(got))
 			}
 		})
 	}
@@ -304,7 +304,7 @@ func TestHandleEventDrops(t *testing.T) {
 				elapsed := time.Since(start)
 				t.Logf("HandleEvent -> client saw the close: %v", elapsed)
 				if version == 5 && (len(got) != 1 || got[0].FixedHeader.Type != packets.Disconnect || got[0].ReasonCode != 0x87) {
-					t.Errorf("got %+v, want DISCONNECT 0x87", got)
+					t.Errorf("got %s, want DISCONNECT 0x87", describe(got))
 				}
 				if after := counterValue(t, b.reg, "certlab_platform_sessions_dropped_total", "cause", tc.cause); after != before+1 {
 					t.Errorf("dropped{%s} %v -> %v", tc.cause, before, after)
@@ -337,7 +337,7 @@ func TestCADeletedDuringLogin(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got := c.expectClosed(2 * time.Second); len(got) != 0 {
-			t.Errorf("MQTT %d: got %+v, want no CONNACK", version, got)
+			t.Errorf("MQTT %d: got %s, want no CONNACK", version, describe(got))
 		}
 		a := waitAttempt(t, b.Broker, dev.ID, iotda.ReasonUnknownCA)
 		if a.ConnackCode != 0 || a.MQTTVersion != int(version) {

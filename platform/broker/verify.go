@@ -43,22 +43,20 @@ type connState struct {
 	// handshake (VerifyConnection runs on the handshake goroutine)
 	verifyRan     bool
 	leaf          *x509.Certificate
-	sha256, sha1  string        // leaf fingerprints, lowercase hex, computed once [DEV-FINGERPRINT]
-	anchors       []anchor      // roots of the verified chains (usually one)
-	failReason    iotda.Reason  // TLS-stage refusal
-	failDetail    string        //
-	failCA        *registry.CA  // the unverified CA, for ca_not_verified
-	handshake     time.Duration //
-	handshakeDone time.Time     //
-	tlsVersion    uint16        //
-	cipher        uint16        //
-	sni           string        //
-	resumed       bool          //
-	subject       string        // leaf subject, formatted once
-	issuer        string        //
-	conn          *mqttConn     // set once the handshake succeeded
-	recorded      bool          // an attempt was recorded for this connection
-	connack       int           // last CONNACK code written, -1 none
+	sha256, sha1  string       // leaf fingerprints, lowercase hex, computed once [DEV-FINGERPRINT]
+	subject       string       // leaf subject, formatted once
+	issuer        string       // leaf issuer, formatted once
+	anchors       []anchor     // roots of the verified chains (usually one)
+	failReason    iotda.Reason // TLS-stage refusal, with its explanation
+	failDetail    string
+	failCA        *registry.CA // the unverified CA, for ca_not_verified
+	handshake     time.Duration
+	handshakeDone time.Time
+	tlsVersion    uint16
+	cipher        uint16
+	sni           string
+	resumed       bool
+	conn          *mqttConn // set once the handshake succeeded
 
 	// login (OnConnect)
 	client    *mqtt.Client
@@ -71,7 +69,11 @@ type connState struct {
 	ca        *registry.CA // the anchor used for the login [CA-DELETE]
 	prefix    string       // "$oc/devices/{device_id}/" [ACL-OWN-TOPICS]
 	accepted  bool
-	released  atomic.Bool
+
+	// bookkeeping
+	recorded bool        // an attempt was recorded for this connection
+	connack  int         // last CONNACK code written, -1 none
+	released atomic.Bool // the session was released (release runs once)
 }
 
 // Verification failures returned to crypto/tls (which then sends the alert

@@ -244,8 +244,11 @@ func (d *Device) ReportProperties(ctx context.Context, props map[string]any) err
 
 // Publish sends payload on topic at QoS 1 and counts the outcome: sent
 // (PUBACK < 0x80), denied (PUBACK ≥ 0x80, a result: nil error) or failed.
+// A publish under way when ctx ends is completed (within the session's
+// acknowledgement timeout, ConnectTimeout), so that what the platform
+// received is counted.
 func (d *Device) Publish(ctx context.Context, topic string, payload []byte) (code byte, err error) {
-	code, err = d.sess.Publish(ctx, topic, 1, payload)
+	code, err = d.sess.Publish(context.WithoutCancel(ctx), topic, 1, payload)
 	st := d.r.stats
 	switch {
 	case err != nil:

@@ -286,7 +286,6 @@ ramp:
 	// steady state, measured before the hold adds traffic.
 	heapAfter, goroutinesAfter := measureMemory()
 	onlineAtRamp := r.stats.online.Load()
-	fmt.Println("DEBUG online", onlineAtRamp, r.stats.successes.Load(), r.stats.attempts.Load(), r.stats.started.Load())
 
 	r.phase.Store("hold")
 	sleepCtx(ctx, r.opts.Duration)

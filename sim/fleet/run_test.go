@@ -97,7 +97,7 @@ func TestRunEndToEnd(t *testing.T) {
 			mu.Unlock()
 		},
 	})
-	watch.await(t, "20 devices online", 15*time.Second, func(p Progress) bool { return p.Online == 20 })
+	watch.await(t, "the hold with 20 devices online", 15*time.Second, func(p Progress) bool { return p.Phase == "hold" && p.Online == 20 })
 
 	// Down messages reach a 3.1.1 device (0) and an MQTT 5 device (1).
 	for i := range 2 {

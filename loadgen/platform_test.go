@@ -1,0 +1,192 @@
+package loadgen
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/certlab/certlab/platform"
+)
+
+// startPlatform runs the reference platform in-process on loopback ports.
+func startPlatform(t *testing.T) *platform.Platform {
+	t.Helper()
+	p, err := platform.New(platform.Config{DataDir: t.TempDir(), APIAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// platformLogins reads certlab_platform_logins_total by "result/reason".
+func platformLogins(t *testing.T, g prometheus.Gatherer) map[string]float64 {
+	t.Helper()
+	fams, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range fams {
+		if mf.GetName() != "certlab_platform_logins_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			out[label(m, "result")+"/"+label(m, "reason")] += m.GetCounter().GetValue()
+		}
+	}
+	return out
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, lp := range m.GetLabel() {
+		if lp.GetName() == name {
+			return lp.GetValue()
+		}
+	}
+	return ""
+}
+
+// requirePlatformCounted checks the platform's own counters moved by want
+// between two readings: the generator's counts agree with the server's.
+func requirePlatformCounted(t *testing.T, before, after map[string]float64, want map[string]float64) {
+	t.Helper()
+	for k, w := range want {
+		if got := after[k] - before[k]; got != w {
+			t.Errorf("platform counted %v logins %s, want %v (generator's count)", got, k, w)
+		}
+	}
+	var total, wantTotal float64
+	for k := range after {
+		total += after[k] - before[k]
+	}
+	for _, w := range want {
+		wantTotal += w
+	}
+	if total != wantTotal {
+		t.Errorf("platform counted %v login attempts in all, want %v", total, wantTotal)
+	}
+}
+
+// A run against the embedded platform: 1,000 distinct device identities,
+// 10% of them bad; success and refusal counts match what each identity
+// deserves and what the platform itself counted.
+func TestRunAgainstPlatform(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a platform and logs in 1,300 devices")
+	}
+	p := startPlatform(t)
+	target := p.Target()
+	f := testFleet(t, 1000, 2)
+
+	prep, err := Prepare(t.Context(), target, f, PrepareOptions{Workers: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prep.Registered != 1000 || prep.Failed != 0 || len(prep.CAs) != 2 || !prep.CAs[0].Verified {
+		t.Fatalf("prepare: %+v", prep)
+	}
+	// Idempotent: a second Prepare finds everything in place.
+	again, err := Prepare(t.Context(), target, f, PrepareOptions{Workers: 8, Devices: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Existing != 100 || again.Registered != 0 || again.CAs[0].Uploaded {
+		t.Fatalf("second prepare: %+v", again)
+	}
+
+	ids := testIdentities(t, f, IdentityOptions{Bad: BadPlan{Share: 0.1}})
+	roots, err := target.RootCAs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := AttackConfig{Addr: target.MQTTAddress(), ServerName: target.ServerName(""), RootCAs: roots,
+		KeyExchange: KexX25519, ConnectTimeout: 10 * time.Second, ServerCPU: MetricsCPU{URL: target.MetricsEndpoint}}
+
+	t.Run("closed loop MQTT 3.1.1, every device once", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "results.jsonl")
+		out, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := NewWriter(out)
+		ac := base
+		ac.Workers, ac.Count, ac.MQTTVersion = 8, 1000, 4
+		before := platformLogins(t, p.Gatherer())
+		s, err := Run(t.Context(), Config{Attack: ac, Results: w, Info: RunInfo{ID: "t", Devices: 1000, BadShare: 0.1}}, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ps := s.Server(ServerPlatform)
+		requireCounts(t, ps, 1000, 900, 100)
+		want := map[BadKind]int64{Good: 900, BadFingerprint: 34, BadUnregistered: 33, BadUnknownCA: 33}
+		for _, row := range ps.Identities {
+			if row.Attempts != want[row.Identity] || row.AsExpected != row.Attempts {
+				t.Errorf("identity %s: %d attempts, %d as expected; want %d", row.Identity, row.Attempts, row.AsExpected, want[row.Identity])
+			}
+		}
+		requirePlatformCounted(t, before, platformLogins(t, p.Gatherer()), map[string]float64{
+			"success/ok": 900, "refused/fingerprint_mismatch": 34, "refused/device_not_found": 33, "refused/unknown_ca": 33,
+		})
+		if ps.ServerCPU == nil || ps.ClientCPU.PerAttemptUs <= 0 {
+			t.Errorf("CPU not measured: client %+v, server %+v (%s)", ps.ClientCPU, ps.ServerCPU, ps.ServerCPUNote)
+		}
+		// The saved stream re-renders to the same summary.
+		in, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Close()
+		agg := NewAggregator()
+		if err := agg.Aggregate(in); err != nil {
+			t.Fatal(err)
+		}
+		re, err := agg.Summary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := re.Server(ServerPlatform); counts(r) != counts(ps) || r.Latency[MetricTotal] != ps.Latency[MetricTotal] || r.ServerCPU == nil {
+			t.Errorf("re-rendered summary differs: %v %+v vs %v %+v", counts(r), r.Latency[MetricTotal], counts(ps), ps.Latency[MetricTotal])
+		}
+	})
+
+	t.Run("open loop MQTT 5 with baseline", func(t *testing.T) {
+		ac := base
+		ac.Workers, ac.Rate, ac.Count, ac.Backlog, ac.MQTTVersion = 8, 300, 300, 300, 5
+		before := platformLogins(t, p.Gatherer())
+		s, err := Run(t.Context(), Config{Attack: ac, Baseline: testBaselineOptions(t)}, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Devices 0..299: 30 bad, 10 of each kind, refused with MQTT 5 codes.
+		requireCounts(t, s.Server(ServerPlatform), 300, 270, 30)
+		requirePlatformCounted(t, before, platformLogins(t, p.Gatherer()), map[string]float64{
+			"success/ok": 270, "refused/fingerprint_mismatch": 10, "refused/device_not_found": 10, "refused/unknown_ca": 10,
+		})
+		// The baseline checks chains only: just the unknown-CA devices fail.
+		requireCounts(t, s.Server(ServerBaseline), 300, 290, 10)
+		if s.BaselineRatio <= 0 {
+			t.Errorf("no platform/baseline ratio: %+v", s.Server(ServerBaseline).ServerCPU)
+		}
+		for _, w := range s.Windows {
+			if w.ServerCertKey != "ECDSA P-256" {
+				t.Errorf("%s server key %q, want ECDSA P-256 on both sides", w.Server, w.ServerCertKey)
+			}
+		}
+		for _, row := range s.Server(ServerPlatform).Breakdown {
+			if row.Outcome == OutcomeRefused && row.Phase == PhaseConnect && row.Reason != "connack:0x87" && row.Reason != "connack:0x86" {
+				t.Errorf("MQTT 5 refusal %s, want CONNACK 0x86 or 0x87", row.Reason)
+			}
+		}
+	})
+}
