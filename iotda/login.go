@@ -27,6 +27,7 @@ const (
 	ReasonNotMQTTProduct      Reason = "not_mqtt_product"
 	ReasonDeviceFrozen        Reason = "device_frozen"
 	ReasonAuthTypeMismatch    Reason = "auth_type_mismatch" // a SECRET device presented a certificate login
+	ReasonWillNotSupported    Reason = "will_not_supported" // IoTDA supports no wills [MQTT-LIMITS]
 	ReasonServerBusy          Reason = "server_busy"
 	ReasonConnectTimeout      Reason = "connect_timeout" // TLS done but no CONNECT before the deadline
 	ReasonMalformedConnect    Reason = "malformed_connect"
@@ -68,6 +69,7 @@ var Refusals = map[Reason]Refusal{
 	ReasonNotMQTTProduct:      {ReasonNotMQTTProduct, StageConnect, 0x05, 0x87},
 	ReasonDeviceFrozen:        {ReasonDeviceFrozen, StageConnect, 0x05, 0x8A},
 	ReasonAuthTypeMismatch:    {ReasonAuthTypeMismatch, StageConnect, 0x05, 0x87},
+	ReasonWillNotSupported:    {ReasonWillNotSupported, StageConnect, 0x05, 0x87},
 	ReasonServerBusy:          {ReasonServerBusy, StageConnect, 0x03, 0x89},
 }
 

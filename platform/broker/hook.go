@@ -23,21 +23,11 @@ import (
 
 // ReasonWillNotSupported refuses a CONNECT that carries a will. IoTDA does
 // not support wills; certlab refuses them as "not authorized". [MQTT-LIMITS]
-// (Not yet in iotda.Refusals; see localRefusals.)
-const ReasonWillNotSupported iotda.Reason = "will_not_supported"
+const ReasonWillNotSupported = iotda.ReasonWillNotSupported
 
-// localRefusals extends iotda.Refusals with the rows only the broker knows.
-var localRefusals = map[iotda.Reason]iotda.Refusal{
-	ReasonWillNotSupported: {Reason: ReasonWillNotSupported, Stage: iotda.StageConnect, MQTT3: 0x05, MQTT5: 0x87},
-}
-
-// RefusalFor returns the refusal-table row of a reason (iotda.Refusals, then
-// the broker's own rows).
+// RefusalFor returns the refusal-table row of a reason.
 func RefusalFor(reason iotda.Reason) (iotda.Refusal, bool) {
-	if r, ok := iotda.Refusals[reason]; ok {
-		return r, true
-	}
-	r, ok := localRefusals[reason]
+	r, ok := iotda.Refusals[reason]
 	return r, ok
 }
 
@@ -116,6 +106,11 @@ func (h *x509Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 			return pk, packets.ErrRejectPacket
 		case pk.FixedHeader.Retain:
 			h.b.endForLimit(cl, packets.ErrRetainNotSupported) // [MQTT-3.3.1-8]
+			return pk, packets.ErrRejectPacket
+		case len(pk.Payload) > MaxPayload:
+			// MaxPacketSize leaves room for the topic and properties, so
+			// the payload limit itself is checked here.
+			h.b.endForLimit(cl, packets.ErrPacketTooLarge)
 			return pk, packets.ErrRejectPacket
 		}
 	}
@@ -196,6 +191,12 @@ func (b *Broker) refuseConnect(st *connState, reason iotda.Reason, detail string
 
 // check returns ReasonOK or the first refusal, with a human explanation.
 func (b *Broker) check(st *connState, cl *mqtt.Client) (iotda.Reason, string) {
+	// Until the device is known, attribute the attempt to the project of the
+	// CA that anchors the certificate, so refusals that come before the
+	// device lookup are visible to that project's users in the login log.
+	if len(st.anchors) > 0 && st.anchors[0].ca != nil {
+		st.projectID = st.anchors[0].ca.ProjectID
+	}
 	id, err := ParseClientID(st.clientID) // [LOGIN-CLIENTID]
 	if err != nil {
 		return iotda.ReasonClientIDFormat, fmt.Sprintf(detailClientIDFormat, st.clientID, err)

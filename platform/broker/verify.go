@@ -199,6 +199,10 @@ func classifyHandshakeError(err error, timeout time.Duration) (iotda.Reason, str
 	switch {
 	case strings.Contains(msg, "didn't provide a certificate"): // crypto/tls: RequireAnyClientCert
 		return iotda.ReasonNoClientCert, detailNoClientCert
+	case strings.Contains(msg, "invalid signature by the client certificate"):
+		// The client does not hold the key of the certificate it presented
+		// (CertificateVerify failed): a bad certificate, not a network fault.
+		return iotda.ReasonBadChain, "The client's CertificateVerify signature does not match the public key of the certificate it presented: the device is using a private key that does not belong to its certificate. Install the key that was issued with the certificate."
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		return iotda.ReasonTLSHandshake, fmt.Sprintf("The TLS handshake did not complete within %s. Check the network path and that the client speaks TLS on this port.", timeout)
 	case strings.Contains(msg, "remote error"):
