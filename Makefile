@@ -26,7 +26,7 @@ lint:
 	$(GO) vet $(PKGS)
 	./scripts/check-deps.sh
 
-test: tools lint
+test: tools lint interop
 	$(GO) test -race -timeout 30m $(PKGS)
 
 test-short: lint
@@ -41,3 +41,9 @@ bench-login: build
 
 clean:
 	rm -rf bin $(OUT)
+
+# Wire compatibility with Huawei's official IoTDA Go SDK (a separate module,
+# so the SDK never enters certlab's own go.mod).
+.PHONY: interop
+interop:
+	cd interop/huaweisdk && $(GO) test -count=1 ./...

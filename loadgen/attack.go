@@ -107,6 +107,9 @@ type AttackConfig struct {
 	TLSVersion  string      // "1.2", "1.3" or "" (auto)
 	KeyExchange KeyExchange // default KexHybrid
 	Resumption  bool        // one ClientSessionCache per device
+	// VerifyServer is VerifyCached (default) or VerifyFull: how the server's
+	// certificate chain is verified (see VerifyCached).
+	VerifyServer string
 
 	// Expect gives the expected answer to an identity; default ExpectPlatform
 	// (ServerPlatform) or ExpectBaseline (ServerBaseline).
@@ -153,6 +156,9 @@ func (c AttackConfig) withDefaults() AttackConfig {
 	if c.KeyExchange == "" {
 		c.KeyExchange = KexHybrid
 	}
+	if c.VerifyServer == "" {
+		c.VerifyServer = VerifyCached
+	}
 	if c.Expect == nil {
 		v := c.MQTTVersion
 		c.Expect = func(k BadKind) Expectation { return ExpectPlatform(k, v) }
@@ -179,6 +185,9 @@ func (c AttackConfig) validate() error {
 		return errors.New("attack: set Duration or Count")
 	case c.MQTTVersion != 4 && c.MQTTVersion != 5 && c.MQTTVersion != 3:
 		return fmt.Errorf("attack: MQTT version %d (want 4 or 5)", c.MQTTVersion)
+	}
+	if err := checkVerifyMode(c.VerifyServer); err != nil {
+		return fmt.Errorf("attack: %w", err)
 	}
 	return nil
 }
@@ -267,6 +276,19 @@ func (a *attacker) prepare(ids []*Identity) error {
 	if err != nil {
 		return fmt.Errorf("attack: %w", err)
 	}
+	verifyConn := a.cfg.verifyConnection
+	skipChain := false
+	if a.cfg.VerifyServer == VerifyCached {
+		cv := newCachedVerifier(a.cfg.RootCAs, a.cfg.ServerName)
+		spy := a.cfg.verifyConnection
+		verifyConn = func(cs tls.ConnectionState) error {
+			if spy != nil {
+				_ = spy(cs)
+			}
+			return cv.verify(cs)
+		}
+		skipChain = true // crypto/tls still checks the server's CertificateVerify signature
+	}
 	a.devs = make([]deviceState, len(ids))
 	for i, id := range ids {
 		// One tls.Config per device, built once: the attempt clones nothing
@@ -278,7 +300,9 @@ func (a *attacker) prepare(ids []*Identity) error {
 			MinVersion:       minV,
 			MaxVersion:       maxV,
 			CurvePreferences: curves,
-			VerifyConnection: a.cfg.verifyConnection,
+			VerifyConnection: verifyConn,
+			// With VerifyCached the chain is verified by verifyConn instead.
+			InsecureSkipVerify: skipChain, //nolint:gosec // verifyConn verifies the chain (VerifyCached)
 		}
 		if a.cfg.Resumption {
 			tc.ClientSessionCache = tls.NewLRUClientSessionCache(1)

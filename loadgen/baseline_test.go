@@ -50,16 +50,18 @@ func TestTLSOnlyAgainstBaseline(t *testing.T) {
 		tls        string
 		kex        KeyExchange
 		resumption bool
-	}{
+	}{ // the last case verifies the server in full on every handshake
 		{"TLS 1.3 X25519", "1.3", KexX25519, false},
 		{"TLS 1.2 P-256", "1.2", KexP256, false},
 		{"TLS 1.3 hybrid resumed", "1.3", KexHybrid, true},
+		{"auto, full server verification", "", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := Run(t.Context(), Config{
 				Attack: AttackConfig{Mode: ModeTLSOnly, Workers: 4, Count: 120, TLSVersion: tt.tls,
-					KeyExchange: tt.kex, Resumption: tt.resumption, ConnectTimeout: 5 * time.Second},
+					KeyExchange: tt.kex, Resumption: tt.resumption, ConnectTimeout: 5 * time.Second,
+					VerifyServer: map[bool]string{true: VerifyFull, false: VerifyCached}[tt.tls == ""]},
 				Baseline: testBaselineOptions(t),
 			}, ids)
 			if err != nil {
@@ -73,7 +75,7 @@ func TestTLSOnlyAgainstBaseline(t *testing.T) {
 					t.Errorf("refusal in phase %q (%s), want tls", row.Phase, row.Reason)
 				}
 			}
-			if b.TLSVersion[tt.tls] != 108 {
+			if want := map[bool]string{true: "1.3", false: tt.tls}[tt.tls == ""]; b.TLSVersion[want] != 108 {
 				t.Errorf("TLS versions %v, want all %s", b.TLSVersion, tt.tls)
 			}
 			if tt.resumption != (b.Resumed > 0) {

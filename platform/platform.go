@@ -210,6 +210,7 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		ProjectID:       project.ID,
 		AccessKey:       project.AccessKey,
 		SecretKey:       project.SecretKey,
+		Token:           project.Token,
 		CAFile:          ServerCAFile,
 		AdminToken:      p.admin,
 	}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -48,6 +50,8 @@ type loadgenOptions struct {
 	metricsAddr                    string
 	prepareWorkers                 int
 	runID                          string
+	cpuProfile                     string
+	verifyServer                   string
 }
 
 func loadgenCmd() *cobra.Command {
@@ -99,6 +103,7 @@ Examples:
 
 	f.StringVar(&o.tlsVersion, "tls", "auto", "TLS version: 1.2, 1.3 or auto")
 	f.StringVar(&o.kex, "kex", string(loadgen.KexHybrid), "key exchange: hybrid (X25519MLKEM768, Go's default), x25519, p256")
+	f.StringVar(&o.verifyServer, "verify-server", loadgen.VerifyCached, "server chain check: cached (crypto/x509 once per server certificate; CertificateVerify on every handshake) or full (every handshake)")
 	f.BoolVar(&o.resume, "resume", false, "TLS session resumption (one session cache per device)")
 	f.StringVar(&o.mqtt, "mqtt", "3.1.1", "MQTT version: 3.1.1 or 5")
 	f.Float64Var(&o.badShare, "bad-share", 0, "share of devices presenting a bad identity (0..1), refused by the platform")
@@ -112,6 +117,7 @@ Examples:
 	f.StringVar(&o.out, "out", "loadgen-out", "output directory: results JSONL and summary.json")
 	f.StringVar(&o.htmlOut, "html", "", "also render the HTML report to this file")
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress line on stderr")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's CPU profile of the attacks to this file")
 	cmd.AddCommand(baselineServerCmd())
 	return cmd
 }
@@ -156,6 +162,11 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("loadgen: %w", err)
+	}
+	if os.Getenv("GOGC") == "" {
+		// The generator allocates per handshake and has memory to spare:
+		// collect less often so its CPU goes to logins (GOGC overrides).
+		debug.SetGCPercent(400)
 	}
 
 	// Fleet.
@@ -267,7 +278,7 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 		Mode: mode, Workers: o.workers, Rate: o.rate, Backlog: o.backlog, Warmup: o.warmup,
 		Duration: o.duration, Count: o.count, ConnectTimeout: o.timeout, MQTTVersion: mqttVersion,
 		Keepalive: o.keepalive, TLSVersion: normTLS(o.tlsVersion), KeyExchange: loadgen.KeyExchange(o.kex),
-		Resumption: o.resume, ServerCPU: serverCPU, Metrics: metrics,
+		Resumption: o.resume, VerifyServer: o.verifyServer, ServerCPU: serverCPU, Metrics: metrics,
 	}
 	if o.runID == "" {
 		o.runID = runID()
@@ -293,6 +304,17 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 		cfg.Baseline = &loadgen.BaselineOptions{Command: []string{exe, "loadgen", "baseline-server"}}
 	}
 
+	if o.cpuProfile != "" {
+		pf, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("loadgen: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("loadgen: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	summary, runErr := loadgen.Run(ctx, cfg, ids)
 	if progress != nil {
 		progress.End()

@@ -250,7 +250,7 @@ func (r *runner) run(parent context.Context) (Summary, error) {
 	defer cancel(nil)
 	r.fault = func(err error) { cancel(err) }
 
-	heapBefore, goroutinesBefore := measureMemory()
+	before := measureMemory()
 	r.start = time.Now()
 	stopProgress := r.startProgress()
 
@@ -284,7 +284,7 @@ ramp:
 
 	// Every first login has ended: the sessions up now are the fleet's
 	// steady state, measured before the hold adds traffic.
-	heapAfter, goroutinesAfter := measureMemory()
+	after := measureMemory()
 	onlineAtRamp := r.stats.online.Load()
 
 	r.phase.Store("hold")
@@ -298,19 +298,26 @@ ramp:
 	sum := r.stats.summary(r.opts)
 	sum.Ramp, sum.Hold, sum.Elapsed = ramp, time.Since(r.start)-ramp, time.Since(r.start)
 	sum.OnlineAtEnd = int(onlineAtEnd)
-	sum.Memory = memorySummary(heapBefore, heapAfter, goroutinesBefore, goroutinesAfter, onlineAtRamp)
+	sum.Memory = memorySummary(before, after, onlineAtRamp)
 	if cause := context.Cause(ctx); !errors.Is(cause, errRunOver) {
 		return sum, cause // the caller's ctx ended, or a harness fault
 	}
 	return sum, nil
 }
 
-// measureMemory collects garbage and returns the live heap and goroutine count.
-func measureMemory() (heap uint64, goroutines int) {
+// memSample is the process's live memory after a GC.
+type memSample struct {
+	heap, stack uint64
+	goroutines  int
+}
+
+// measureMemory collects garbage and samples the live heap, the goroutine
+// stacks and the goroutine count.
+func measureMemory() memSample {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc, runtime.NumGoroutine()
+	return memSample{heap: ms.HeapAlloc, stack: ms.StackInuse, goroutines: runtime.NumGoroutine()}
 }
 
 func (r *runner) startProgress() (stop func()) {
@@ -445,7 +452,7 @@ func (r *runner) dial(ctx context.Context, d *Device) (*device.Session, device.R
 	}
 	tc := r.base.Clone()
 	tc.GetClientCertificate = device.AlwaysPresent(cert)
-	sess, res := device.Login(ctx, device.Config{
+	cfg := device.Config{
 		Addr:           r.addr,
 		TLS:            tc,
 		MQTTVersion:    d.MQTTVersion,
@@ -454,7 +461,8 @@ func (r *runner) dial(ctx context.Context, d *Device) (*device.Session, device.R
 		Keepalive:      r.opts.Keepalive,
 		ConnectTimeout: r.opts.ConnectTimeout,
 		OnMessage:      d.onMessage,
-	})
+	}
+	sess, res := device.Login(ctx, cfg)
 	if ctx.Err() != nil && !res.OK() {
 		return nil, res // cut short by the end of the run: not a result
 	}

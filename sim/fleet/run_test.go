@@ -322,7 +322,7 @@ func TestSummaryJSONAndText(t *testing.T) {
 		LoginAttempts: 3, LoginSucceeded: 2, LoginRefused: 1, RefusedByReason: map[string]int{"connack:0x87": 1},
 		DropsByCause: map[string]int{"eof": 2, "disconnect:0x98": 2, "reset": 3}, Drops: 7,
 		ConnectLatency: Latency{Count: 2, P50: 3 * time.Millisecond, P99: 5 * time.Millisecond, Max: 5 * time.Millisecond},
-		Memory:         Memory{HeapBeforeBytes: 1 << 20, HeapAfterBytes: 1<<20 + 60<<10, Online: 2, HeapPerDeviceBytes: 30 << 10, GoroutinesPerDevice: 2},
+		Memory:         Memory{HeapBeforeBytes: 1 << 20, HeapAfterBytes: 1<<20 + 60<<10, Online: 2, HeapPerDeviceBytes: 30 << 10, StackPerDeviceBytes: 8 << 10, GoroutinesPerDevice: 2},
 		Enrol:          &EnrolReport{Devices: 3, Registered: 2, Failed: map[string]int{"IOTDA.014031": 1}, CAs: []CAEnrolment{{Verified: true}}},
 	}
 	text := summaryText(t, s)
@@ -331,7 +331,7 @@ func TestSummaryJSONAndText(t *testing.T) {
 		"1 refused (connack:0x87 1)",
 		"7 dropped (reset 3, disconnect:0x98 2, eof 2)",
 		"p50 3ms",
-		"30.0 KiB per connected device",
+		"38.0 KiB per connected device (heap 30.0 KiB + stacks 8192 B, over 2 sessions)",
 		"simulator only",
 		"2 of 3 devices (2 new, 0 already registered), 1 failed (IOTDA.014031 1)",
 	} {

@@ -79,24 +79,33 @@ type Latency struct {
 	Max   time.Duration `json:"max_ns"`
 }
 
-// Memory is the process's heap growth per live session, measured after the
-// ramp (after a GC). It includes whatever else the process holds per
-// connection: the platform's share too when the platform runs in-process
-// (then InProcessPlatform should be set by the caller).
+// Memory is the process's memory growth per live session, measured after
+// the ramp (after a GC): live heap plus goroutine stacks. It includes
+// whatever else the process holds per connection: the platform's share too
+// when the platform runs in-process (then InProcessPlatform should be set by
+// the caller).
 type Memory struct {
 	HeapBeforeBytes     uint64  `json:"heap_before_bytes"`
 	HeapAfterBytes      uint64  `json:"heap_after_bytes"`
+	StackBeforeBytes    uint64  `json:"stack_before_bytes"`
+	StackAfterBytes     uint64  `json:"stack_after_bytes"`
 	Online              int     `json:"online"` // sessions up when measured
 	HeapPerDeviceBytes  int64   `json:"heap_per_device_bytes"`
+	StackPerDeviceBytes int64   `json:"stack_per_device_bytes"`
 	GoroutinesPerDevice float64 `json:"goroutines_per_device"`
 	InProcessPlatform   bool    `json:"in_process_platform"`
 }
 
-func memorySummary(heapBefore, heapAfter uint64, gBefore, gAfter int, online int64) Memory {
-	m := Memory{HeapBeforeBytes: heapBefore, HeapAfterBytes: heapAfter, Online: int(online)}
+// PerDeviceBytes is heap plus stacks per live session.
+func (m Memory) PerDeviceBytes() int64 { return m.HeapPerDeviceBytes + m.StackPerDeviceBytes }
+
+func memorySummary(before, after memSample, online int64) Memory {
+	m := Memory{HeapBeforeBytes: before.heap, HeapAfterBytes: after.heap,
+		StackBeforeBytes: before.stack, StackAfterBytes: after.stack, Online: int(online)}
 	if online > 0 {
-		m.HeapPerDeviceBytes = max(0, (int64(heapAfter)-int64(heapBefore))/online)
-		m.GoroutinesPerDevice = float64(gAfter-gBefore) / float64(online)
+		m.HeapPerDeviceBytes = max(0, (int64(after.heap)-int64(before.heap))/online)
+		m.StackPerDeviceBytes = max(0, (int64(after.stack)-int64(before.stack))/online)
+		m.GoroutinesPerDevice = float64(after.goroutines-before.goroutines) / float64(online)
 	}
 	return m
 }
@@ -274,8 +283,8 @@ func (s Summary) WriteText(w io.Writer) error {
 		if m.InProcessPlatform {
 			scope = "simulator + in-process platform"
 		}
-		line("memory", "heap +%s over %d sessions = %s per connected device, %.1f goroutines per device (%s)",
-			bytesText(int64(m.HeapAfterBytes)-int64(m.HeapBeforeBytes)), m.Online, bytesText(m.HeapPerDeviceBytes),
+		line("memory", "%s per connected device (heap %s + stacks %s, over %d sessions), %.1f goroutines per device (%s)",
+			bytesText(m.PerDeviceBytes()), bytesText(m.HeapPerDeviceBytes), bytesText(m.StackPerDeviceBytes), m.Online,
 			m.GoroutinesPerDevice, scope)
 	}
 	line("time", "ramp %s, hold %s, total %s", round(s.Ramp), round(s.Hold), round(s.Elapsed))
