@@ -325,8 +325,10 @@ func (c *checker) caCertificate(ctx context.Context, meta iotda.CACert) (project
 	return projectCA{meta: meta, cert: certs[0]}, nil
 }
 
+// isSelfSigned reports whether c is signed by its own key (CheckSignatureFrom
+// would also demand CA:TRUE, which a self-signed device certificate lacks).
 func isSelfSigned(c *x509.Certificate) bool {
-	return string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignatureFrom(c) == nil
+	return string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 // device: the registration the login will be checked against.
