@@ -284,6 +284,21 @@ const (
 	CodeMethodNotAllowed = "IOTDA.000014" // 405 (certlab's choice)
 )
 
+// ---- Device-side payloads (reference/iotda.md §8.5) ----
+
+// PropertiesReport is the payload a device publishes on
+// $oc/devices/{device_id}/sys/properties/report.
+type PropertiesReport struct {
+	Services []ServiceProperties `json:"services"`
+}
+
+// ServiceProperties is one service of a PropertiesReport.
+type ServiceProperties struct {
+	ServiceID  string         `json:"service_id"`
+	Properties map[string]any `json:"properties"`
+	EventTime  string         `json:"event_time,omitempty"` // CompactTime, UTC
+}
+
 // ---- Device shadow (ShowDeviceShadow: GET …/devices/{device_id}/shadow) ----
 
 // ShowDeviceShadowResponse is the body of ShowDeviceShadow. The reference

@@ -200,10 +200,9 @@ type deviceState struct {
 }
 
 type attacker struct {
-	cfg      AttackConfig
-	devs     []deviceState
-	results  chan *Result
-	inFlight atomic.Int64
+	cfg     AttackConfig
+	devs    []deviceState
+	results chan *Result
 
 	mu         sync.Mutex
 	lastTLS    uint16

@@ -190,3 +190,48 @@ func TestRunAgainstPlatform(t *testing.T) {
 		}
 	})
 }
+
+// A fleet re-minted in place (same node IDs, new keys and CA) is prepared
+// again: the devices exist, so their fingerprints are reset; the old
+// identities are then refused, and counted as unexpected.
+func TestPrepareAfterRemint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a platform")
+	}
+	p := startPlatform(t)
+	target := p.Target()
+	roots, err := target.RootCAs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(ids []*Identity) *ServerSummary {
+		t.Helper()
+		s, err := Run(t.Context(), Config{Attack: AttackConfig{Addr: target.MQTTAddress(), ServerName: target.ServerName(""),
+			RootCAs: roots, Workers: 4, Count: len(ids), KeyExchange: KexX25519}}, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Server(ServerPlatform)
+	}
+	old := testFleet(t, 20, 1)
+	if _, err := Prepare(t.Context(), target, old, PrepareOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	oldIDs := testIdentities(t, old, IdentityOptions{})
+	requireCounts(t, run(oldIDs), 20, 20, 0)
+
+	remint := testFleet(t, 20, 1)
+	pr, err := Prepare(t.Context(), target, remint, PrepareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.Updated != 20 || pr.Registered != 0 || pr.Failed != 0 || !pr.CAs[0].Uploaded {
+		t.Fatalf("prepare after re-mint: %+v", pr)
+	}
+	requireCounts(t, run(testIdentities(t, remint, IdentityOptions{})), 20, 20, 0)
+
+	stale := run(oldIDs)
+	if stale.Refused != 20 || stale.Unexpected != 20 {
+		t.Fatalf("old identities: %d refused, %d unexpected; want 20 and 20 (fingerprints were reset)", stale.Refused, stale.Unexpected)
+	}
+}

@@ -92,7 +92,7 @@ func (p *Progress) tick() {
 		fmt.Fprintln(p.w, p.line())
 		return
 	}
-	p.bar.Describe(p.line())
+	p.bar.Describe(p.shortLine())
 	switch {
 	case p.total > 0:
 		_ = p.bar.Set64(p.attempts.Load())
@@ -113,6 +113,16 @@ func (p *Progress) line() string {
 	return fmt.Sprintf("%s %5.1fs  attempts %d  ok %d  refused %d  errors %d  dropped %d  unexpected %d  %.0f logins/s",
 		p.server, el.Seconds(), p.attempts.Load(), p.success.Load(), p.refused.Load(), p.errs.Load(),
 		p.dropped.Load(), p.unexpected.Load(), rate)
+}
+
+// shortLine fits a progress bar on a terminal line.
+func (p *Progress) shortLine() string {
+	rate := 0.0
+	if s := time.Since(p.started).Seconds(); s > 0 {
+		rate = float64(p.success.Load()) / s
+	}
+	return fmt.Sprintf("%s ok %d refused %d err %d drop %d unexp %d %.0f/s", p.server, p.success.Load(), p.refused.Load(),
+		p.errs.Load(), p.dropped.Load(), p.unexpected.Load(), rate)
 }
 
 // End stops the display and prints a final line.

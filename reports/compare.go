@@ -13,6 +13,9 @@ import (
 type Comparison struct {
 	MaxRegression float64         `json:"max_regression"` // e.g. 0.10: 10% worse fails
 	Rows          []ComparisonRow `json:"rows"`
+	// Differences lists settings that differ between the runs: a change
+	// there explains a change in the figures.
+	Differences []string `json:"differences,omitempty"`
 }
 
 // ComparisonRow is one metric of both runs. Change is new/old - 1;
@@ -32,7 +35,7 @@ type ComparisonRow struct {
 // p99 latency, and CPU per login of the generator and of the server.
 // Metrics missing from either run are skipped.
 func Compare(old, cur *loadgen.Summary, maxRegression float64) *Comparison {
-	c := &Comparison{MaxRegression: maxRegression}
+	c := &Comparison{MaxRegression: maxRegression, Differences: settingDifferences(old, cur)}
 	for _, ns := range cur.Servers {
 		was := old.Server(ns.Server)
 		if was == nil {
@@ -68,6 +71,33 @@ func Compare(old, cur *loadgen.Summary, maxRegression float64) *Comparison {
 	return c
 }
 
+// settingDifferences compares the first run header of each summary.
+func settingDifferences(old, cur *loadgen.Summary) []string {
+	if len(old.Runs) == 0 || len(cur.Runs) == 0 {
+		return nil
+	}
+	a, b := old.Runs[0], cur.Runs[0]
+	var out []string
+	diff := func(name string, x, y any) {
+		if fmt.Sprint(x) != fmt.Sprint(y) {
+			out = append(out, fmt.Sprintf("%s: %v -> %v", name, x, y))
+		}
+	}
+	diff("mode", a.Mode, b.Mode)
+	diff("loop", a.Loop, b.Loop)
+	diff("rate", a.Rate, b.Rate)
+	diff("workers", a.Workers, b.Workers)
+	diff("TLS", a.TLSVersion, b.TLSVersion)
+	diff("key exchange", a.KeyExchange, b.KeyExchange)
+	diff("resumption", a.Resumption, b.Resumption)
+	diff("MQTT", a.MQTTVersion, b.MQTTVersion)
+	diff("bad share", a.BadShare, b.BadShare)
+	diff("devices", a.Devices, b.Devices)
+	diff("shards", len(old.Runs), len(cur.Runs))
+	diff("generator host", a.Host, b.Host)
+	return out
+}
+
 // Regressions counts the rows that regressed.
 func (c *Comparison) Regressions() int {
 	n := 0
@@ -84,6 +114,9 @@ func ms(us int64) float64 { return float64(us) / 1000 }
 // ComparisonText renders the comparison as an aligned table.
 func ComparisonText(c *Comparison) Reporter {
 	return func(w io.Writer) error {
+		for _, d := range c.Differences {
+			fmt.Fprintf(w, "settings differ: %s\n", d)
+		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "server\tmetric\told\tnew\tchange\t\n")
 		for _, r := range c.Rows {

@@ -269,6 +269,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 {{end}}</table>{{end}}
 
 {{with .Comparison}}<h2>Against the previous run</h2>
+{{with .Differences}}<p class="note">Settings differ: {{range $i, $d := .}}{{if $i}}; {{end}}{{$d}}{{end}}</p>{{end}}
 <table><tr><th>server</th><th>metric</th><th class="n">old</th><th class="n">new</th><th class="n">change</th></tr>
 {{range .Rows}}<tr><td>{{.Server}}</td><td>{{.Metric}}</td><td class="n">{{num .Old .Unit}}</td><td class="n">{{num .New .Unit}}</td><td class="n{{if .Regressed}} bad{{end}}">{{pct .Change}}{{if .Regressed}} regression{{end}}</td></tr>
 {{end}}</table>{{end}}

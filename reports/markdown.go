@@ -77,6 +77,9 @@ func Markdown(s *loadgen.Summary, checks []Check, cmp *Comparison) Reporter {
 				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.Name, c.Server, num(c.Value, c.Unit), num(c.Limit, c.Unit), res)
 			}
 		}
+		if cmp != nil && len(cmp.Differences) > 0 {
+			fmt.Fprintf(&b, "\nSettings differ from the previous run: %s.\n", mdEscape(strings.Join(cmp.Differences, "; ")))
+		}
 		if cmp != nil && len(cmp.Rows) > 0 {
 			b.WriteString("\n| metric | server | old | new | change |\n|---|---|---:|---:|---:|\n")
 			for _, r := range cmp.Rows {

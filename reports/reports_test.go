@@ -28,7 +28,8 @@ func TestRenderersGolden(t *testing.T) {
 	s := fixture(t)
 	checks := Evaluate(s, fixtureThresholds)
 	old := fixture(t)
-	old.Servers[0].SuccessRate *= 1.2 // the old run was faster: a regression
+	old.Servers[0].SuccessRate *= 1.2  // the old run was faster: a regression
+	old.Runs[0].KeyExchange = "hybrid" // and used other settings
 	cmp := Compare(old, s, 0.10)
 
 	noHist := *s
@@ -154,6 +155,9 @@ func TestCompareFlagsRegressions(t *testing.T) {
 			}
 			if c.Regressions() != len(tt.regress) {
 				t.Fatalf("Regressions() = %d, want %d", c.Regressions(), len(tt.regress))
+			}
+			if len(c.Differences) != 0 {
+				t.Fatalf("settings differences %v between identical settings", c.Differences)
 			}
 		})
 	}

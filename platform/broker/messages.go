@@ -37,7 +37,7 @@ func (b *Broker) onPropertiesReport(_ *mqtt.Client, _ packets.Subscription, pk p
 	if deviceID == "" {
 		return
 	}
-	var rep propertiesReport
+	var rep iotda.PropertiesReport
 	if err := json.Unmarshal(pk.Payload, &rep); err != nil {
 		return // not IoTDA JSON: counted, not shadowed
 	}
@@ -54,15 +54,6 @@ func deviceOfTopic(topic string) string {
 	return id
 }
 
-// propertiesReport is the payload of $oc/devices/{device_id}/sys/properties/report.
-type propertiesReport struct {
-	Services []struct {
-		ServiceID  string         `json:"service_id"`
-		Properties map[string]any `json:"properties"`
-		EventTime  string         `json:"event_time"`
-	} `json:"services"`
-}
-
 // shadowStore keeps the reported properties of each device, merged per service.
 type shadowStore struct {
 	mu      sync.Mutex
@@ -73,7 +64,7 @@ func newShadowStore() *shadowStore {
 	return &shadowStore{devices: make(map[string]map[string]*iotda.DeviceShadowData)}
 }
 
-func (s *shadowStore) merge(deviceID string, rep propertiesReport, now string) {
+func (s *shadowStore) merge(deviceID string, rep iotda.PropertiesReport, now string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	services := s.devices[deviceID]

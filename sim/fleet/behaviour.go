@@ -152,21 +152,9 @@ const (
 // TopicPrefix is the prefix of a device's own topics. [ACL-OWN-TOPICS]
 func TopicPrefix(deviceID string) string { return "$oc/devices/" + deviceID + "/" }
 
-// PropertiesReport is the payload of $oc/devices/{device_id}/sys/properties/report.
-type PropertiesReport struct {
-	Services []ServiceProperties `json:"services"`
-}
-
-// ServiceProperties is one service of a PropertiesReport.
-type ServiceProperties struct {
-	ServiceID  string         `json:"service_id"`
-	Properties map[string]any `json:"properties"`
-	EventTime  string         `json:"event_time,omitempty"` // iotda.CompactTime, UTC
-}
-
 // PropertiesPayload encodes a one-service properties report stamped with t.
 func PropertiesPayload(serviceID string, props map[string]any, t time.Time) ([]byte, error) {
-	b, err := json.Marshal(PropertiesReport{Services: []ServiceProperties{{
+	b, err := json.Marshal(iotda.PropertiesReport{Services: []iotda.ServiceProperties{{
 		ServiceID: serviceID, Properties: props, EventTime: t.UTC().Format(iotda.CompactTime),
 	}}})
 	if err != nil {

@@ -101,7 +101,8 @@ type RunOptions struct {
 	// Behaviour returns the behaviour of device i; default Steady for all.
 	Behaviour func(i int) Behaviour
 	// OnMessage, if set, sees every message a device receives, on the
-	// session's reader goroutine: it must not block.
+	// session's reader goroutine: it must not block, and may use d's Index,
+	// ID and counters only (not its session).
 	OnMessage func(d *Device, m device.Message)
 	// Progress, if set, is called every ProgressInterval (default 1 s) and
 	// once at the end, from one goroutine.

@@ -1,8 +1,10 @@
 // Package fleet is the on-disk fleet of device identities: N device keys and
 // certificates spread round-robin over 1..100 device CAs, minted once in
 // parallel and reused across runs by the simulator, the BDD steps and the
-// load generator. It stores identities only; registering and connecting
-// devices is the caller's job.
+// load generator (store.go, nodeid.go); enrols them on a target (enrol.go:
+// upload and verify the CAs, create the product, register the devices); and
+// runs them as MQTT devices with pluggable behaviours (run.go, behaviour.go,
+// summary.go).
 //
 // Layout of a fleet directory:
 //
