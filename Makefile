@@ -14,7 +14,7 @@ build:
 # The main job on the embedded default: platform, BDD suite, a small fleet and
 # a short login load; prints where the HTML report is.
 run: build
-	./$(BIN) demo --out $(OUT)/demo
+	BIN=$(BIN) ./scripts/demo.sh $(OUT)/demo
 
 # Tools the tests use that are not Go modules (Debian packages); installed by
 # the project so CI on a fresh machine has them.

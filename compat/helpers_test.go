@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -298,3 +299,14 @@ func (p *process) text() string {
 	defer p.mu.Unlock()
 	return p.output.String()
 }
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("port %q: %v", s, err)
+	}
+	return n
+}
+
+func splitLines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }

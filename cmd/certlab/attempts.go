@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/certlab/certlab/iotda"
+)
+
+func attemptsCmd() *cobra.Command {
+	var (
+		targetPath string
+		filter     iotda.LoginAttemptFilter
+		reason     string
+		asJSON     bool
+		verbose    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "attempts",
+		Short: "Show the reference platform's login-attempt log: every login, its reason and what to do about it",
+		Long: `Show the reference platform's login diagnostics (GET /certlab/v1/login-attempts),
+newest first: outcome, stage, reason and, with -v, the explanation and remedy and
+the TLS and certificate facts the platform saw.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := iotda.LoadTarget(targetPath)
+			if err != nil {
+				return fmt.Errorf("attempts: %w", err)
+			}
+			c, err := t.Client()
+			if err != nil {
+				return fmt.Errorf("attempts: %w", err)
+			}
+			filter.Reason = iotda.Reason(reason)
+			res, err := c.LoginAttempts(cmd.Context(), filter)
+			if err != nil {
+				return fmt.Errorf("attempts: %w", err)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tOUTCOME\tSTAGE\tREASON\tDEVICE\tMQTT\tTLS\tCERT SHA-256")
+			for _, a := range res.Attempts {
+				fp := a.CertSHA256
+				if len(fp) > 16 {
+					fp = fp[:16] + "…"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Time, a.Outcome, a.Stage, a.Reason,
+					orDash(a.DeviceID), mqttVersion(a.MQTTVersion), orDash(a.TLSVersion), orDash(fp))
+				if verbose && a.Detail != "" {
+					fmt.Fprintf(tw, "\t\t\t↳ %s\t\t\t\t\n", a.Detail)
+				}
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%d attempt(s)\n", len(res.Attempts))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&targetPath, "target", "certlab-data/target.json", "target file of a certlab reference platform")
+	f.StringVar(&filter.DeviceID, "device-id", "", "only this device")
+	f.StringVar(&reason, "reason", "", "only this reason (e.g. fingerprint_mismatch, ok)")
+	f.IntVar(&filter.Limit, "limit", 20, "at most this many attempts")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.BoolVarP(&verbose, "verbose", "v", false, "also print each attempt's explanation and remedy")
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func mqttVersion(v int) string {
+	switch v {
+	case 3:
+		return "3.1"
+	case 4:
+		return "3.1.1"
+	case 5:
+		return "5"
+	}
+	return "-"
+}
