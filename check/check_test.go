@@ -283,6 +283,22 @@ func TestDeviceProblems(t *testing.T) {
 			wantReason: iotda.ReasonCANotVerified, wantCheck: check.CheckChain, wantStatus: check.StatusFail, wantText: "verify_code",
 		},
 		{
+			name: "expired intermediate",
+			setup: func(t *testing.T, node string) (*pki.Leaf, string) {
+				now := time.Now()
+				inter, err := f.ca.NewIntermediate(node+" intermediate", pki.WithValidity(now.Add(-time.Hour), now.Add(-time.Minute)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				leaf, err := inter.NewDeviceCert(productID + "_" + node)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return leaf, f.register(t, ctx, node, leaf.FingerprintSHA256())
+			},
+			wantReason: iotda.ReasonCertExpired, wantCheck: check.CheckIntermediates, wantStatus: check.StatusFail, wantText: "renew the intermediate",
+		},
+		{
 			name: "frozen device",
 			setup: func(t *testing.T, node string) (*pki.Leaf, string) {
 				leaf := mustLeaf(t, f.ca, productID+"_"+node)

@@ -33,6 +33,9 @@ const (
 	CheckLogin         = "login"
 )
 
+// maxNamesShown bounds the CA names an unknown_ca finding lists.
+const maxNamesShown = 10
+
 // maxCAPages bounds the CA listing: 100 CAs per project [CA-QUOTA] fit in 2 pages of 50.
 const maxCAPages = 5
 
@@ -188,6 +191,16 @@ func (c *checker) intermediates() Finding {
 	if len(bad) > 0 {
 		return f.fail(iotda.ReasonBadChain, strings.Join(bad, "; "), remedyOf(pki.VariantIntermediateNotCA))
 	}
+	for _, ic := range c.leaf.Chain {
+		switch {
+		case c.now.After(ic.NotAfter):
+			return f.fail(iotda.ReasonCertExpired, fmt.Sprintf("intermediate %q expired at %s", ic.Subject.CommonName, ic.NotAfter.UTC().Format(time.RFC3339)),
+				"renew the intermediate CA and present the new one with the device certificate")
+		case c.now.Before(ic.NotBefore):
+			return f.fail(iotda.ReasonCertNotYetValid, fmt.Sprintf("intermediate %q is not valid before %s", ic.Subject.CommonName, ic.NotBefore.UTC().Format(time.RFC3339)),
+				remedyOf(pki.VariantNotYetValid))
+		}
+	}
 	return f.pass(fmt.Sprintf("%d presented: %s", len(c.leaf.Chain), strings.Join(names, ", ")))
 }
 
@@ -213,24 +226,24 @@ func (c *checker) chain(ctx context.Context) Finding {
 	for _, ic := range c.leaf.Chain {
 		issuers[ic.Issuer.CommonName] = true
 	}
+	// Candidates are the CAs named like an issuer in the chain (cn_name is the
+	// CA's subject CN); only their PEM is fetched.
 	var candidates []iotda.CACert
 	for _, ca := range cas {
 		if issuers[ca.CnName] {
 			candidates = append(candidates, ca)
 		}
 	}
-	if len(candidates) == 0 && total <= 100 {
-		candidates = cas // cn_name may not be the subject CN on every platform: try them all
-	}
 	inter := x509.NewCertPool()
 	for _, ic := range c.leaf.Chain {
 		inter.AddCert(ic)
 	}
-	var chainErr error
+	var chainErr, fetchErr error
 	var chainErrCA iotda.CACert
 	for _, meta := range candidates {
 		ca, err := c.caCertificate(ctx, meta)
 		if err != nil {
+			fetchErr = err
 			continue
 		}
 		roots := x509.NewCertPool()
@@ -254,8 +267,15 @@ func (c *checker) chain(ctx context.Context) Finding {
 		r := pki.ReasonForVerifyError(chainErr, c.now)
 		return f.fail(r, fmt.Sprintf("the chain to CA %q (%s) does not verify: %v", chainErrCA.CnName, chainErrCA.CertificateID, chainErr), remedyFor(r))
 	}
+	if fetchErr != nil {
+		return f.skip(fmt.Sprintf("a CA named like the issuer could not be read: %v", fetchErr))
+	}
 	names := make([]string, 0, len(cas))
-	for _, ca := range cas {
+	for i, ca := range cas {
+		if i == maxNamesShown {
+			names = append(names, "…")
+			break
+		}
 		names = append(names, fmt.Sprintf("%q", ca.CnName))
 	}
 	list := "the project has no device CA"

@@ -23,9 +23,10 @@ var remedies = map[iotda.Reason]string{
 	iotda.ReasonNotMQTTProduct:      "register certificate devices under a product whose protocol_type is MQTT",
 	iotda.ReasonDeviceFrozen:        "unfreeze the device (POST …/devices/{device_id}/unfreeze)",
 	iotda.ReasonAuthTypeMismatch:    "register the device with auth_type CERTIFICATES to log in with a certificate",
+	iotda.ReasonWillNotSupported:    "connect without a will message: IoTDA supports no wills",
 	iotda.ReasonServerBusy:          "the platform is at its connection limit: retry later with backoff",
 	iotda.ReasonConnectTimeout:      "send the MQTT CONNECT right after the TLS handshake",
-	iotda.ReasonMalformedConnect:    "send a valid MQTT 3.1.1 or 5 CONNECT without a will message",
+	iotda.ReasonMalformedConnect:    "send a valid MQTT 3.1.1 or 5 CONNECT as the first packet",
 }
 
 // remedyFor returns the remedy for a reason ("" for ok or an unknown reason).

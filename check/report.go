@@ -246,7 +246,7 @@ func (r *Report) WriteText(w io.Writer) error {
 
 	c := r.Certificate
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "target\t%s api %s, mqtt %s, project %s\n", r.Target.Name, r.Target.API, r.Target.MQTT, r.Target.ProjectID)
+	fmt.Fprintf(tw, "target\t%s (api %s, mqtt %s, project %s)\n", r.Target.Name, r.Target.API, r.Target.MQTT, r.Target.ProjectID)
 	fmt.Fprintf(tw, "certificate\t%s, issued by %s\n", c.Subject, c.Issuer)
 	fmt.Fprintf(tw, "\t%s, %s, valid %s to %s\n", c.KeyType, c.SignatureAlgorithm, c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339))
 	eku := "none"

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/platform/api"
 	"github.com/certlab/certlab/platform/broker"
+	"github.com/certlab/certlab/platform/console"
 	"github.com/certlab/certlab/platform/registry"
 )
 
@@ -178,8 +180,17 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 	if p.apiLn, err = net.Listen("tcp", cfg.APIAddr); err != nil {
 		return fmt.Errorf("start platform: api listen: %w", err)
 	}
+	con := console.Handler(console.Config{})
 	p.apiSrv = &http.Server{
-		Handler:           handler,
+		// One listener serves the API and the web console: the console's
+		// pages call the API on their own origin.
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, console.DefaultPrefix) {
+				con.ServeHTTP(w, r)
+				return
+			}
+			handler.ServeHTTP(w, r)
+		}),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,

@@ -29,7 +29,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(platformCmd(), bddCmd(), simCmd(), pkiCmd(), loadgenCmd(), reportCmd(), attemptsCmd())
+	root.AddCommand(platformCmd(), bddCmd(), simCmd(), pkiCmd(), loadgenCmd(), reportCmd(), attemptsCmd(), checkCmd())
 	err := root.ExecuteContext(ctx)
 	var ee exitError
 	switch {

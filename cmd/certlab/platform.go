@@ -33,8 +33,8 @@ actually bound (port 0 allowed); every other certlab command takes --target DIR/
 				return err
 			}
 			t := p.Target()
-			fmt.Fprintf(cmd.OutOrStdout(), "certlab platform ready\n  API      %s\n  MQTTS    %s\n  metrics  %s\n  project  %s\n  target   %s\n",
-				t.APIEndpoint, t.MQTTEndpoint, t.MetricsEndpoint, t.ProjectID, p.TargetPath())
+			fmt.Fprintf(cmd.OutOrStdout(), "certlab platform ready\n  API      %s\n  console  %s/console/\n  MQTTS    %s\n  metrics  %s\n  project  %s\n  target   %s\n",
+				t.APIEndpoint, t.APIEndpoint, t.MQTTEndpoint, t.MetricsEndpoint, t.ProjectID, p.TargetPath())
 			<-cmd.Context().Done()
 			fmt.Fprintln(cmd.OutOrStdout(), "certlab platform: shutting down")
 			return p.Close()

@@ -516,6 +516,31 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("show the deleted CA: %v, want HTTP 404", err)
 	}
 
+	// Sign out, then in again with the project's X-Auth-Token instead of AK/SK.
+	var token string
+	for _, pr := range p.Registry().Projects() {
+		if pr.ID == tg.ProjectID {
+			token = pr.Token
+		}
+	}
+	if token == "" {
+		t.Fatalf("project %s has no token", tg.ProjectID)
+	}
+	step(t, bctx, "sign out and in again with the X-Auth-Token",
+		chromedp.Click(chromedp.ID("signout")),
+		chromedp.WaitVisible(chromedp.ID("signin")),
+		chromedp.Click(chromedp.ID("signin-mode-token")),
+		chromedp.WaitVisible(chromedp.ID("signin-token")),
+		chromedp.SetValue(chromedp.ID("signin-project"), tg.ProjectID),
+		chromedp.SetValue(chromedp.ID("signin-token"), token),
+		chromedp.Click(chromedp.ID("signin-submit")),
+		chromedp.WaitVisible(css(`#ca-list tr[data-id=%q][data-status="verified"]`, caID)),
+		chromedp.WaitVisible(css(`#device-list tr[data-id=%q]`, deviceID)),
+	)
+	if mode := value(t, bctx, "read the sign-in mode", chromedp.Text(chromedp.ID("whoami-mode"))); mode != "(X-Auth-Token)" {
+		t.Errorf("signed in as %q, want the token mode", mode)
+	}
+
 	if path := os.Getenv("CERTLAB_CONSOLE_SCREENSHOT"); path != "" {
 		png := value(t, bctx, "screenshot", chromedp.FullScreenshot(100))
 		if err := os.WriteFile(path, png, 0o644); err != nil {

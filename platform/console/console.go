@@ -17,6 +17,10 @@
 // login attempts (GET /certlab/v1/login-attempts, polled) with their reasons
 // and remedies (static/remedies.json, one entry per iotda.Reason).
 //
+// The credentials stay in the browser tab (sessionStorage, cleared when the
+// tab closes): with AK/SK only signatures travel. Every page is rendered with
+// textContent, never by parsing HTML from the API.
+//
 // Every answer is served with a strict Content-Security-Policy (same-origin
 // scripts, styles and fetches only), so the pages can load nothing from
 // anywhere else.
