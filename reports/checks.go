@@ -46,11 +46,17 @@ func Evaluate(s *loadgen.Summary, th Thresholds) []Check {
 	var out []Check
 	if th.MaxP99 > 0 {
 		limit := float64(th.MaxP99) / float64(time.Millisecond)
-		v := float64(p.Latency[loadgen.MetricTotal].P99) / 1000
-		c := Check{Name: "p99 latency", Server: p.Server, Limit: limit, Value: v, Unit: "ms", Pass: p.Success > 0 && v <= limit}
+		lat := p.Latency[loadgen.MetricTotal]
+		v := float64(lat.P99) / 1000
+		// A threshold with nothing to measure fails: a summary without
+		// latency data must not pass a latency gate silently.
+		c := Check{Name: "p99 latency", Server: p.Server, Limit: limit, Value: v, Unit: "ms", Pass: p.Success > 0 && lat.Count > 0 && v <= limit}
 		c.Message = fmt.Sprintf("p99 of successful logins %.2f ms, limit %.2f ms", v, limit)
-		if p.Success == 0 {
+		switch {
+		case p.Success == 0:
 			c.Message = "no successful login"
+		case lat.Count == 0:
+			c.Message = "the results hold no latency data for successful logins"
 		}
 		out = append(out, c)
 	}
