@@ -10,7 +10,7 @@ import (
 
 	"github.com/certlab/certlab/check"
 	"github.com/certlab/certlab/iotda"
-	"github.com/certlab/certlab/platform"
+	"github.com/certlab/certlab/platform/platformtest"
 	"github.com/certlab/certlab/sim/pki"
 )
 
@@ -25,20 +25,10 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	p, err := platform.New(platform.Config{DataDir: t.TempDir(), APIAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "off"})
-	if err != nil {
-		t.Fatalf("new platform: %v", err)
-	}
+	p := platformtest.Start(t)
+	f := &fixture{target: p.Target(), client: platformtest.Client(t, p)}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	if err := p.Start(ctx); err != nil {
-		t.Fatalf("start platform: %v", err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	f := &fixture{target: p.Target()}
-	if f.client, err = f.target.Client(); err != nil {
-		t.Fatal(err)
-	}
 	f.ca = f.uploadCA(t, ctx, "check test CA", true)
 	pid := productID
 	if _, err := f.client.CreateProduct(ctx, iotda.AddProduct{ProductID: &pid, Name: "check", DeviceType: "sensor", ProtocolType: iotda.ProtocolMQTT, DataFormat: "json"}); err != nil {

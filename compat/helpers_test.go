@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/platform"
+	"github.com/certlab/certlab/platform/platformtest"
 	"github.com/certlab/certlab/sim/device"
 	"github.com/certlab/certlab/sim/pki"
 )
@@ -26,27 +26,6 @@ import (
 const toolTimeout = 20 * time.Second
 
 const productID = "compat-product"
-
-// requireTool returns the path of an external tool. Under CI=true a missing
-// tool fails the test (scripts/install-tools.sh installs them); elsewhere it skips.
-func requireTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	missing(t, fmt.Sprintf("%s is not installed (Debian package %s)", name, pkg))
-	return ""
-}
-
-// missing fails under CI=true and skips elsewhere.
-func missing(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s; CI must have it: scripts/install-tools.sh installs it", what)
-	}
-	t.Skipf("%s; run scripts/install-tools.sh as root to install it", what)
-}
 
 // fixture is a running platform with a verified CA and an MQTT product.
 type fixture struct {
@@ -61,24 +40,15 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	data := t.TempDir()
-	p, err := platform.New(platform.Config{DataDir: data, APIAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "off"})
-	if err != nil {
-		t.Fatalf("new platform: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := p.Start(ctx); err != nil {
-		t.Fatalf("start platform: %v", err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	f := &fixture{target: p.Target(), caFile: filepath.Join(data, platform.ServerCAFile), dir: t.TempDir()}
+	p := platformtest.Start(t)
+	f := &fixture{target: p.Target(), client: platformtest.Client(t, p),
+		caFile: filepath.Join(filepath.Dir(p.TargetPath()), platform.ServerCAFile), dir: t.TempDir()}
+	var err error
 	if f.host, f.port, err = net.SplitHostPort(f.target.MQTTAddress()); err != nil {
 		t.Fatal(err)
 	}
-	if f.client, err = f.target.Client(); err != nil {
-		t.Fatal(err)
-	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
 	if f.ca, err = pki.NewRootCA("compat CA"); err != nil {
 		t.Fatal(err)
 	}

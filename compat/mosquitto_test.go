@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/certlab/certlab/iotda"
+	"github.com/certlab/certlab/platform/platformtest"
 )
 
 // mosquittoVersions are the -V values and the protocol level each stands for.
@@ -45,9 +46,9 @@ func refusalCode(r iotda.Reason, level int) int {
 }
 
 func TestMosquitto(t *testing.T) {
-	sub := requireTool(t, "mosquitto_sub", "mosquitto-clients")
-	pub := requireTool(t, "mosquitto_pub", "mosquitto-clients")
-	stdbuf := requireTool(t, "stdbuf", "coreutils")
+	sub := platformtest.RequireTool(t, "mosquitto-clients", "mosquitto_sub")
+	pub := platformtest.RequireTool(t, "mosquitto-clients", "mosquitto_pub")
+	stdbuf := platformtest.RequireTool(t, "coreutils", "stdbuf")
 	f := newFixture(t)
 	for _, v := range mosquittoVersions {
 		t.Run(v.flag, func(t *testing.T) {

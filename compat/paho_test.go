@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/certlab/certlab/iotda"
+	"github.com/certlab/certlab/platform/platformtest"
 )
 
 // pahoScript is a device written with Eclipse paho for Python (Debian's
@@ -107,7 +108,7 @@ func pahoPython(t *testing.T) string {
 			return path
 		}
 	}
-	missing(t, "no python3 with paho.mqtt (Debian package python3-paho-mqtt)")
+	platformtest.Missing(t, "no python3 with paho.mqtt (Debian package python3-paho-mqtt)")
 	return ""
 }
 

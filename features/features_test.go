@@ -12,30 +12,8 @@ import (
 	"time"
 
 	"github.com/certlab/certlab/platform"
+	"github.com/certlab/certlab/platform/platformtest"
 )
-
-// startPlatform starts an embedded reference platform on loopback ports and
-// stops it when the test ends.
-func startPlatform(t *testing.T, cfg platform.Config) *platform.Platform {
-	t.Helper()
-	cfg.DataDir = t.TempDir()
-	cfg.APIAddr, cfg.MQTTAddr, cfg.MetricsAddr = "127.0.0.1:0", "127.0.0.1:0", "off"
-	p, err := platform.New(cfg)
-	if err != nil {
-		t.Fatalf("new platform: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := p.Start(ctx); err != nil {
-		t.Fatalf("start platform: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("close platform: %v", err)
-		}
-	})
-	return p
-}
 
 // runSuite runs the suite and logs its output and summary table.
 func runSuite(t *testing.T, opts Options) Summary {
@@ -77,7 +55,7 @@ type junitReport struct {
 // embedded reference platform: every scenario must pass and every
 // requirement ID must be exercised.
 func TestFeatures(t *testing.T) {
-	p := startPlatform(t, platform.Config{})
+	p := platformtest.Start(t)
 	dir := t.TempDir()
 	junitPath, cucumberPath := filepath.Join(dir, "junit.xml"), filepath.Join(dir, "cucumber.json")
 	sum := runSuite(t, Options{
@@ -130,7 +108,9 @@ func TestFeatures(t *testing.T) {
 // breaks the CA quota (101 CAs) and lets certificate devices register under
 // any protocol, the matching scenarios must fail.
 func TestSuiteCanFail(t *testing.T) {
-	p := startPlatform(t, platform.Config{MaxCAsPerProject: 101, AllowCertificatesOnAnyProtocol: true})
+	p := platformtest.Start(t, func(c *platform.Config) {
+		c.MaxCAsPerProject, c.AllowCertificatesOnAnyProtocol = 101, true
+	})
 	sum := runSuite(t, Options{
 		Target: p.Target(), Tags: "@CA-QUOTA,@PROTO-MQTT-ONLY", Format: FormatProgress, Concurrency: 4, Reference: true,
 	})

@@ -9,22 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/certlab/certlab/platform"
+	"github.com/certlab/certlab/platform/platformtest"
 )
-
-// startPlatform runs the reference platform in-process on loopback ports.
-func startPlatform(t *testing.T) *platform.Platform {
-	t.Helper()
-	p, err := platform.New(platform.Config{DataDir: t.TempDir(), APIAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	return p
-}
 
 // platformLogins reads certlab_platform_logins_total by "result/reason".
 func platformLogins(t *testing.T, g prometheus.Gatherer) map[string]float64 {
@@ -82,7 +68,7 @@ func TestRunAgainstPlatform(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a platform and logs in 1,300 devices")
 	}
-	p := startPlatform(t)
+	p := platformtest.Start(t, platformtest.WithMetrics()) // MetricsCPU reads the platform's CPU there
 	target := p.Target()
 	f := testFleet(t, 1000, 2)
 
@@ -90,7 +76,7 @@ func TestRunAgainstPlatform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if prep.Registered != 1000 || prep.Failed != 0 || len(prep.CAs) != 2 || !prep.CAs[0].Verified {
+	if prep.Registered != 1000 || prep.FailedDevices() != 0 || len(prep.CAs) != 2 || !prep.CAs[0].Verified {
 		t.Fatalf("prepare: %+v", prep)
 	}
 	// Idempotent: a second Prepare finds everything in place.
@@ -198,7 +184,7 @@ func TestPrepareAfterRemint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a platform")
 	}
-	p := startPlatform(t)
+	p := platformtest.Start(t)
 	target := p.Target()
 	roots, err := target.RootCAs()
 	if err != nil {
@@ -220,12 +206,21 @@ func TestPrepareAfterRemint(t *testing.T) {
 	oldIDs := testIdentities(t, old, IdentityOptions{})
 	requireCounts(t, run(oldIDs), 20, 20, 0)
 
+	// One shard of the first 10 devices, under a product of its own.
+	sh, err := Prepare(t.Context(), target, old, PrepareOptions{ProductID: "shard-product", Devices: 10, Shard: Shard{Index: 1, Count: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh.Devices != 5 || sh.Registered != 5 || sh.ProductID != "shard-product" {
+		t.Fatalf("prepare shard 1/2 of 10 devices: %+v, want 5 devices registered under shard-product", sh)
+	}
+
 	remint := testFleet(t, 20, 1)
 	pr, err := Prepare(t.Context(), target, remint, PrepareOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pr.Updated != 20 || pr.Registered != 0 || pr.Failed != 0 || !pr.CAs[0].Uploaded {
+	if pr.Updated != 20 || pr.Registered != 0 || pr.FailedDevices() != 0 || !pr.CAs[0].Uploaded {
 		t.Fatalf("prepare after re-mint: %+v", pr)
 	}
 	requireCounts(t, run(testIdentities(t, remint, IdentityOptions{})), 20, 20, 0)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/platform"
+	"github.com/certlab/certlab/platform/platformtest"
 	"github.com/certlab/certlab/sim/device"
 	"github.com/certlab/certlab/sim/pki"
 )
@@ -45,22 +46,6 @@ func runChildPlatform(dir string) int {
 	<-ctx.Done()
 	_ = p.Close()
 	return 0
-}
-
-// startPlatform runs a platform on loopback ports in dir and stops it at cleanup.
-func startPlatform(t *testing.T, dir string) *platform.Platform {
-	t.Helper()
-	p, err := platform.New(platform.Config{DataDir: dir, APIAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatalf("new platform: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := p.Start(ctx); err != nil {
-		t.Fatalf("start platform: %v", err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	return p
 }
 
 func client(t *testing.T, tg *iotda.Target) *iotda.Client {
@@ -133,7 +118,7 @@ func login(t *testing.T, ctx context.Context, tg *iotda.Target, leaf *pki.Leaf, 
 // certificate fingerprint, log it in on MQTT 3.1.1 and 5, and find the
 // attempts in the login log.
 func TestEndToEnd(t *testing.T) {
-	p := startPlatform(t, t.TempDir())
+	p := platformtest.Start(t, platformtest.WithMetrics())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	tg, err := iotda.LoadTarget(p.TargetPath())
@@ -189,7 +174,7 @@ func TestRestartKeepsState(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p := startPlatform(t, dir)
+	p := platformtest.Start(t, platformtest.WithDataDir(dir))
 	tg := p.Target()
 	c := client(t, tg)
 	ca := enrolCA(t, ctx, c, "restart CA")
@@ -203,7 +188,7 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 
-	p2 := startPlatform(t, dir)
+	p2 := platformtest.Start(t, platformtest.WithDataDir(dir))
 	tg2 := p2.Target()
 	if tg2.ProjectID != tg.ProjectID || tg2.AccessKey != tg.AccessKey {
 		t.Fatalf("project changed across restart: %s/%s -> %s/%s", tg.ProjectID, tg.AccessKey, tg2.ProjectID, tg2.AccessKey)
@@ -288,8 +273,8 @@ func TestKill9KeepsAcknowledgedDevices(t *testing.T) {
 		t.Fatalf("only %d registrations acknowledged before the child died", len(acked))
 	}
 
-	p := startPlatform(t, dir)
-	c2 := client(t, p.Target())
+	p := platformtest.Start(t, platformtest.WithDataDir(dir))
+	c2 := platformtest.Client(t, p)
 	var missing []string
 	for _, id := range acked {
 		if _, err := c2.ShowDevice(ctx, id); err != nil {

@@ -227,9 +227,9 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 				return err
 			}
 			fmt.Fprintf(stderr, "loadgen: %d CAs ready; devices: %d registered, %d already there, %d updated, %d failed (%s)\n",
-				len(pr.CAs), pr.Registered, pr.Existing, pr.Updated, pr.Failed, pr.Elapsed.Round(time.Millisecond))
+				pr.VerifiedCAs(), pr.Registered, pr.Existing, pr.Updated, pr.FailedDevices(), pr.Elapsed.Round(time.Millisecond))
 			for _, df := range pr.Failures {
-				fmt.Fprintf(stderr, "  device %d (%s): %s\n", df.Index, df.NodeID, df.Err)
+				fmt.Fprintf(stderr, "  device %d (%s): %s\n", df.Index, df.NodeID, df.Error)
 			}
 		}
 	}

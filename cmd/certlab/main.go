@@ -23,14 +23,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := &cobra.Command{
-		Use:           "certlab",
-		Short:         "Conformance and load-test harness for certificate-authenticated IoT device logins",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.AddCommand(platformCmd(), bddCmd(), simCmd(), pkiCmd(), loadgenCmd(), reportCmd(), attemptsCmd(), checkCmd())
-	err := root.ExecuteContext(ctx)
+	err := newRootCmd().ExecuteContext(ctx)
 	var ee exitError
 	switch {
 	case err == nil:
@@ -40,4 +33,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "certlab:", err)
 		os.Exit(1)
 	}
+}
+
+// newRootCmd builds the command tree. Commands write to the root's
+// OutOrStdout/ErrOrStderr and return exitError for a status other than 1.
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "certlab",
+		Short:         "Conformance and load-test harness for certificate-authenticated IoT device logins",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(platformCmd(), bddCmd(), simCmd(), pkiCmd(), loadgenCmd(), reportCmd(), attemptsCmd(), checkCmd())
+	return root
 }

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +24,7 @@ import (
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/services/iotda/v5/model"
 
 	"github.com/certlab/certlab/iotda"
-	"github.com/certlab/certlab/platform"
+	"github.com/certlab/certlab/platform/platformtest"
 	"github.com/certlab/certlab/sim/device"
 	"github.com/certlab/certlab/sim/pki"
 )
@@ -55,33 +53,10 @@ type env struct {
 // stops it when the test ends.
 func startPlatform(t *testing.T) *env {
 	t.Helper()
-	p, err := platform.New(platform.Config{
-		DataDir:     t.TempDir(),
-		APIAddr:     "127.0.0.1:0",
-		MQTTAddr:    "127.0.0.1:0",
-		MetricsAddr: "off",
-	})
-	if err != nil {
-		t.Fatalf("new platform: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	if err := p.Start(ctx); err != nil {
-		t.Fatalf("start platform: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("close platform: %v", err)
-		}
-	})
-	target := p.Target()
-	caPEM, err := os.ReadFile(filepath.Join(filepath.Dir(p.TargetPath()), target.CAFile))
-	if err != nil {
-		t.Fatalf("read server CA: %v", err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(caPEM) {
-		t.Fatalf("server CA %s holds no certificate", target.CAFile)
+	target := platformtest.Start(t).Target()
+	roots, err := target.RootCAs() // server-ca.pem
+	if err != nil || roots == nil {
+		t.Fatalf("server CA of the target: %v", err)
 	}
 	return &env{target: target, roots: roots}
 }

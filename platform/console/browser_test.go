@@ -17,7 +17,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,46 +27,11 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/certlab/certlab/iotda"
-	"github.com/certlab/certlab/platform"
 	"github.com/certlab/certlab/platform/console"
+	"github.com/certlab/certlab/platform/platformtest"
 	"github.com/certlab/certlab/sim/device"
 	"github.com/certlab/certlab/sim/pki"
 )
-
-// chromiumPath finds Debian's chromium. Under CI=true a missing browser
-// fails the test (scripts/install-tools.sh installs it); elsewhere it skips.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("CERTLAB_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p == "" {
-			continue
-		}
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed; CI must have it (scripts/install-tools.sh installs Debian's chromium)")
-	}
-	t.Skip("chromium is not installed (apt-get install chromium, or run scripts/install-tools.sh as root)")
-	return ""
-}
-
-// startPlatform runs the reference platform on loopback ports until the test ends.
-func startPlatform(t *testing.T) *platform.Platform {
-	t.Helper()
-	p, err := platform.New(platform.Config{DataDir: t.TempDir(), APIAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "off"})
-	if err != nil {
-		t.Fatalf("new platform: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := p.Start(ctx); err != nil {
-		t.Fatalf("start platform: %v", err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	return p
-}
 
 // consoleOrigin returns the origin that serves both the console and the API:
 // the platform's own HTTPS listener when it mounts /console/, else a TLS
@@ -265,7 +229,9 @@ func loginDevice(t *testing.T, ctx context.Context, tg *iotda.Target, leaf *pki.
 }
 
 func TestConsoleInBrowser(t *testing.T) {
-	chromium := chromiumPath(t)
+	// Debian's chromium (CERTLAB_CHROMIUM overrides); skipped when missing,
+	// failed under CI=true (scripts/install-tools.sh installs it).
+	chromium := platformtest.RequireTool(t, "chromium", os.Getenv("CERTLAB_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser")
 	if testing.Short() {
 		t.Skip("browser test: skipped with -short")
 	}
@@ -273,7 +239,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 
-	p := startPlatform(t)
+	p := platformtest.Start(t)
 	tg := p.Target()
 	origin := consoleOrigin(t, tg)
 	bctx, pageErrs := newBrowser(t, ctx, chromium)
