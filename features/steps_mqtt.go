@@ -76,22 +76,15 @@ func (w *world) publish(ctx context.Context, name string, qos byte, topic string
 	return nil
 }
 
-func (w *world) publishAcked(want string) error {
-	code, err := parseCode(want)
-	if err != nil {
-		return err
-	}
-	if !w.pub.done {
-		return errors.New("nothing was published")
-	}
-	if w.pub.err != nil || w.pub.code != code {
-		return fmt.Errorf("want PUBACK 0x%02x, got 0x%02x, error %v", code, w.pub.code, w.pub.err)
-	}
-	return nil
-}
+func (w *world) publishAcked(want string) error { return w.expectPuback(want, "PUBACK") }
 
 // publishRefusedWith: MQTT 5 PUBACK with a refusal code. [ACL-OWN-TOPICS]
 func (w *world) publishRefusedWith(want string) error {
+	return w.expectPuback(want, "the PUBLISH refused with PUBACK")
+}
+
+// expectPuback checks that the last publish was answered with the PUBACK code want.
+func (w *world) expectPuback(want, what string) error {
 	code, err := parseCode(want)
 	if err != nil {
 		return err
@@ -100,7 +93,7 @@ func (w *world) publishRefusedWith(want string) error {
 		return errors.New("nothing was published")
 	}
 	if w.pub.err != nil || w.pub.code != code {
-		return fmt.Errorf("want the PUBLISH refused with PUBACK 0x%02x, got 0x%02x, error %v", code, w.pub.code, w.pub.err)
+		return fmt.Errorf("want %s 0x%02x, got 0x%02x, error %v", what, code, w.pub.code, w.pub.err)
 	}
 	return nil
 }

@@ -166,25 +166,23 @@ func deviceJSON(d registry.Device, productName string, withSecret bool) iotda.De
 	return out
 }
 
-// deviceSimpleJSON is one item of ListDevices.
+// deviceSimpleJSON is one item of ListDevices: the fields of deviceJSON
+// that QueryDeviceSimplify has.
 func deviceSimpleJSON(d registry.Device, productName string) iotda.QueryDeviceSimplify {
-	gw := d.GatewayID
-	if gw == "" {
-		gw = d.ID
-	}
+	full := deviceJSON(d, productName, false)
 	return iotda.QueryDeviceSimplify{
-		AppID:       d.AppID,
-		AppName:     d.AppID,
-		DeviceID:    d.ID,
-		NodeID:      d.NodeID,
-		GatewayID:   gw,
-		DeviceName:  d.Name,
-		NodeType:    nodeType(d),
-		Description: d.Description,
-		ProductID:   d.ProductID,
-		ProductName: productName,
-		Status:      deviceStatus(d),
-		Tags:        []any{},
+		AppID:       full.AppID,
+		AppName:     full.AppName,
+		DeviceID:    full.DeviceID,
+		NodeID:      full.NodeID,
+		GatewayID:   full.GatewayID,
+		DeviceName:  full.DeviceName,
+		NodeType:    full.NodeType,
+		Description: full.Description,
+		ProductID:   full.ProductID,
+		ProductName: full.ProductName,
+		Status:      full.Status,
+		Tags:        full.Tags,
 	}
 }
 
