@@ -291,15 +291,18 @@ func (a *attacker) prepare(ids []*Identity) error {
 	a.devs = make([]deviceState, len(ids))
 	for i, id := range ids {
 		// One tls.Config per device, built once: the attempt clones nothing
-		// and parses nothing. ServerName is set so device.Login need not clone.
+		// and parses nothing. ServerName and GetClientCertificate are set so
+		// that device.Login need not clone it; the certificate is presented
+		// whatever CAs the server names, in tls-only mode too.
 		tc := &tls.Config{
-			Certificates:     []tls.Certificate{id.Cert},
-			RootCAs:          a.cfg.RootCAs,
-			ServerName:       a.cfg.ServerName,
-			MinVersion:       minV,
-			MaxVersion:       maxV,
-			CurvePreferences: curves,
-			VerifyConnection: verifyConn,
+			Certificates:         []tls.Certificate{id.Cert},
+			GetClientCertificate: device.AlwaysPresent(id.Cert),
+			RootCAs:              a.cfg.RootCAs,
+			ServerName:           a.cfg.ServerName,
+			MinVersion:           minV,
+			MaxVersion:           maxV,
+			CurvePreferences:     curves,
+			VerifyConnection:     verifyConn,
 			// With VerifyCached the chain is verified by verifyConn instead.
 			InsecureSkipVerify: skipChain, //nolint:gosec // verifyConn verifies the chain (VerifyCached)
 		}
@@ -368,16 +371,22 @@ func (a *attacker) warmupMark(ctx context.Context, warmEnd time.Time) func() cpu
 	return func() cpuMark { once.Do(func() { m = <-ch }); return m }
 }
 
+// startClock starts a loop's clock: when the warm-up ends, when the measured
+// part ends (zero: Count alone ends it), and the CPU reading at the end of
+// the warm-up.
+func (a *attacker) startClock(ctx context.Context) (began, warmEnd, endAt time.Time, startMark func() cpuMark) {
+	began = time.Now()
+	warmEnd = began.Add(a.cfg.Warmup)
+	if a.cfg.Duration > 0 {
+		endAt = warmEnd.Add(a.cfg.Duration)
+	}
+	return began, warmEnd, endAt, a.warmupMark(ctx, warmEnd)
+}
+
 // closedLoop runs Workers workers back to back until Duration or Count.
 func (a *attacker) closedLoop(ctx context.Context) Window {
 	cfg := a.cfg
-	began := time.Now()
-	warmEnd := began.Add(cfg.Warmup)
-	var endAt time.Time
-	if cfg.Duration > 0 {
-		endAt = warmEnd.Add(cfg.Duration)
-	}
-	startMark := a.warmupMark(ctx, warmEnd)
+	_, warmEnd, endAt, startMark := a.startClock(ctx)
 	var seq, measured atomic.Uint64
 	var wg sync.WaitGroup
 	for range cfg.Workers {
@@ -428,13 +437,7 @@ func (a *attacker) openLoop(ctx context.Context) Window {
 			}
 		})
 	}
-	began := time.Now()
-	warmEnd := began.Add(cfg.Warmup)
-	var endAt time.Time
-	if cfg.Duration > 0 {
-		endAt = warmEnd.Add(cfg.Duration)
-	}
-	startMark := a.warmupMark(ctx, warmEnd)
+	began, warmEnd, endAt, startMark := a.startClock(ctx)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var measured int
@@ -589,7 +592,7 @@ func (a *attacker) attempt(ctx context.Context, n uint64, due time.Time, warm bo
 
 func (a *attacker) mqttLogin(ctx context.Context, d *deviceState, r *Result) (closer, time.Time) {
 	now := time.Now()
-	sess, res := device.Login(ctx, device.Config{
+	cfg := device.Config{
 		Addr:           a.cfg.Addr,
 		TLS:            d.tls,
 		MQTTVersion:    a.cfg.MQTTVersion,
@@ -597,7 +600,15 @@ func (a *attacker) mqttLogin(ctx context.Context, d *deviceState, r *Result) (cl
 		Username:       d.id.DeviceID,                       // [LOGIN-USERNAME]
 		Keepalive:      a.cfg.Keepalive,
 		ConnectTimeout: a.cfg.ConnectTimeout,
-	})
+	}
+	var sess *device.Session
+	var res device.Result
+	if a.cfg.Mode == ModeHold {
+		sess, res = device.Login(ctx, cfg)
+	} else {
+		// Churn: the login ends at once (DISCONNECT), without a session.
+		res = device.LoginProbe(ctx, cfg)
+	}
 	r.Start = res.Start
 	r.TCPUs, r.TLSUs, r.ConnackUs = res.TCP.Microseconds(), res.TLSHandshake.Microseconds(), res.Connack.Microseconds()
 	r.Outcome, r.Phase, r.Reason = Outcome(res.Outcome), string(res.Phase), res.Reason

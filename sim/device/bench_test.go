@@ -8,7 +8,8 @@ import (
 
 // BenchmarkLogin churns full logins (TCP + mutual TLS + CONNECT/CONNACK) and
 // DISCONNECTs against the in-process mochi broker: ns/op is client and broker
-// together on this machine, allocs/op the client's and the broker's.
+// together on this machine, allocs/op the client's and the broker's. The
+// -probe case churns with LoginProbe, as the load generator does.
 //
 //	go test -run '^$' -bench BenchmarkLogin -benchmem ./sim/device
 func BenchmarkLogin(b *testing.B) {
@@ -21,12 +22,14 @@ func BenchmarkLogin(b *testing.B) {
 		tls    uint16
 		curves []tls.CurveID
 		resume bool
+		probe  bool // LoginProbe: DISCONNECT at once, no session
 	}{
-		{"mqtt311-tls13", 4, tls.VersionTLS13, nil, false},
-		{"mqtt311-tls13-x25519", 4, tls.VersionTLS13, []tls.CurveID{tls.X25519}, false},
-		{"mqtt311-tls13-resumed", 4, tls.VersionTLS13, nil, true},
-		{"mqtt311-tls12", 4, tls.VersionTLS12, nil, false},
-		{"mqtt5-tls13", 5, tls.VersionTLS13, nil, false},
+		{"mqtt311-tls13", 4, tls.VersionTLS13, nil, false, false},
+		{"mqtt311-tls13-x25519", 4, tls.VersionTLS13, []tls.CurveID{tls.X25519}, false, false},
+		{"mqtt311-tls13-x25519-probe", 4, tls.VersionTLS13, []tls.CurveID{tls.X25519}, false, true},
+		{"mqtt311-tls13-resumed", 4, tls.VersionTLS13, nil, true, false},
+		{"mqtt311-tls12", 4, tls.VersionTLS12, nil, false, false},
+		{"mqtt5-tls13", 5, tls.VersionTLS13, nil, false, false},
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			tc := &tls.Config{ // ready: no per-login clone
@@ -45,6 +48,15 @@ func BenchmarkLogin(b *testing.B) {
 			resumed := 0
 			b.ReportAllocs()
 			for b.Loop() {
+				if v.probe {
+					res := LoginProbe(b.Context(), cfg)
+					if !res.OK() {
+						b.Fatalf("login: %s %s %s %v", res.Outcome, res.Phase, res.Reason, res.Err)
+					}
+					tlsTime += res.TLSHandshake
+					connack += res.Connack
+					continue
+				}
 				s, res := Login(b.Context(), cfg)
 				if !res.OK() {
 					b.Fatalf("login: %s %s %s %v", res.Outcome, res.Phase, res.Reason, res.Err)

@@ -18,67 +18,111 @@ import (
 // still be judging our certificate, i.e. under TLS 1.3 before the probe said
 // otherwise (libraries.md §A2.4). Everything else is an error. [LOGIN-TLS]
 
+// Verdict is how an error ended a login attempt: the Outcome, Phase and
+// Reason of its Result, and the TLS alert text if the server sent one.
+// The Classify functions give attempts that do not go through Login (the
+// load generator's TLS-only echo) the verdicts Login gives.
+type Verdict struct {
+	Outcome Outcome
+	Phase   Phase
+	Reason  string
+	Alert   string
+}
+
+// ClassifyDial classifies an error of the TCP dial. parent is the caller's
+// context: a timeout after it was canceled is ReasonCanceled.
+func ClassifyDial(parent context.Context, err error) Verdict {
+	v := Verdict{Outcome: OutcomeError, Phase: PhaseTCP}
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		v.Reason = ReasonRefusedTCP
+	case isTimeout(err):
+		v.Reason = timeoutReason(parent)
+	default:
+		v.Reason = ReasonDial
+	}
+	return v
+}
+
+// ClassifyHandshake classifies an error returned by the client's TLS
+// handshake: the server's alert is a refusal; anything else, a drop
+// included, is an error (servers send alerts). [LOGIN-TLS]
+func ClassifyHandshake(parent context.Context, err error) Verdict {
+	if alert, ok := tlsAlert(err); ok {
+		return Verdict{Outcome: OutcomeRefused, Phase: PhaseTLS, Reason: AlertReason(alert), Alert: alert}
+	}
+	v := Verdict{Outcome: OutcomeError, Phase: PhaseTLS}
+	switch {
+	case isTimeout(err):
+		v.Reason = timeoutReason(parent)
+	case isServerCertError(err):
+		v.Reason = ReasonServerCert
+	case dropReason(err) != "":
+		// A drop without an alert mid-handshake is not a verdict on the
+		// certificate (servers send alerts); it is an overloaded or broken peer.
+		v.Reason = dropReason(err)
+	default:
+		v.Reason = ReasonTLS
+	}
+	return v
+}
+
+// ClassifyAfterHandshake classifies an error seen after the TLS handshake
+// and before the server's answer (CONNACK, echo). certAccepted says whether
+// the server is known to have accepted our certificate (TLS 1.2, or a quiet
+// TLS 1.3 probe): if not, a drop is the server's refusal in the TLS phase
+// [LOGIN-TLS]. phase is the phase to blame for anything that is not a TLS
+// verdict.
+func ClassifyAfterHandshake(parent context.Context, err error, certAccepted bool, phase Phase) Verdict {
+	return classifyAfterHandshake(parent, err, certAccepted, phase, false)
+}
+
+// classifyAfterHandshake is ClassifyAfterHandshake; expired says the
+// login's own context has ended (its deadline, or parent's cancellation),
+// whatever error that caused.
+func classifyAfterHandshake(parent context.Context, err error, certAccepted bool, phase Phase, expired bool) Verdict {
+	if alert, ok := tlsAlert(err); ok {
+		return Verdict{Outcome: OutcomeRefused, Phase: PhaseTLS, Reason: AlertReason(alert), Alert: alert}
+	}
+	if dr := dropReason(err); dr != "" {
+		if !certAccepted {
+			return Verdict{Outcome: OutcomeRefused, Phase: PhaseTLS, Reason: dr}
+		}
+		return Verdict{Outcome: OutcomeError, Phase: phase, Reason: dr}
+	}
+	v := Verdict{Outcome: OutcomeError, Phase: phase}
+	switch {
+	case isTimeout(err) || expired:
+		v.Reason = timeoutReason(parent)
+	case errors.Is(err, ErrProtocol):
+		v.Reason = ReasonProtocol
+	default:
+		v.Reason = ReasonIO
+	}
+	return v
+}
+
+func (r *Result) failWith(v Verdict, err error) {
+	r.Alert = v.Alert
+	r.fail(v.Outcome, v.Phase, v.Reason, err)
+}
+
 // failTCP classifies a dial error.
 func (r *Result) failTCP(parent context.Context, err error) {
 	err = opErr("dial", err)
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		r.fail(OutcomeError, PhaseTCP, ReasonRefusedTCP, err)
-	case isTimeout(err):
-		r.fail(OutcomeError, PhaseTCP, timeoutReason(parent), err)
-	default:
-		r.fail(OutcomeError, PhaseTCP, ReasonDial, err)
-	}
+	r.failWith(ClassifyDial(parent, err), err)
 }
 
 // failTLS classifies an error returned by the TLS handshake.
 func (r *Result) failTLS(parent context.Context, err error) {
 	err = opErr("tls handshake", err)
-	if alert, ok := tlsAlert(err); ok {
-		r.Alert = alert
-		r.fail(OutcomeRefused, PhaseTLS, AlertReason(alert), err)
-		return
-	}
-	switch {
-	case isTimeout(err):
-		r.fail(OutcomeError, PhaseTLS, timeoutReason(parent), err)
-	case isServerCertError(err):
-		r.fail(OutcomeError, PhaseTLS, ReasonServerCert, err)
-	case dropReason(err) != "":
-		// A drop without an alert mid-handshake is not a verdict on the
-		// certificate (servers send alerts); it is an overloaded or broken peer.
-		r.fail(OutcomeError, PhaseTLS, dropReason(err), err)
-	default:
-		r.fail(OutcomeError, PhaseTLS, ReasonTLS, err)
-	}
+	r.failWith(ClassifyHandshake(parent, err), err)
 }
 
 // failAfterHandshake classifies an error seen after the TLS handshake and
-// before a CONNACK. certAccepted says whether the server is known to have
-// accepted our certificate (TLS 1.2, or a quiet TLS 1.3 probe); phase is the
-// phase to blame for anything that is not a TLS verdict.
+// before a CONNACK (see ClassifyAfterHandshake); ctx is the login's context.
 func (r *Result) failAfterHandshake(parent, ctx context.Context, err error, certAccepted bool, phase Phase) {
-	if alert, ok := tlsAlert(err); ok {
-		r.Alert = alert
-		r.fail(OutcomeRefused, PhaseTLS, AlertReason(alert), err)
-		return
-	}
-	if dr := dropReason(err); dr != "" {
-		if !certAccepted {
-			r.fail(OutcomeRefused, PhaseTLS, dr, err)
-		} else {
-			r.fail(OutcomeError, phase, dr, err)
-		}
-		return
-	}
-	switch {
-	case isTimeout(err) || ctx.Err() != nil:
-		r.fail(OutcomeError, phase, timeoutReason(parent), err)
-	case errors.Is(err, ErrProtocol):
-		r.fail(OutcomeError, phase, ReasonProtocol, err)
-	default:
-		r.fail(OutcomeError, phase, ReasonIO, err)
-	}
+	r.failWith(classifyAfterHandshake(parent, err, certAccepted, phase, ctx.Err() != nil), err)
 }
 
 func opErr(op string, err error) error {

@@ -5,8 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // Defaults applied by Config.withDefaults.
@@ -53,6 +56,8 @@ type Config struct {
 
 	ReceiveMaximum uint16        // MQTT 5 Receive Maximum sent in CONNECT; default 16
 	OnMessage      func(Message) // optional; called for each inbound PUBLISH on the session's reader goroutine (must not block)
+
+	wrapConn func(net.Conn) net.Conn // tests: sees the dialed connection (to count writes)
 }
 
 // withDefaults returns cfg with every zero field set to its documented default.
@@ -183,9 +188,44 @@ func ClientID(deviceID string, t time.Time) string {
 // Outcome is success; the caller must Close it. Login never panics on a bad
 // Config: it returns Outcome error, Phase config.
 func Login(ctx context.Context, cfg Config) (*Session, Result) {
+	var a attempt
+	return a.run(ctx, cfg, false)
+}
+
+// LoginProbe is Login for a login that ends at once, as a load generator
+// churns them: the same phases, deadlines and Result, and on success the
+// connection is ended right after the CONNACK with DISCONNECT
+// [MQTT-3.14.4-1] and TLS close_notify (in one write), without starting a
+// session: no reader goroutine, no keepalive timer. Total stops at the
+// CONNACK, as with Login. An error writing DISCONNECT does not change the
+// result: the server has already accepted the login.
+//
+// MQTT 3.1.1 and 3.1 take this short path; MQTT 5 logs in with a session
+// (paho) and closes it.
+func LoginProbe(ctx context.Context, cfg Config) Result {
+	var a attempt
+	s, res := a.run(ctx, cfg, true)
+	switch {
+	case s != nil:
+		_ = s.Close()
+	case a.accepted != nil:
+		a.disconnect()
+	}
+	return res
+}
+
+// attempt is the state of one login.
+type attempt struct {
+	bc         *BatchConn
+	accepted   *tls.Conn     // LoginProbe: the connection of a successful 3.1.1 login, still to end
+	ackTimeout time.Duration // bounds the DISCONNECT write of LoginProbe
+}
+
+func (a *attempt) run(ctx context.Context, cfg Config, probe bool) (*Session, Result) {
 	cfg = cfg.withDefaults()
+	a.ackTimeout = cfg.AckTimeout
 	res := Result{Start: time.Now(), MQTTVersion: cfg.MQTTVersion, ClientID: cfg.ClientID}
-	s := login(ctx, cfg, &res)
+	s := a.login(ctx, cfg, &res, probe)
 	res.Total = time.Since(res.Start)
 	if res.Err != nil {
 		res.ErrText = res.Err.Error()
@@ -193,22 +233,28 @@ func Login(ctx context.Context, cfg Config) (*Session, Result) {
 	return s, res
 }
 
-func login(parent context.Context, cfg Config, res *Result) *Session {
+func (a *attempt) login(parent context.Context, cfg Config, res *Result, probe bool) *Session {
 	if err := cfg.validate(); err != nil {
 		res.fail(OutcomeError, PhaseConfig, ReasonConfig, err)
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(parent, cfg.ConnectTimeout)
 	defer cancel()
+	dl, _ := ctx.Deadline()
 
-	// Phase 1: TCP.
+	// Phase 1: TCP. No TCP keepalive: it costs four setsockopt calls per
+	// login, and the MQTT keepalive is what watches a session
+	// [LOGIN-KEEPALIVE] (device stacks do not set SO_KEEPALIVE either).
 	t := time.Now()
-	var d net.Dialer
+	d := net.Dialer{KeepAlive: -1}
 	raw, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	res.TCP = time.Since(t)
 	if err != nil {
 		res.failTCP(parent, err)
 		return nil
+	}
+	if cfg.wrapConn != nil {
+		raw = cfg.wrapConn(raw)
 	}
 
 	// Phase 2: TLS.
@@ -218,12 +264,19 @@ func login(parent context.Context, cfg Config, res *Result) *Session {
 		res.fail(OutcomeError, PhaseConfig, ReasonConfig, err)
 		return nil
 	}
-	tc := tls.Client(raw, tlsCfg)
+	// One deadline for TLS, probe and CONNECT -> CONNACK, and cancellation
+	// that interrupts them (a connection deadline rather than
+	// HandshakeContext: no context and AfterFunc per phase).
+	_ = raw.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(pastDeadline) })
+	defer stop() // before cancel: cancel must not fire it on the way out
+	a.bc = NewBatchConn(raw)
+	tc := tls.Client(a.bc, tlsCfg)
 	t = time.Now()
-	err = tc.HandshakeContext(ctx)
+	err = tc.Handshake()
 	res.TLSHandshake = time.Since(t)
 	if err != nil {
-		_ = raw.Close()
+		a.close(ctx, a.bc, dl) // with crypto/tls's alert, if it sent one
 		res.failTLS(parent, err)
 		return nil
 	}
@@ -236,10 +289,10 @@ func login(parent context.Context, cfg Config, res *Result) *Session {
 	certAccepted := st.Version != tls.VersionTLS13
 	if cfg.ProbeTLSRejection > 0 && !certAccepted {
 		t = time.Now()
-		ok := probeTLSRejection(ctx, parent, tc, cfg.ProbeTLSRejection, res)
+		ok := probeTLSRejection(ctx, parent, tc, dl, cfg.ProbeTLSRejection, res)
 		res.TLSProbe = time.Since(t)
 		if !ok {
-			_ = tc.Close()
+			a.close(ctx, tc, dl)
 			return nil
 		}
 		certAccepted = true
@@ -247,9 +300,37 @@ func login(parent context.Context, cfg Config, res *Result) *Session {
 
 	// Phase 3: CONNECT -> CONNACK.
 	if cfg.MQTTVersion == 5 {
+		// paho watches ctx itself and keeps reading after CONNACK: hand
+		// it a connection without our deadline.
+		if !stop() {
+			a.close(ctx, tc, dl)
+			res.failAfterHandshake(parent, ctx, fmt.Errorf("connect: %w", context.Cause(ctx)), certAccepted, PhaseConnect)
+			return nil
+		}
+		_ = raw.SetDeadline(time.Time{})
+		a.bc.Release() // the queued flight leaves with CONNECT
 		return loginV5(ctx, parent, tc, cfg, res, certAccepted)
 	}
-	return loginV3(ctx, parent, tc, cfg, res, certAccepted)
+	return a.loginV3(ctx, parent, tc, stop, cfg, res, certAccepted, probe)
+}
+
+// close closes the connection c (the tls.Conn or, before it is usable, the
+// BatchConn) of a failed login, sending what crypto/tls queued last (its
+// alert, close_notify) under the login deadline dl, unless the login's
+// time is up or it was canceled.
+func (a *attempt) close(ctx context.Context, c io.Closer, dl time.Time) {
+	if ctx.Err() == nil {
+		a.bc.CloseFlushing(dl)
+	}
+	_ = c.Close()
+}
+
+// disconnect ends a LoginProbe login: DISCONNECT and close_notify are queued
+// and leave in the one write of Close.
+func (a *attempt) disconnect() {
+	a.bc.CloseFlushing(time.Now().Add(a.ackTimeout))
+	_, _ = a.accepted.Write([]byte{packets.Disconnect << 4, 0})
+	_ = a.accepted.Close()
 }
 
 // clientTLS returns the tls.Config for one login: cfg.TLS itself when it is
@@ -290,13 +371,14 @@ func AlwaysPresent(cert tls.Certificate) func(*tls.CertificateRequestInfo) (*tls
 // probeTLSRejection reads from a fresh TLS 1.3 connection with a short
 // deadline. Nothing may arrive before CONNECT, so a timeout means the server
 // accepted our certificate, and an alert or a drop means it did not
-// (libraries.md §A2.4: 50/50 deterministic in both directions).
-func probeTLSRejection(ctx, parent context.Context, tc *tls.Conn, d time.Duration, res *Result) bool {
-	dl := time.Now().Add(d)
-	if cd, ok := ctx.Deadline(); ok && cd.Before(dl) {
-		dl = cd
+// (libraries.md §A2.4: 50/50 deterministic in both directions). dl is the
+// login's deadline, restored after a quiet probe.
+func probeTLSRejection(ctx, parent context.Context, tc *tls.Conn, dl time.Time, d time.Duration, res *Result) bool {
+	pdl := time.Now().Add(d)
+	if dl.Before(pdl) {
+		pdl = dl
 	}
-	_ = tc.SetReadDeadline(dl)
+	setReadDeadline(ctx, tc, pdl)
 	var b [1]byte
 	n, err := tc.Read(b[:])
 	if n > 0 {
@@ -304,11 +386,20 @@ func probeTLSRejection(ctx, parent context.Context, tc *tls.Conn, d time.Duratio
 		return false
 	}
 	if isTimeout(err) && ctx.Err() == nil {
-		_ = tc.SetReadDeadline(time.Time{})
+		setReadDeadline(ctx, tc, dl)
 		return true // quiet: the certificate was accepted
 	}
 	res.failAfterHandshake(parent, ctx, fmt.Errorf("tls probe: %w", err), false, PhaseTLS)
 	return false
+}
+
+// setReadDeadline sets a read deadline unless ctx has ended: its AfterFunc
+// may have set the past deadline just before, which must stay.
+func setReadDeadline(ctx context.Context, c net.Conn, t time.Time) {
+	_ = c.SetReadDeadline(t)
+	if ctx.Err() != nil {
+		_ = c.SetReadDeadline(pastDeadline)
+	}
 }
 
 func (r *Result) fail(o Outcome, p Phase, reason string, err error) {

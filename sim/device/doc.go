@@ -16,6 +16,19 @@
 // Reason classifies it ("tls_alert:bad certificate", "connack:0x87",
 // "timeout", ...). A refused login is a result, not an error.
 //
+// LoginProbe is the same login for a load generator's churn: on success it
+// sends DISCONNECT at once and starts no session (3.1.1: no reader
+// goroutine, no timer). ClassifyDial, ClassifyHandshake and
+// ClassifyAfterHandshake expose the classification rules (a Verdict) to
+// attempts that do not speak MQTT (loadgen's tls-only echo).
+//
+// Every login writes through a BatchConn, which holds what TLS writes until
+// the next read: under TLS 1.3 the client's last handshake flight and CONNECT
+// leave in one write (one TCP segment), and LoginProbe's DISCONNECT and
+// close_notify in another. A churned 3.1.1 login over TLS 1.3 makes three
+// writes instead of five. TCP keepalive is off (the MQTT keepalive watches a
+// session), which saves four setsockopt calls per login.
+//
 // MQTT 5 runs on eclipse/paho.golang (paho.Client on a connection this package
 // dials itself). paho does not speak MQTT 3.1.1, so v3.1.1 (and 3.1) use a small
 // session in this package built on mochi-mqtt's packet codec: CONNECT/CONNACK,

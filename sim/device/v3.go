@@ -76,24 +76,18 @@ func (br *byteReader) ReadByte() (byte, error) {
 	return br.b[0], nil
 }
 
-func loginV3(ctx, parent context.Context, tc *tls.Conn, cfg Config, res *Result, certAccepted bool) *Session {
-	s := &session3{
-		conn:       tc,
-		level:      byte(cfg.MQTTVersion),
-		keepalive:  time.Duration(cfg.Keepalive) * time.Second,
-		ackTimeout: cfg.AckTimeout,
-		onMessage:  cfg.OnMessage,
-		doneCh:     make(chan struct{}),
-	}
-	s.br.r = tc
-
+// loginV3 sends CONNECT and reads CONNACK under the login's deadline (set
+// on the connection by login; stop ends its cancellation). It starts a
+// session only for Login: a LoginProbe login is left in a.accepted.
+func (a *attempt) loginV3(ctx, parent context.Context, tc *tls.Conn, stop func() bool, cfg Config, res *Result, certAccepted, probe bool) *Session {
+	level := byte(cfg.MQTTVersion)
 	name := "MQTT"
-	if s.level == 3 {
+	if level == 3 {
 		name = "MQIsdp"
 	}
 	pk := packets.Packet{
 		FixedHeader:     packets.FixedHeader{Type: packets.Connect},
-		ProtocolVersion: s.level,
+		ProtocolVersion: level,
 		Connect: packets.ConnectParams{
 			ProtocolName:     []byte(name),
 			Clean:            cfg.cleanStart(),
@@ -105,31 +99,31 @@ func loginV3(ctx, parent context.Context, tc *tls.Conn, cfg Config, res *Result,
 			Password:         cfg.Password,
 		},
 	}
-	var buf bytes.Buffer
-	if err := pk.ConnectEncode(&buf); err != nil {
-		_ = tc.Close()
+	var cb [256]byte // one allocation that a certificate device's CONNECT fits in
+	buf := bytes.NewBuffer(cb[:0])
+	dl, _ := ctx.Deadline()
+	if err := pk.ConnectEncode(buf); err != nil {
+		a.close(ctx, tc, dl)
 		res.fail(OutcomeError, PhaseConfig, ReasonConfig, fmt.Errorf("encode CONNECT: %w", err))
 		return nil
 	}
 
-	// One deadline for CONNECT -> CONNACK, and cancellation that interrupts it.
-	dl, _ := ctx.Deadline()
-	_ = tc.SetDeadline(dl)
-	stop := context.AfterFunc(ctx, func() { _ = tc.SetDeadline(pastDeadline) })
-
+	// The CONNECT is queued behind the client's last TLS 1.3 flight; both
+	// leave with the read of the CONNACK (BatchConn).
 	t := time.Now()
 	_, err := tc.Write(buf.Bytes())
+	br := byteReader{r: tc}
 	var fh packets.FixedHeader
 	var body []byte
 	if err == nil {
-		fh, body, err = s.readPacket()
+		fh, body, err = readPacket(&br)
 	} else if !certAccepted {
 		// Under TLS 1.3 the write fails (EPIPE/ECONNRESET) when the server has
 		// already rejected our certificate; its alert may still be readable.
 		if rdl := time.Now().Add(alertGrace); rdl.Before(dl) {
-			_ = tc.SetReadDeadline(rdl)
+			setReadDeadline(ctx, tc, rdl)
 		}
-		if _, _, rerr := s.readPacket(); rerr != nil {
+		if _, _, rerr := readPacket(&br); rerr != nil {
 			if _, ok := tlsAlert(rerr); ok {
 				err = rerr
 			}
@@ -140,32 +134,46 @@ func loginV3(ctx, parent context.Context, tc *tls.Conn, cfg Config, res *Result,
 		err = context.Cause(ctx) // ctx ended while we read: the conn is unusable
 	}
 	if err != nil {
-		_ = tc.Close()
+		a.close(ctx, tc, dl)
 		res.failAfterHandshake(parent, ctx, fmt.Errorf("connect: %w", err), certAccepted, PhaseConnect)
 		return nil
 	}
 	if fh.Type != packets.Connack {
-		_ = tc.Close()
+		a.close(ctx, tc, dl)
 		res.fail(OutcomeError, PhaseConnect, ReasonProtocol,
 			fmt.Errorf("connect: %w: got %s instead of CONNACK", ErrProtocol, packets.PacketNames[fh.Type]))
 		return nil
 	}
-	ack := packets.Packet{FixedHeader: fh, ProtocolVersion: s.level}
+	ack := packets.Packet{FixedHeader: fh, ProtocolVersion: level}
 	if err := ack.ConnackDecode(body); err != nil || len(body) != 2 {
-		_ = tc.Close()
+		a.close(ctx, tc, dl)
 		res.fail(OutcomeError, PhaseConnect, ReasonProtocol, fmt.Errorf("connect: %w: CONNACK % x", ErrProtocol, body))
 		return nil
 	}
 	res.ConnackCode = ack.ReasonCode
 	if ack.ReasonCode != 0 { // only 0x00 is success [MQTT-3.2.2-5]
-		_ = tc.Close()
+		a.close(ctx, tc, dl)
 		res.fail(OutcomeRefused, PhaseConnect, ConnackReason(ack.ReasonCode),
 			fmt.Errorf("connect: CONNACK return code 0x%02x", ack.ReasonCode))
 		return nil
 	}
-	_ = tc.SetDeadline(time.Time{})
 	res.Outcome = OutcomeSuccess
+	if probe {
+		a.accepted = tc // LoginProbe disconnects it after timing the login
+		return nil
+	}
+	_ = tc.SetDeadline(time.Time{})
+	a.bc.Release() // session packets go out one write each
 
+	s := &session3{
+		conn:       tc,
+		level:      level,
+		keepalive:  time.Duration(cfg.Keepalive) * time.Second,
+		ackTimeout: cfg.AckTimeout,
+		onMessage:  cfg.OnMessage,
+		doneCh:     make(chan struct{}),
+	}
+	s.br.r = tc
 	s.lastSent.Store(t.UnixNano())
 	if s.keepalive > 0 {
 		s.mu.Lock() // the timer may fire before this assignment is visible
@@ -176,18 +184,21 @@ func loginV3(ctx, parent context.Context, tc *tls.Conn, cfg Config, res *Result,
 	return &Session{t: s, version: cfg.MQTTVersion}
 }
 
+// readPacket reads one packet from the session's connection.
+func (s *session3) readPacket() (packets.FixedHeader, []byte, error) { return readPacket(&s.br) }
+
 // readPacket reads one packet: the fixed header byte by byte, then the body
 // in one allocation owned by the caller.
-func (s *session3) readPacket() (packets.FixedHeader, []byte, error) {
+func readPacket(br *byteReader) (packets.FixedHeader, []byte, error) {
 	var fh packets.FixedHeader
-	b, err := s.br.ReadByte()
+	b, err := br.ReadByte()
 	if err != nil {
 		return fh, nil, err
 	}
 	if err := fh.Decode(b); err != nil {
 		return fh, nil, fmt.Errorf("%w: fixed header 0x%02x: %w", ErrProtocol, b, err)
 	}
-	n, _, err := packets.DecodeLength(&s.br)
+	n, _, err := packets.DecodeLength(br)
 	if err != nil {
 		if err == packets.ErrMalformedVariableByteInteger {
 			return fh, nil, fmt.Errorf("%w: %w", ErrProtocol, err)
@@ -202,7 +213,7 @@ func (s *session3) readPacket() (packets.FixedHeader, []byte, error) {
 		return fh, nil, nil
 	}
 	body := make([]byte, n)
-	if _, err := io.ReadFull(s.conn, body); err != nil {
+	if _, err := io.ReadFull(br.r, body); err != nil {
 		return fh, nil, err
 	}
 	return fh, body, nil
