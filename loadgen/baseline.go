@@ -66,11 +66,18 @@ func ServeBaseline(ctx context.Context, cfg BaselineServerConfig, ready func(net
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return fmt.Errorf("baseline server: %s holds no certificate", cfg.ClientCAFile)
 	}
+	// The same handshake as the reference platform's: a client certificate
+	// is required and its chain verified against the device CAs, but the CA
+	// names are not sent in the CertificateRequest (with ClientCAs set, Go
+	// would send all of them, which costs ~5% with 100 CAs and would make
+	// the baseline, not the platform, pay for the CA count).
 	tlsCfg := &tls.Config{
 		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAnyClientCert,
 		MinVersion:   tls.VersionTLS12,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return verifyClientChain(cs.PeerCertificates, pool)
+		},
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -309,6 +316,25 @@ func (p *BaselineProcess) Stop() error {
 	}
 	if err != nil {
 		return fmt.Errorf("stop baseline: %w", err)
+	}
+	return nil
+}
+
+// verifyClientChain verifies a presented client chain against roots for
+// client authentication, as crypto/tls would with RequireAndVerifyClientCert.
+func verifyClientChain(certs []*x509.Certificate, roots *x509.CertPool) error {
+	if len(certs) == 0 {
+		return errors.New("baseline server: no client certificate")
+	}
+	opts := x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	if len(certs) > 1 {
+		opts.Intermediates = x509.NewCertPool()
+		for _, c := range certs[1:] {
+			opts.Intermediates.AddCert(c)
+		}
+	}
+	if _, err := certs[0].Verify(opts); err != nil {
+		return fmt.Errorf("baseline server: %w", err)
 	}
 	return nil
 }
