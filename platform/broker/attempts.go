@@ -30,12 +30,14 @@ func (b *Broker) refused(st *connState, reason iotda.Reason, detail string) {
 		"ca_id", a.CAID, "tls_version", a.TLSVersion, "detail", detail)
 }
 
-// record builds the attempt from what the connection learnt, stores and counts it.
+// record builds the attempt from what the connection learnt, stores and counts
+// it. The returned copy has no time fields: they are formatted only when the
+// log is read (LoginAttempts).
 func (b *Broker) record(st *connState, outcome string, reason iotda.Reason, detail string) iotda.LoginAttempt {
 	st.recorded = true
 	stage := stageOf(reason)
+	rec := attemptRec{at: b.now()}
 	a := iotda.LoginAttempt{
-		Time:        b.now().UTC().Format(attemptTime),
 		Peer:        st.peer,
 		Outcome:     outcome,
 		Stage:       stage,
@@ -58,11 +60,10 @@ func (b *Broker) record(st *connState, outcome string, reason iotda.Reason, deta
 		a.TLSVersion = tls.VersionName(st.tlsVersion)
 	}
 	if st.cipher != 0 {
-		a.CipherSuite = tls.CipherSuiteName(st.cipher)
+		a.CipherSuite = cipherSuiteName(st.cipher)
 	}
 	if st.leaf != nil {
-		a.CertNotBefore = st.leaf.NotBefore.UTC().Format(time.RFC3339)
-		a.CertNotAfter = st.leaf.NotAfter.UTC().Format(time.RFC3339)
+		rec.leaf, rec.notBefore, rec.notAfter = true, st.leaf.NotBefore, st.leaf.NotAfter
 		a.CertKeyType = keyType(st.leaf.PublicKey)
 	}
 	switch {
@@ -76,7 +77,8 @@ func (b *Broker) record(st *connState, outcome string, reason iotda.Reason, deta
 	if outcome == outcomeRefused && stage == iotda.StageConnect && st.connack >= 0 {
 		a.ConnackCode = st.connack
 	}
-	b.attempts.add(a)
+	rec.a = a
+	b.attempts.put(rec)
 	b.metrics.login(reason)
 	return a
 }
@@ -112,21 +114,46 @@ func (b *Broker) LoginAttempts(deviceID, reason string, limit int) []iotda.Login
 	return b.attempts.list(deviceID, reason, limit)
 }
 
+// attemptRec is one stored attempt. Its times are kept as time.Time and
+// formatted only when the attempt is read: most attempts are never read.
+type attemptRec struct {
+	a                   iotda.LoginAttempt // time fields empty when at is set
+	at                  time.Time          // zero: a.Time is used as is
+	leaf                bool               // notBefore and notAfter are set
+	notBefore, notAfter time.Time
+}
+
+// attempt returns the attempt with its time fields formatted.
+func (r *attemptRec) attempt() iotda.LoginAttempt {
+	a := r.a
+	if !r.at.IsZero() {
+		a.Time = r.at.UTC().Format(attemptTime)
+	}
+	if r.leaf {
+		a.CertNotBefore = r.notBefore.UTC().Format(time.RFC3339)
+		a.CertNotAfter = r.notAfter.UTC().Format(time.RFC3339)
+	}
+	return a
+}
+
 // attemptLog is a fixed-size ring of attempts.
 type attemptLog struct {
 	mu   sync.Mutex
-	buf  []iotda.LoginAttempt
+	buf  []attemptRec
 	next int  // where the next attempt goes
 	full bool // buf has wrapped
 }
 
 func newAttemptLog(size int) *attemptLog {
-	return &attemptLog{buf: make([]iotda.LoginAttempt, size)}
+	return &attemptLog{buf: make([]attemptRec, size)}
 }
 
-func (l *attemptLog) add(a iotda.LoginAttempt) {
+// add stores an attempt whose fields are already formatted.
+func (l *attemptLog) add(a iotda.LoginAttempt) { l.put(attemptRec{a: a}) }
+
+func (l *attemptLog) put(r attemptRec) {
 	l.mu.Lock()
-	l.buf[l.next] = a
+	l.buf[l.next] = r
 	l.next++
 	if l.next == len(l.buf) {
 		l.next, l.full = 0, true
@@ -143,11 +170,11 @@ func (l *attemptLog) list(deviceID, reason string, limit int) []iotda.LoginAttem
 	}
 	var out []iotda.LoginAttempt
 	for i := 0; i < n; i++ {
-		a := &l.buf[(l.next-1-i+len(l.buf))%len(l.buf)]
-		if (deviceID != "" && a.DeviceID != deviceID) || (reason != "" && string(a.Reason) != reason) {
+		r := &l.buf[(l.next-1-i+len(l.buf))%len(l.buf)]
+		if (deviceID != "" && r.a.DeviceID != deviceID) || (reason != "" && string(r.a.Reason) != reason) {
 			continue
 		}
-		out = append(out, *a)
+		out = append(out, r.attempt())
 		if limit > 0 && len(out) == limit {
 			break
 		}

@@ -95,6 +95,7 @@ const (
 	statusTimeout    = time.Second            // one Directory.SetOnline call (in memory)
 	kickWriteTimeout = 500 * time.Millisecond // writing a DISCONNECT to a session being dropped
 	closeGrace       = 500 * time.Millisecond // polite DISCONNECTs on Close before connections are cut
+	listenTimeout    = 5 * time.Second        // binding the listening socket
 )
 
 // Sentinel errors.

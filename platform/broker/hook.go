@@ -245,14 +245,14 @@ func (b *Broker) check(st *connState, cl *mqtt.Client) (iotda.Reason, string) {
 // checkFingerprint compares the leaf with the registered fingerprints:
 // primary, then secondary; with no primary, the first login binds it.
 func (b *Broker) checkFingerprint(st *connState, deviceID, primary, secondary string) (iotda.Reason, string) {
-	if fingerprintMatches(primary, st.sha256, st.sha1) { // [DEV-FINGERPRINT]
+	if fingerprintMatches(primary, st) { // [DEV-FINGERPRINT]
 		return iotda.ReasonOK, ""
 	}
-	if fingerprintMatches(secondary, st.sha256, st.sha1) { // [DEV-FINGERPRINT-SECONDARY]
+	if fingerprintMatches(secondary, st) { // [DEV-FINGERPRINT-SECONDARY]
 		return iotda.ReasonOK, ""
 	}
 	if primary != "" {
-		return iotda.ReasonFingerprintMismatch, fmt.Sprintf(detailFingerprint, st.sha256, st.sha1)
+		return iotda.ReasonFingerprintMismatch, fmt.Sprintf(detailFingerprint, st.sha256, st.sha1Hex())
 	}
 	// [DEV-FINGERPRINT-BIND]
 	ctx, cancel := context.WithTimeout(context.Background(), bindTimeout)
@@ -269,12 +269,12 @@ func (b *Broker) checkFingerprint(st *connState, deviceID, primary, secondary st
 
 // fingerprintMatches compares a registered fingerprint with the leaf's:
 // 64 hex digits are SHA-256, 40 are SHA-1, case-insensitive. [DEV-FINGERPRINT]
-func fingerprintMatches(registered, sha256hex, sha1hex string) bool {
+func fingerprintMatches(registered string, st *connState) bool {
 	switch len(registered) {
 	case 64:
-		return strings.EqualFold(registered, sha256hex)
+		return strings.EqualFold(registered, st.sha256)
 	case 40:
-		return strings.EqualFold(registered, sha1hex)
+		return strings.EqualFold(registered, st.sha1Hex())
 	}
 	return false
 }

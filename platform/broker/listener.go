@@ -74,8 +74,17 @@ func (l *listener) bound() bool {
 }
 
 // Init opens the TCP socket (called by mochi's AddListener).
+//
+// TCP keep-alive probes are off: every connection already has a read
+// deadline (ConnectTimeout until the login, then mochi's 1.5 x the MQTT
+// keepalive, which [LOGIN-KEEPALIVE] bounds to 30..1200 s), so a dead peer is
+// dropped without them, and enabling them costs four setsockopt calls per
+// accepted connection on the login hot path.
 func (l *listener) Init(*slog.Logger) error {
-	ln, err := net.Listen("tcp", l.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), listenTimeout)
+	defer cancel()
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(ctx, "tcp", l.addr)
 	if err != nil {
 		return err
 	}

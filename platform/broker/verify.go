@@ -43,7 +43,8 @@ type connState struct {
 	// handshake (VerifyConnection runs on the handshake goroutine)
 	verifyRan     bool
 	leaf          *x509.Certificate
-	sha256, sha1  string       // leaf fingerprints, lowercase hex, computed once [DEV-FINGERPRINT]
+	sha256        string       // leaf fingerprint, lowercase hex, computed once [DEV-FINGERPRINT]
+	sha1          string       // legacy fingerprint, lowercase hex; only sha1Hex reads it
 	subject       string       // leaf subject, formatted once
 	issuer        string       // leaf issuer, formatted once
 	anchors       []anchor     // roots of the verified chains (usually one)
@@ -212,14 +213,26 @@ func classifyHandshakeError(err error, timeout time.Duration) (iotda.Reason, str
 	}
 }
 
+// leafNames caches formatted leaf subjects and issuers across connections.
+var leafNames nameCache
+
 func (st *connState) setLeaf(leaf *x509.Certificate) {
 	st.leaf = leaf
 	s256 := sha256.Sum256(leaf.Raw)
-	s1 := sha1.Sum(leaf.Raw) //nolint:gosec // IoTDA's legacy fingerprint format
 	st.sha256 = hex.EncodeToString(s256[:])
-	st.sha1 = hex.EncodeToString(s1[:])
-	st.subject = leaf.Subject.String()
-	st.issuer = leaf.Issuer.String()
+	st.subject = leafNames.format(leaf.RawSubject, &leaf.Subject)
+	st.issuer = leafNames.format(leaf.RawIssuer, &leaf.Issuer)
+}
+
+// sha1Hex returns the leaf's SHA-1 fingerprint, computed on first use: most
+// devices register SHA-256 fingerprints, so most logins never need it.
+// Call it on the connection's goroutine, after the handshake set the leaf.
+func (st *connState) sha1Hex() string {
+	if st.sha1 == "" && st.leaf != nil {
+		s1 := sha1.Sum(st.leaf.Raw) //nolint:gosec // IoTDA's legacy fingerprint format
+		st.sha1 = hex.EncodeToString(s1[:])
+	}
+	return st.sha1
 }
 
 func sha256Hex(der []byte) string {
