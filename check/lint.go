@@ -253,7 +253,7 @@ func (c *checker) chain(ctx context.Context) Finding {
 		if err == nil {
 			return c.anchored(f, ca, "")
 		}
-		r := pki.ReasonForVerifyError(err, c.now)
+		r := iotda.ReasonForVerifyError(err, c.now)
 		if (r == iotda.ReasonCertExpired || r == iotda.ReasonCertNotYetValid) && c.signedBy(ca.cert) == nil {
 			// The signatures lead to this CA; the dates are the problem,
 			// which the validity check (or anchored, for the CA) reports.
@@ -264,7 +264,7 @@ func (c *checker) chain(ctx context.Context) Finding {
 		}
 	}
 	if chainErr != nil {
-		r := pki.ReasonForVerifyError(chainErr, c.now)
+		r := iotda.ReasonForVerifyError(chainErr, c.now)
 		return f.fail(r, fmt.Sprintf("the chain to CA %q (%s) does not verify: %v", chainErrCA.CnName, chainErrCA.CertificateID, chainErr), remedyFor(r))
 	}
 	if fetchErr != nil {

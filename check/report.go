@@ -175,10 +175,11 @@ func inferFromLogin(l Login) (iotda.Reason, string) {
 	case l.ConnackCode != nil:
 		var cands []string
 		for reason, ref := range iotda.Refusals {
-			code := ref.MQTT3
+			version := 4
 			if l.MQTTVersion == "5" {
-				code = ref.MQTT5
+				version = 5
 			}
+			code := ref.Code(version)
 			if ref.Stage == iotda.StageConnect && int(code) == *l.ConnackCode {
 				cands = append(cands, string(reason))
 			}

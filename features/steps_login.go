@@ -212,10 +212,7 @@ func (w *world) loginRefused(ctx context.Context, reason string) error {
 			return fmt.Errorf("device %q: %s must be refused in the TLS handshake, got %s", l.dev.name, reason, describe(res))
 		}
 	case iotda.StageConnect:
-		code := want.MQTT3
-		if l.version == 5 {
-			code = want.MQTT5
-		}
+		code := want.Code(l.version)
 		if res.Phase != device.PhaseConnect || res.ConnackCode != code {
 			return fmt.Errorf("device %q: %s over MQTT %s must be refused with CONNACK 0x%02x, got %s",
 				l.dev.name, reason, versionName(l.version), code, describe(res))

@@ -50,6 +50,15 @@ type Refusal struct {
 	MQTT5  byte // CONNACK reason code for MQTT 5 (0 when refused in TLS)
 }
 
+// Code is the CONNACK code of the refusal for an MQTT protocol version
+// (5 = MQTT 5; anything lower = the 3.1.1 return code).
+func (r Refusal) Code(mqttVersion int) byte {
+	if mqttVersion >= 5 {
+		return r.MQTT5
+	}
+	return r.MQTT3
+}
+
 // Refusals is the login-refusal table of shared/requirements.md: the one
 // place the platform, the BDD suite, the load generator and `certlab check`
 // look up which code a refusal carries.

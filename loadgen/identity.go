@@ -32,10 +32,6 @@ type Identity struct {
 	CACert   *x509.Certificate
 }
 
-// DeviceID is the device ID the platform allocates for a node of a product
-// when none is given: product_id + "_" + node_id. [DEV-ID]
-func DeviceID(productID, nodeID string) string { return productID + "_" + nodeID }
-
 // IdentityOptions select and shape the identities of a run.
 type IdentityOptions struct {
 	ProductID string  // default DefaultProductID
@@ -126,7 +122,7 @@ func buildIdentity(f *fleet.Fleet, i int, o IdentityOptions, stranger *pki.CA) (
 		}
 		id.CACert = stranger.Cert
 	}
-	id.DeviceID = DeviceID(o.ProductID, id.NodeID)
+	id.DeviceID = fleet.DeviceID(o.ProductID, id.NodeID)
 	id.Cert = leaf.TLSCertificate()
 	return id, nil
 }

@@ -102,11 +102,7 @@ type Expectation struct {
 func ExpectPlatform(kind BadKind, mqttVersion int) Expectation {
 	connect := func(r iotda.Reason) Expectation {
 		ref := iotda.Refusals[r]
-		code := ref.MQTT3
-		if mqttVersion == 5 {
-			code = ref.MQTT5
-		}
-		return Expectation{Outcome: OutcomeRefused, Phase: PhaseConnect, Reason: r, Connack: int(code)}
+		return Expectation{Outcome: OutcomeRefused, Phase: PhaseConnect, Reason: r, Connack: int(ref.Code(mqttVersion))}
 	}
 	switch kind {
 	case BadFingerprint:

@@ -37,9 +37,9 @@ func RefusalFor(reason iotda.Reason) (iotda.Refusal, bool) {
 func connackCode(reason iotda.Reason, version byte) packets.Code {
 	r, _ := RefusalFor(reason)
 	if version < 5 {
-		return packets.Code{Code: r.MQTT3}
+		return packets.Code{Code: r.Code(int(version))}
 	}
-	return packets.Code{Code: r.MQTT5, Reason: string(reason)} // the Reason String names the refusal
+	return packets.Code{Code: r.Code(int(version)), Reason: string(reason)} // the Reason String names the refusal
 }
 
 const topicPrefix = "$oc/devices/"

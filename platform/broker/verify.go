@@ -126,16 +126,14 @@ func (b *Broker) verifyConnection(st *connState, cs tls.ConnectionState) error {
 }
 
 // classifyVerifyError maps a chain-verification error to a TLS-stage reason
-// and a human explanation with a remedy.
+// (iotda.ReasonForVerifyError, the one mapping every part shares) and a human
+// explanation with a remedy. Only the platform knows whether an "unknown" CA
+// was uploaded but not verified, so it refines unknown_ca here. [CA-UNVERIFIED]
 func classifyVerifyError(err error, certs []*x509.Certificate, opts x509.VerifyOptions, trust *registry.Trust, now time.Time) (iotda.Reason, string, *registry.CA) {
-	if inv, ok := errors.AsType[x509.CertificateInvalidError](err); ok {
-		if inv.Reason == x509.Expired {
-			return validityReason(inv.Cert, now)
-		}
-		return iotda.ReasonBadChain, fmt.Sprintf(detailBadChain, err), nil
-	}
-	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
-		// Uploaded but not verified? [CA-UNVERIFIED]
+	switch reason := iotda.ReasonForVerifyError(err, now); reason {
+	case iotda.ReasonCertExpired, iotda.ReasonCertNotYetValid:
+		return reason, validityDetail(reason, invalidCert(err, certs, now), now), nil
+	case iotda.ReasonUnknownCA:
 		all := opts
 		all.Roots = poolOrEmpty(trust.All)
 		if chains, err := certs[0].Verify(all); err == nil {
@@ -146,44 +144,34 @@ func classifyVerifyError(err error, certs []*x509.Certificate, opts x509.VerifyO
 			}
 			return iotda.ReasonCANotVerified, fmt.Sprintf(detailCANotVerified, name), ca
 		}
-		// Chain building hides an expired intermediate behind "unknown authority".
-		for _, c := range certs[1:] {
-			if now.Before(c.NotBefore) || now.After(c.NotAfter) {
-				return validityReason(c, now)
-			}
-		}
-		// An issuer name that belongs to a registered CA whose signature does
-		// not check out, or a non-CA intermediate under one: a broken chain,
-		// not an unknown CA.
-		if issuedByKnownName(certs, trust) {
-			return iotda.ReasonBadChain, fmt.Sprintf(detailBadChain, err), nil
-		}
-		return iotda.ReasonUnknownCA, fmt.Sprintf(detailUnknownCA, certs[len(certs)-1].Issuer.String()), nil
+		return reason, fmt.Sprintf(detailUnknownCA, certs[len(certs)-1].Issuer.String()), nil
+	default:
+		return iotda.ReasonBadChain, fmt.Sprintf(detailBadChain, err), nil
 	}
-	return iotda.ReasonBadChain, fmt.Sprintf(detailBadChain, err), nil
 }
 
-func validityReason(c *x509.Certificate, now time.Time) (iotda.Reason, string, *registry.CA) {
-	if now.Before(c.NotBefore) {
-		return iotda.ReasonCertNotYetValid, fmt.Sprintf(detailNotYetValid, c.Subject.String(),
-			c.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)), nil
+// invalidCert names the certificate outside its validity: the one the error
+// carries, else the first presented certificate that is (Go hides an expired
+// intermediate behind "unknown authority").
+func invalidCert(err error, certs []*x509.Certificate, now time.Time) *x509.Certificate {
+	if inv, ok := errors.AsType[x509.CertificateInvalidError](err); ok && inv.Cert != nil {
+		return inv.Cert
 	}
-	return iotda.ReasonCertExpired, fmt.Sprintf(detailExpired, c.Subject.String(),
-		c.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)), nil
+	for _, c := range certs {
+		if now.Before(c.NotBefore) || now.After(c.NotAfter) {
+			return c
+		}
+	}
+	return certs[0]
 }
 
-func issuedByKnownName(certs []*x509.Certificate, trust *registry.Trust) bool {
-	for _, ca := range trust.BySHA256 {
-		if ca == nil || ca.Cert == nil {
-			continue
-		}
-		for _, c := range certs {
-			if string(c.RawIssuer) == string(ca.Cert.RawSubject) {
-				return true
-			}
-		}
+func validityDetail(reason iotda.Reason, c *x509.Certificate, now time.Time) string {
+	if reason == iotda.ReasonCertNotYetValid {
+		return fmt.Sprintf(detailNotYetValid, c.Subject.String(),
+			c.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
-	return false
+	return fmt.Sprintf(detailExpired, c.Subject.String(),
+		c.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 }
 
 // tlsRefused records a handshake that failed.
@@ -196,20 +184,19 @@ func (b *Broker) tlsRefused(st *connState, err error) {
 }
 
 func classifyHandshakeError(err error, timeout time.Duration) (iotda.Reason, string) {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "didn't provide a certificate"): // crypto/tls: RequireAnyClientCert
-		return iotda.ReasonNoClientCert, detailNoClientCert
-	case strings.Contains(msg, "invalid signature by the client certificate"):
-		// The client does not hold the key of the certificate it presented
-		// (CertificateVerify failed): a bad certificate, not a network fault.
-		return iotda.ReasonBadChain, "The client's CertificateVerify signature does not match the public key of the certificate it presented: the device is using a private key that does not belong to its certificate. Install the key that was issued with the certificate."
+	switch reason := iotda.ReasonForHandshakeError(err, time.Time{}); {
+	case reason == iotda.ReasonNoClientCert:
+		return reason, detailNoClientCert
+	case reason != iotda.ReasonTLSHandshake && !strings.Contains(err.Error(), "invalid signature by the client certificate"):
+		return reason, fmt.Sprintf(detailBadChain, err)
+	case reason != iotda.ReasonTLSHandshake:
+		return reason, "The client's CertificateVerify signature does not match the public key of the certificate it presented: the device is using a private key that does not belong to its certificate. Install the key that was issued with the certificate."
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
-		return iotda.ReasonTLSHandshake, fmt.Sprintf("The TLS handshake did not complete within %s. Check the network path and that the client speaks TLS on this port.", timeout)
-	case strings.Contains(msg, "remote error"):
-		return iotda.ReasonTLSHandshake, fmt.Sprintf("The client aborted the TLS handshake (%s). Check that it trusts the platform's server CA (server-ca.pem) and supports TLS 1.2 or later.", msg)
+		return reason, fmt.Sprintf("The TLS handshake did not complete within %s. Check the network path and that the client speaks TLS on this port.", timeout)
+	case strings.Contains(err.Error(), "remote error"):
+		return reason, fmt.Sprintf("The client aborted the TLS handshake (%s). Check that it trusts the platform's server CA (server-ca.pem) and supports TLS 1.2 or later.", err)
 	default:
-		return iotda.ReasonTLSHandshake, fmt.Sprintf("The TLS handshake failed: %s.", msg)
+		return reason, fmt.Sprintf("The TLS handshake failed: %s.", err)
 	}
 }
 

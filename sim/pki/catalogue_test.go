@@ -305,15 +305,15 @@ func TestCatalogueAgainstGo(t *testing.T) {
 				if vc.Name == VariantMismatchedKey {
 					wantVerify = iotda.ReasonOK // only the handshake catches it
 				}
-				if got := ReasonForVerifyError(err, now); got != wantVerify {
-					t.Errorf("ReasonForVerifyError(%v) = %q, want %q", err, got, wantVerify)
+				if got := iotda.ReasonForVerifyError(err, now); got != wantVerify {
+					t.Errorf("iotda.ReasonForVerifyError(%v) = %q, want %q", err, got, wantVerify)
 				}
 
 				cert := leaf.TLSCertificate()
 				for _, sm := range []serverMode{verifyInTLS, verifyInCallback} {
 					for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 						res := mtlsHandshake(t, poolOf(ca.Cert), sm, &cert, presentAlways, version)
-						got := ReasonForHandshakeError(res.server, time.Now())
+						got := iotda.ReasonForHandshakeError(res.server, time.Now())
 						if got != vc.WantReason {
 							t.Errorf("%s %s: server handshake error %v classified %q, want %q", sm, tls.VersionName(version), res.server, got, vc.WantReason)
 						}
@@ -444,8 +444,8 @@ func TestReasonForExpiredIssuer(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = verifyLeaf(ca, leaf, now)
-			if got := ReasonForVerifyError(err, now); got != tc.want {
-				t.Errorf("ReasonForVerifyError(%v) = %q, want %q", err, got, tc.want)
+			if got := iotda.ReasonForVerifyError(err, now); got != tc.want {
+				t.Errorf("iotda.ReasonForVerifyError(%v) = %q, want %q", err, got, tc.want)
 			}
 		})
 	}
@@ -458,7 +458,7 @@ func TestReasonForHandshakeWithoutCertificate(t *testing.T) {
 	for _, sm := range []serverMode{verifyInTLS, verifyInCallback} {
 		for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 			res := mtlsHandshake(t, poolOf(ca.Cert), sm, nil, presentAlways, version)
-			if got := ReasonForHandshakeError(res.server, time.Now()); got != iotda.ReasonNoClientCert {
+			if got := iotda.ReasonForHandshakeError(res.server, time.Now()); got != iotda.ReasonNoClientCert {
 				t.Errorf("%s %s: %v classified %q, want no_client_cert", sm, tls.VersionName(version), res.server, got)
 			}
 		}
@@ -493,13 +493,13 @@ func TestReasonForHandshakeWithoutCertificate(t *testing.T) {
 	defer conn.Close()
 	select {
 	case err := <-errc:
-		if got := ReasonForHandshakeError(err, time.Now()); got != iotda.ReasonTLSHandshake {
+		if got := iotda.ReasonForHandshakeError(err, time.Now()); got != iotda.ReasonTLSHandshake {
 			t.Errorf("plain-text client: %v classified %q, want tls_handshake", err, got)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("server did not finish")
 	}
-	if got := ReasonForHandshakeError(nil, time.Time{}); got != iotda.ReasonOK {
+	if got := iotda.ReasonForHandshakeError(nil, time.Time{}); got != iotda.ReasonOK {
 		t.Errorf("nil error classified %q", got)
 	}
 }
@@ -530,7 +530,7 @@ func TestGoClientWithholdsCertificateOfUnlistedCA(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(string(tc.sm)+"/"+string(tc.cm), func(t *testing.T) {
 			res := mtlsHandshake(t, poolOf(ca.Cert), tc.sm, &cert, tc.cm, tls.VersionTLS13)
-			if got := ReasonForHandshakeError(res.server, time.Now()); got != tc.want {
+			if got := iotda.ReasonForHandshakeError(res.server, time.Now()); got != tc.want {
 				t.Errorf("server error %v classified %q, want %q", res.server, got, tc.want)
 			}
 		})

@@ -1,9 +1,10 @@
-package pki
+package iotda
 
 // classify.go: the one mapping from Go's certificate-verification and
 // server-side TLS handshake errors to the TLS-stage reasons of the
-// login-refusal table (shared/requirements.md). The catalogue tests pin it
-// against real x509.Verify and crypto/tls behaviour.
+// login-refusal table (shared/requirements.md), used by the platform's
+// listener, by `certlab check` and by the PKI catalogue tests, which pin it
+// against real x509.Verify and crypto/tls behaviour (sim/pki).
 //
 // Go reports some chain problems indirectly: when a candidate issuer was found
 // by name but rejected (SHA-1 signature, CA:FALSE "intermediate", bad
@@ -12,24 +13,22 @@ package pki
 // ...)". Such errors are bad_chain, not unknown_ca.
 //
 // ca_not_verified needs registry knowledge (the issuer is uploaded but not
-// verified) and is refined by the platform; here it is unknown_ca.
+// verified): the platform refines unknown_ca into it.
 
 import (
 	"crypto/x509"
 	"errors"
 	"strings"
 	"time"
-
-	"github.com/certlab/certlab/iotda"
 )
 
 // ReasonForVerifyError classifies an error from (*x509.Certificate).Verify
 // (or anything wrapping one, such as *tls.CertificateVerificationError).
 // at is the verification time (VerifyOptions.CurrentTime); zero means now.
 // It tells expired from not-yet-valid, which Go reports with one code.
-func ReasonForVerifyError(err error, at time.Time) iotda.Reason {
+func ReasonForVerifyError(err error, at time.Time) Reason {
 	if err == nil {
-		return iotda.ReasonOK
+		return ReasonOK
 	}
 	if at.IsZero() {
 		at = time.Now()
@@ -37,28 +36,28 @@ func ReasonForVerifyError(err error, at time.Time) iotda.Reason {
 	if inv, ok := errors.AsType[x509.CertificateInvalidError](err); ok {
 		if inv.Reason == x509.Expired {
 			if (inv.Cert != nil && at.Before(inv.Cert.NotBefore)) || strings.Contains(inv.Detail, " is before ") {
-				return iotda.ReasonCertNotYetValid // [LOGIN-TLS]
+				return ReasonCertNotYetValid // [LOGIN-TLS]
 			}
-			return iotda.ReasonCertExpired // [LOGIN-TLS]
+			return ReasonCertExpired // [LOGIN-TLS]
 		}
-		return iotda.ReasonBadChain // wrong EKU, CA:FALSE issuer, name constraints, path length
+		return ReasonBadChain // wrong EKU, CA:FALSE issuer, name constraints, path length
 	}
 	if ua, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
 		msg := ua.Error()
 		i := strings.Index(msg, "(possibly because of ")
 		if i < 0 {
-			return iotda.ReasonUnknownCA // no issuer of that name among the trusted CAs
+			return ReasonUnknownCA // no issuer of that name among the trusted CAs
 		}
 		hint := msg[i:]
 		if strings.Contains(hint, "has expired or is not yet valid") {
 			if strings.Contains(hint, " is before ") {
-				return iotda.ReasonCertNotYetValid
+				return ReasonCertNotYetValid
 			}
-			return iotda.ReasonCertExpired
+			return ReasonCertExpired
 		}
-		return iotda.ReasonBadChain // an issuer was found by name but rejected
+		return ReasonBadChain // an issuer was found by name but rejected
 	}
-	return iotda.ReasonBadChain // InsecureAlgorithmError, ConstraintViolationError, parse errors, ...
+	return ReasonBadChain // InsecureAlgorithmError, ConstraintViolationError, parse errors, ...
 }
 
 // ReasonForHandshakeError classifies the error a crypto/tls server's
@@ -66,9 +65,9 @@ func ReasonForVerifyError(err error, at time.Time) iotda.Reason {
 // (RequireAndVerifyClientCert, or RequireAnyClientCert plus a verifier that
 // wraps the x509 error with %w). Errors that are not about the client
 // certificate are tls_handshake.
-func ReasonForHandshakeError(err error, at time.Time) iotda.Reason {
+func ReasonForHandshakeError(err error, at time.Time) Reason {
 	if err == nil {
-		return iotda.ReasonOK
+		return ReasonOK
 	}
 	if _, ok := errors.AsType[x509.CertificateInvalidError](err); ok {
 		return ReasonForVerifyError(err, at)
@@ -79,18 +78,18 @@ func ReasonForHandshakeError(err error, at time.Time) iotda.Reason {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "tls: client didn't provide a certificate"):
-		return iotda.ReasonNoClientCert
+		return ReasonNoClientCert
 	case strings.Contains(msg, "tls: invalid signature by the client certificate"):
 		// The chain verified, but the client does not hold the certificate's key.
-		return iotda.ReasonBadChain
+		return ReasonBadChain
 	case strings.Contains(msg, "tls: failed to parse client certificate"),
 		strings.Contains(msg, "tls: failed to verify certificate"):
-		return iotda.ReasonBadChain
+		return ReasonBadChain
 	}
 	if isX509Error(err) {
-		return iotda.ReasonBadChain
+		return ReasonBadChain
 	}
-	return iotda.ReasonTLSHandshake
+	return ReasonTLSHandshake
 }
 
 func isX509Error(err error) bool {
