@@ -13,6 +13,9 @@ import (
 const baselineChildEnv = "CERTLAB_LOADGEN_TEST_BASELINE_CHILD"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(reexecChildEnv) == "1" {
+		reexecChildMain()
+	}
 	if os.Getenv(baselineChildEnv) == "1" {
 		if err := BaselineMain(context.Background(), os.Args[1:], os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -109,6 +109,7 @@ type RunInfo struct {
 	Host         string    `json:"host,omitempty"`
 	CPUs         int       `json:"cpus,omitempty"`
 	GoVersion    string    `json:"go_version,omitempty"`
+	GoRuntime    string    `json:"go_runtime,omitempty"` // the generator's GOMAXPROCS, GOGC and sysmon setting
 }
 
 // Window is one measured window of one server's attack: when it ran and the
@@ -166,7 +167,8 @@ type line struct {
 type Writer struct {
 	mu  sync.Mutex
 	bw  *bufio.Writer
-	enc *json.Encoder
+	enc *json.Encoder // run and window lines (rare)
+	buf []byte        // scratch for attempt lines, guarded by mu
 	c   io.Closer
 }
 
@@ -188,8 +190,30 @@ func (w *Writer) WriteRun(r RunInfo) error { return w.write(line{Type: "run", Ru
 // WriteWindow writes a window record.
 func (w *Writer) WriteWindow(win Window) error { return w.write(line{Type: "window", Window: &win}) }
 
-// Record writes one attempt; it makes a Writer a Sink.
-func (w *Writer) Record(r *Result) error { return w.write(line{Result: r}) }
+// maxScratch bounds the scratch buffer a Writer keeps between attempt lines,
+// so that one huge error text does not pin its memory for the whole run.
+const maxScratch = 64 << 10
+
+// Record writes one attempt; it makes a Writer a Sink. The line is encoded by
+// appendResultLine (no reflection, no allocation) into the same bytes
+// encoding/json would write.
+func (w *Writer) Record(r *Result) error {
+	if r == nil || !resultTimesEncodable(r) {
+		// Let encoding/json produce its output or its error.
+		return w.write(line{Result: r})
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = appendResultLine(w.buf[:0], r)
+	_, err := w.bw.Write(w.buf)
+	if cap(w.buf) > maxScratch {
+		w.buf = nil
+	}
+	if err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}
 
 func (w *Writer) write(l line) error {
 	w.mu.Lock()

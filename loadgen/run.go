@@ -69,7 +69,7 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 	if info.Host == "" {
 		info.Host = hostname()
 	}
-	info.CPUs, info.GoVersion = runtime.NumCPU(), runtime.Version()
+	info.CPUs, info.GoVersion, info.GoRuntime = runtime.NumCPU(), runtime.Version(), runtimeSettings()
 	if info.MQTTEndpoint == "" {
 		info.MQTTEndpoint = ac.Addr
 	}

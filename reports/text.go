@@ -111,7 +111,11 @@ func settings(s *loadgen.Summary) [][2]string {
 		out = append(out, [2]string{"shards", fmt.Sprintf("%d files: %s", len(s.Runs), strings.Join(keys, ", "))})
 	}
 	if r.Host != "" {
-		out = append(out, [2]string{"generator", fmt.Sprintf("%s, %d CPUs, %s", r.Host, r.CPUs, r.GoVersion)})
+		gen := fmt.Sprintf("%s, %d CPUs, %s", r.Host, r.CPUs, r.GoVersion)
+		if r.GoRuntime != "" {
+			gen += " (" + r.GoRuntime + ")"
+		}
+		out = append(out, [2]string{"generator", gen})
 	}
 	return out
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -52,6 +51,7 @@ type loadgenOptions struct {
 	runID                          string
 	cpuProfile                     string
 	verifyServer                   string
+	procs                          int
 }
 
 func loadgenCmd() *cobra.Command {
@@ -117,6 +117,7 @@ Examples:
 	f.StringVar(&o.out, "out", "loadgen-out", "output directory: results JSONL and summary.json")
 	f.StringVar(&o.htmlOut, "html", "", "also render the HTML report to this file")
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress line on stderr")
+	f.IntVar(&o.procs, "procs", 0, "generator GOMAXPROCS (default $GOMAXPROCS, else half the CPUs when the server under test runs on this machine, else all)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's CPU profile of the attacks to this file")
 	cmd.AddCommand(baselineServerCmd())
 	return cmd
@@ -163,11 +164,6 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if err != nil {
 		return fmt.Errorf("loadgen: %w", err)
 	}
-	if os.Getenv("GOGC") == "" {
-		// The generator allocates per handshake and has memory to spare:
-		// collect less often so its CPU goes to logins (GOGC overrides).
-		debug.SetGCPercent(400)
-	}
 
 	// Fleet.
 	fleetDir := o.fleetDir
@@ -190,6 +186,9 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	// Target and the server's CPU source.
 	var target *iotda.Target
 	var serverCPU loadgen.CPUSource
+	// localServer: a server under test shares this machine's CPUs (not the
+	// in-process platform, which shares this process and its GOMAXPROCS).
+	localServer := o.baseline || mode == loadgen.ModeTLSOnly || o.serverPID > 0
 	if mode != loadgen.ModeTLSOnly {
 		var stop func()
 		var pid int
@@ -216,6 +215,7 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 			serverCPU = loadgen.PIDCPU{PID: o.serverPID}
 		case pid > 0:
 			serverCPU = loadgen.PIDCPU{PID: pid}
+			localServer = true
 		case !o.inProcess && target.MetricsEndpoint != "":
 			serverCPU = loadgen.MetricsCPU{URL: target.MetricsEndpoint}
 		}
@@ -239,6 +239,17 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if err != nil {
 		return err
 	}
+	// The generator's runtime, now that its long-lived heap is built; the
+	// run header records both (RunInfo.GoRuntime).
+	if target != nil && !o.inProcess && isLoopback(target.MQTTAddress()) {
+		localServer = true
+	}
+	if o.inProcess {
+		loadgen.Procs(o.procs, false)
+	} else {
+		loadgen.Procs(o.procs, localServer)
+	}
+	loadgen.TuneGC(mode)
 
 	// Outputs.
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
@@ -461,4 +472,17 @@ func runID() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// isLoopback reports whether addr (host:port) names this machine's loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/certlab/certlab/loadgen"
 )
 
 // exitError carries a process exit code without printing anything more.
@@ -21,6 +23,13 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "loadgen" && (len(os.Args) == 2 || os.Args[2] != "baseline-server") {
+		// Before anything else: this may replace the process (same PID).
+		// Not for the baseline server: it is measured with Go's defaults.
+		if err := loadgen.ReexecForLoad(os.Args); err != nil {
+			fmt.Fprintln(os.Stderr, "certlab: warning:", err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := newRootCmd().ExecuteContext(ctx)
