@@ -127,6 +127,9 @@ func TestRunAgainstPlatform(t *testing.T) {
 		if ps.ServerCPU == nil || ps.ClientCPU.PerAttemptUs <= 0 {
 			t.Errorf("CPU not measured: client %+v, server %+v (%s)", ps.ClientCPU, ps.ServerCPU, ps.ServerCPUNote)
 		}
+		if f := ps.ClientFloor; f == nil || f.Us <= 0 || f.Ratio <= 0 || f.Ops == "" {
+			t.Errorf("client crypto floor not measured: %+v", f)
+		}
 		// The saved stream re-renders to the same summary.
 		in, err := os.Open(path)
 		if err != nil {

@@ -134,6 +134,8 @@ type Window struct {
 	Held             int     `json:"held,omitempty"`              // hold mode: sessions open at the end of the ramp
 	HeldMemoryBytes  float64 `json:"held_memory_bytes,omitempty"` // hold mode: Go heap+stack growth / held sessions
 	ServerCertKey    string  `json:"server_cert_key,omitempty"`   // key type of the server certificate seen
+	ClientFloorUs    float64 `json:"client_floor_us,omitempty"`   // client-side crypto floor per login, measured after the attack (floor.go)
+	ClientFloorOps   string  `json:"client_floor_ops,omitempty"`  // the operations of that floor
 	NegotiatedTLS    string  `json:"negotiated_tls,omitempty"`    // TLS version of the last successful login
 	NegotiatedCipher string  `json:"negotiated_cipher,omitempty"` // cipher suite of the last successful login
 }

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -115,6 +116,9 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 		if kt, ok := spy.keyType(); ok {
 			serverKey = kt
 		}
+		if err == nil {
+			win.ClientFloorUs, win.ClientFloorOps = measureFloor(ac, ids, serverKey)
+		}
 		if werr := addWindow(win); werr != nil {
 			return finish(errors.Join(err, werr))
 		}
@@ -146,6 +150,9 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 	}
 	win, err := Attack(ctx, bc, ids, sink)
 	win.ServerCertKey = bp.KeyDescription
+	if err == nil {
+		win.ClientFloorUs, win.ClientFloorOps = measureFloor(bc, ids, bo.ServerKeyType)
+	}
 	if werr := addWindow(win); werr != nil {
 		err = errors.Join(err, werr)
 	}
@@ -153,6 +160,24 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 		err = serr
 	}
 	return finish(err)
+}
+
+// measureFloor measures the client-side crypto floor of the attack's logins
+// (floor.go) with the key of its first identity; a failure leaves it out of
+// the window (0, "") rather than failing a run that has measured already.
+func measureFloor(ac AttackConfig, ids []*Identity, serverKey pki.KeyType) (float64, string) {
+	if len(ids) == 0 {
+		return 0, ""
+	}
+	key, ok := ids[0].Cert.PrivateKey.(crypto.Signer)
+	if !ok {
+		return 0, ""
+	}
+	f, err := MeasureClientFloor(FloorSpec{KeyExchange: ac.KeyExchange, ClientKey: key, ServerKey: serverKey})
+	if err != nil {
+		return 0, ""
+	}
+	return f.Us, f.Ops
 }
 
 // clientCAs are the distinct CAs of the good identities: the platform's

@@ -76,6 +76,9 @@ type ServerSummary struct {
 	TLSVersion map[string]int64 `json:"tls_versions,omitempty"`
 
 	ClientCPU CPUStat  `json:"client_cpu"`
+	// ClientFloor is the client-side crypto floor measured on the
+	// generator's machine after the attack, and ClientCPU as a multiple of it.
+	ClientFloor *FloorStat `json:"client_floor,omitempty"`
 	ServerCPU *CPUStat `json:"server_cpu,omitempty"` // nil when not measured
 	// ServerCPUNote says why ServerCPU is missing.
 	ServerCPUNote string `json:"server_cpu_note,omitempty"`
@@ -129,6 +132,15 @@ type CPUStat struct {
 	Seconds      float64 `json:"seconds"`
 	PerAttemptUs float64 `json:"per_attempt_us"` // per attempt sent (refusals included, drops excluded)
 	PerSuccessUs float64 `json:"per_success_us"` // per server-confirmed login
+}
+
+// FloorStat is the client-side crypto floor of a server's logins (floor.go):
+// the mean of its windows' measurements, and the generator's CPU per login
+// attempt over it.
+type FloorStat struct {
+	Us    float64 `json:"us"`
+	Ops   string  `json:"ops"`
+	Ratio float64 `json:"ratio"` // ClientCPU.PerAttemptUs / Us
 }
 
 // Server returns the summary of one server, or nil.
@@ -450,7 +462,9 @@ func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
 
 	// The measured span: the union of this server's windows, or the span of
 	// its results when no window was recorded (an interrupted run).
-	var clientCPU float64
+	var clientCPU, floorSum float64
+	var floors int
+	var floorOps string
 	type span struct{ start, end float64 }
 	serverSpans := map[string]*span{}
 	var sourceOrder []string
@@ -466,6 +480,11 @@ func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
 			s.End = w.End
 		}
 		clientCPU += w.ClientCPUSeconds
+		if w.ClientFloorUs > 0 {
+			floorSum += w.ClientFloorUs
+			floors++
+			floorOps = w.ClientFloorOps
+		}
 		if w.ServerCPUSource == "" {
 			cpuErr = w.ServerCPUError
 		} else if sp := serverSpans[w.ServerCPUSource]; sp == nil {
@@ -499,6 +518,11 @@ func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
 	}
 	sent := s.Attempts - s.Dropped
 	s.ClientCPU = perLogin("self", clientCPU, sent, s.Success)
+	s.ClientFloor = nil
+	if floors > 0 && s.ClientCPU.PerAttemptUs > 0 {
+		us := floorSum / float64(floors)
+		s.ClientFloor = &FloorStat{Us: us, Ops: floorOps, Ratio: s.ClientCPU.PerAttemptUs / us}
+	}
 	if len(sourceOrder) > 0 {
 		var secs float64
 		for _, src := range sourceOrder {

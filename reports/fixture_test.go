@@ -60,9 +60,11 @@ func fixture(t *testing.T) *loadgen.Summary {
 		_ = a.Record(r)
 	}
 	a.AddWindow(loadgen.Window{Server: loadgen.ServerPlatform, Start: t0, End: t0.Add(4 * time.Second),
-		ClientCPUSeconds: 0.41, ServerCPUSource: "pid:100@bench", ServerCPUStart: 12.5, ServerCPUEnd: 12.82})
+		ClientCPUSeconds: 0.41, ServerCPUSource: "pid:100@bench", ServerCPUStart: 12.5, ServerCPUEnd: 12.82,
+		ClientFloorUs: 176, ClientFloorOps: "X25519 + ECDSA P-256 sign + 2× ECDSA P-256 verify"})
 	a.AddWindow(loadgen.Window{Server: loadgen.ServerBaseline, Start: t0, End: t0.Add(4 * time.Second),
-		ClientCPUSeconds: 0.38, ServerCPUSource: "pid:200@bench", ServerCPUStart: 0.1, ServerCPUEnd: 0.35})
+		ClientCPUSeconds: 0.38, ServerCPUSource: "pid:200@bench", ServerCPUStart: 0.1, ServerCPUEnd: 0.35,
+		ClientFloorUs: 180, ClientFloorOps: "X25519 + ECDSA P-256 sign + 2× ECDSA P-256 verify"})
 	s, err := a.Summary()
 	if err != nil {
 		t.Fatal(err)

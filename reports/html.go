@@ -100,6 +100,10 @@ func htmlModel(s *loadgen.Summary, o HTMLOptions) (*htmlData, error) {
 		}
 		cpuBars = append(cpuBars, bar{Label: ss.Server + " run: load generator", Value: ss.ClientCPU.PerAttemptUs, Color: colClient,
 			Note: fmt.Sprintf("%.0f µs per success", ss.ClientCPU.PerSuccessUs)})
+		if f := ss.ClientFloor; f != nil {
+			cpuBars = append(cpuBars, bar{Label: ss.Server + " run: client crypto floor", Value: f.Us, Color: lighter(colClient),
+				Note: fmt.Sprintf("generator = %.2f× floor", f.Ratio)})
+		}
 
 		if len(ss.Timeline) > 0 {
 			t0 := ss.Timeline[0].Unix

@@ -58,6 +58,12 @@ func Markdown(s *loadgen.Summary, checks []Check, cmp *Comparison) Reporter {
 			return fmt.Sprintf("%.2f", ms(ss.Latency[loadgen.MetricTLS].P50))
 		})
 		row("client CPU µs/login", func(ss *loadgen.ServerSummary) string { return fmt.Sprintf("%.0f", ss.ClientCPU.PerAttemptUs) })
+		row("client CPU / crypto floor", func(ss *loadgen.ServerSummary) string {
+			if ss.ClientFloor == nil {
+				return "n/a"
+			}
+			return fmt.Sprintf("%.2f× (floor %.0f µs)", ss.ClientFloor.Ratio, ss.ClientFloor.Us)
+		})
 		row("server CPU µs/login", func(ss *loadgen.ServerSummary) string {
 			if ss.ServerCPU == nil {
 				return "n/a"

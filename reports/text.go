@@ -128,6 +128,9 @@ func headline(ss *loadgen.ServerSummary) [][2]string {
 		{"rate", fmt.Sprintf("%.1f logins/s (%.1f attempts/s over %.2fs)", ss.SuccessRate, ss.AttemptRate, ss.DurationS)},
 		{"client CPU", cpuText(&ss.ClientCPU)},
 	}
+	if f := ss.ClientFloor; f != nil {
+		out = append(out, [2]string{"client floor", fmt.Sprintf("%.0f µs per login of crypto alone (%s, measured on this generator); client CPU = %.2f× floor", f.Us, f.Ops, f.Ratio)})
+	}
 	if ss.ServerCPU != nil {
 		out = append(out, [2]string{"server CPU", cpuText(ss.ServerCPU)})
 	} else {
