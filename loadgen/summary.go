@@ -75,11 +75,11 @@ type ServerSummary struct {
 	Timeline   []Bucket         `json:"timeline"`   // per second (Unix seconds)
 	TLSVersion map[string]int64 `json:"tls_versions,omitempty"`
 
-	ClientCPU CPUStat  `json:"client_cpu"`
+	ClientCPU CPUStat `json:"client_cpu"`
 	// ClientFloor is the client-side crypto floor measured on the
 	// generator's machine after the attack, and ClientCPU as a multiple of it.
 	ClientFloor *FloorStat `json:"client_floor,omitempty"`
-	ServerCPU *CPUStat `json:"server_cpu,omitempty"` // nil when not measured
+	ServerCPU   *CPUStat   `json:"server_cpu,omitempty"` // nil when not measured
 	// ServerCPUNote says why ServerCPU is missing.
 	ServerCPUNote string `json:"server_cpu_note,omitempty"`
 
