@@ -167,6 +167,8 @@ type BaselineOptions struct {
 	ServerKeyType pki.KeyType
 	ClientCAs     []*x509.Certificate // the fleet's device CAs; required
 	StartTimeout  time.Duration       // default 10 s
+	// CPUs, when set, pins the child to these CPUs from birth (StartOn).
+	CPUs []int
 }
 
 // BaselineProcess is a running baseline server child.
@@ -253,7 +255,11 @@ func StartBaseline(ctx context.Context, o BaselineOptions) (p *BaselineProcess, 
 	if err != nil {
 		return nil, fmt.Errorf("start baseline: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if len(o.CPUs) > 0 {
+		start = func() error { return StartOn(o.CPUs, cmd.Start) }
+	}
+	if err := start(); err != nil {
 		return nil, fmt.Errorf("start baseline: %w", err)
 	}
 	p.cmd, p.PID = cmd, cmd.Process.Pid

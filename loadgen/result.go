@@ -110,6 +110,7 @@ type RunInfo struct {
 	CPUs         int       `json:"cpus,omitempty"`
 	GoVersion    string    `json:"go_version,omitempty"`
 	GoRuntime    string    `json:"go_runtime,omitempty"` // the generator's GOMAXPROCS, GOGC and sysmon setting
+	Pinning      string    `json:"pinning,omitempty"`    // CPUs of the generator and the local server under test (--pin)
 }
 
 // Window is one measured window of one server's attack: when it ran and the

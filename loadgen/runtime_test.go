@@ -47,7 +47,8 @@ func TestReexecForLoad(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(exe, "-test.run=^$")
-			cmd.Env = append(envWithout(os.Environ(), "GODEBUG", EnvRuntime, envOrigGODEBUG), reexecChildEnv+"=1")
+			// GORACE: a race-enabled child would otherwise sleep 1 s at exit.
+			cmd.Env = append(envWithout(os.Environ(), "GODEBUG", EnvRuntime, envOrigGODEBUG), reexecChildEnv+"=1", "GORACE=atexit_sleep_ms=0")
 			cmd.Env = append(cmd.Env, tc.env...)
 			out, err := cmd.Output()
 			if err != nil {

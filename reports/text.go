@@ -115,6 +115,9 @@ func settings(s *loadgen.Summary) [][2]string {
 		if r.GoRuntime != "" {
 			gen += " (" + r.GoRuntime + ")"
 		}
+		if r.Pinning != "" {
+			gen += "; " + r.Pinning
+		}
 		out = append(out, [2]string{"generator", gen})
 	}
 	return out

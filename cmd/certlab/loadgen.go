@@ -52,6 +52,7 @@ type loadgenOptions struct {
 	cpuProfile                     string
 	verifyServer                   string
 	procs                          int
+	pin                            bool
 }
 
 func loadgenCmd() *cobra.Command {
@@ -117,6 +118,7 @@ Examples:
 	f.StringVar(&o.out, "out", "loadgen-out", "output directory: results JSONL and summary.json")
 	f.StringVar(&o.htmlOut, "html", "", "also render the HTML report to this file")
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress line on stderr")
+	f.BoolVar(&o.pin, "pin", false, "pin the generator to the upper half of this machine's CPUs and the server children it starts (platform, baseline) to the lower half")
 	f.IntVar(&o.procs, "procs", 0, "generator GOMAXPROCS (default $GOMAXPROCS, else half the CPUs when the server under test runs on this machine, else all)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's CPU profile of the attacks to this file")
 	cmd.AddCommand(baselineServerCmd())
@@ -164,6 +166,18 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if err != nil {
 		return fmt.Errorf("loadgen: %w", err)
 	}
+	var split loadgen.CPUSplit
+	if o.pin {
+		if o.target != "" || o.inProcess {
+			return errors.New("loadgen: --pin pins the server children loadgen starts; it does not go with --target or --in-process (pin those yourself, e.g. taskset)")
+		}
+		if split, err = loadgen.SplitCPUs(); err != nil {
+			return fmt.Errorf("loadgen: --pin: %w", err)
+		}
+		if err := loadgen.PinProcess(split.Generator); err != nil {
+			return fmt.Errorf("loadgen: --pin: %w", err)
+		}
+	}
 
 	// Fleet.
 	fleetDir := o.fleetDir
@@ -205,7 +219,7 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 			fmt.Fprintln(stderr, "loadgen: platform in this process: its CPU cannot be told from the generator's; server CPU is not measured")
 		default:
 			fmt.Fprintln(stderr, "loadgen: starting the reference platform as a child process")
-			if target, pid, stop, err = startChildPlatform(ctx, exe); err != nil {
+			if target, pid, stop, err = startChildPlatform(ctx, exe, split.Server); err != nil {
 				return err
 			}
 		}
@@ -244,9 +258,12 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if target != nil && !o.inProcess && isLoopback(target.MQTTAddress()) {
 		localServer = true
 	}
-	if o.inProcess {
+	switch {
+	case o.inProcess:
 		loadgen.Procs(o.procs, false)
-	} else {
+	case o.pin && o.procs == 0 && os.Getenv("GOMAXPROCS") == "":
+		loadgen.Procs(len(split.Generator), true)
+	default:
 		loadgen.Procs(o.procs, localServer)
 	}
 	loadgen.TuneGC(mode)
@@ -295,6 +312,9 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 		o.runID = runID()
 	}
 	info := loadgen.RunInfo{ID: o.runID, Devices: devices, BadShare: o.badShare, Shard: shard, KeyType: string(fl.Spec.KeyType)}
+	if o.pin {
+		info.Pinning = fmt.Sprintf("pinned: generator on CPUs %v, server under test on CPUs %v", split.Generator, split.Server)
+	}
 	if target != nil {
 		roots, err := target.RootCAs()
 		if err != nil {
@@ -312,7 +332,7 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 		}
 	}
 	if o.baseline || mode == loadgen.ModeTLSOnly {
-		cfg.Baseline = &loadgen.BaselineOptions{Command: []string{exe, "loadgen", "baseline-server"}}
+		cfg.Baseline = &loadgen.BaselineOptions{Command: []string{exe, "loadgen", "baseline-server"}, CPUs: split.Server}
 	}
 
 	if o.cpuProfile != "" {
@@ -377,7 +397,8 @@ func openFleet(ctx context.Context, dir string, o loadgenOptions, log io.Writer)
 
 // startChildPlatform runs `certlab platform` on loopback ports in a
 // temporary data directory and waits for its target file.
-func startChildPlatform(ctx context.Context, exe string) (*iotda.Target, int, func(), error) {
+// With cpus set the child is pinned to them from birth.
+func startChildPlatform(ctx context.Context, exe string, cpus []int) (*iotda.Target, int, func(), error) {
 	dir, err := os.MkdirTemp("", "certlab-platform-*")
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("start platform: %w", err)
@@ -386,7 +407,11 @@ func startChildPlatform(ctx context.Context, exe string) (*iotda.Target, int, fu
 		"--metrics-addr", "127.0.0.1:0", "--log-level", "warn")
 	c.Stdout, c.Stderr = io.Discard, os.Stderr
 	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // never outlive the generator
-	if err := c.Start(); err != nil {
+	start := c.Start
+	if len(cpus) > 0 {
+		start = func() error { return loadgen.StartOn(cpus, c.Start) }
+	}
+	if err := start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, 0, nil, fmt.Errorf("start platform: %w", err)
 	}
