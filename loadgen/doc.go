@@ -35,6 +35,14 @@
 // certificate from a CA nobody uploaded [LOGIN-TLS]. Each attempt carries its
 // expected outcome, so unexpected outcomes are counted apart.
 //
+// The generator's own cost: after each attack the window records the
+// client-side crypto floor measured on this machine with the same key types
+// (floor.go), and the summary states the generator's CPU per login as a
+// multiple of it. The process that runs the attacks is tuned for that figure
+// (runtime.go: sysmon kept out of deep sleep by a re-execution, GOGC sized by
+// headroom, half the CPUs next to a local server) and can pin itself and its
+// server children to separate CPUs (pin.go).
+//
 // Sharding: Shard{Index, Count} keeps the devices whose index % Count ==
 // Index; results of several shards merge exactly (HDR histograms) in the
 // Aggregator. deploy/ holds a Kubernetes Indexed Job that runs one shard per pod.

@@ -74,8 +74,15 @@ measured from each attempt's scheduled time; attempts that find no free worker
 are recorded as dropped). --baseline also runs the same identities against a
 bare crypto/tls server (child process) and reports the server CPU ratio.
 
+Each summary also states the client-side crypto floor, measured on this machine
+after each attack with the same key types, and the generator's CPU per login as a
+multiple of it. The generator re-executes itself with sysmon kept out of deep sleep
+(GODEBUG=schedtrace; CERTLAB_LOADGEN_RUNTIME=default opts out) and, next to a local
+server, uses half the CPUs (--procs); --pin also pins the server children.
+
 Examples:
   certlab loadgen --fleet /tmp/fleet --devices 2000 --duration 20s --workers 16 --baseline
+  certlab loadgen --pin --fleet /tmp/fleet --devices 2000 --mode tls-only --kex x25519 --tls 1.3
   certlab loadgen --target target.json --fleet fleet --rate 500 --duration 1m --bad-share 0.1
   certlab loadgen --target target.json --fleet fleet --shard 2/8 --out out/shard-2`,
 		Args: cobra.NoArgs,
