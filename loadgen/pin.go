@@ -25,15 +25,9 @@ type CPUSplit struct {
 
 // SplitCPUs splits the CPUs in this process's affinity mask; it needs two.
 func SplitCPUs() (CPUSplit, error) {
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
+	cpus, err := ProcessCPUs(0)
+	if err != nil {
 		return CPUSplit{}, fmt.Errorf("split CPUs: %w", err)
-	}
-	var cpus []int
-	for c := range 1024 {
-		if set.IsSet(c) {
-			cpus = append(cpus, c)
-		}
 	}
 	if len(cpus) < 2 {
 		return CPUSplit{}, fmt.Errorf("split CPUs: this process may run on %d CPU(s); pinning needs at least 2", len(cpus))
@@ -96,7 +90,8 @@ func StartOn(cpus []int, start func() error) error {
 	return err
 }
 
-// ProcessCPUs lists the CPUs process pid's main thread may run on.
+// ProcessCPUs lists the CPUs process pid's main thread may run on (pid 0:
+// the calling thread).
 func ProcessCPUs(pid int) ([]int, error) {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(pid, &set); err != nil {
