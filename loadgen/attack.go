@@ -110,6 +110,10 @@ type AttackConfig struct {
 	// VerifyServer is VerifyCached (default) or VerifyFull: how the server's
 	// certificate chain is verified (see VerifyCached).
 	VerifyServer string
+	// CloseReset ends each churned login's TCP connection with a reset
+	// once the server has confirmed it (device.Config.ResetOnClose): no
+	// TIME_WAIT sockets pile up on the generator.
+	CloseReset bool
 
 	// Expect gives the expected answer to an identity; default ExpectPlatform
 	// (ServerPlatform) or ExpectBaseline (ServerBaseline).
@@ -600,6 +604,7 @@ func (a *attacker) mqttLogin(ctx context.Context, d *deviceState, r *Result) (cl
 		Username:       d.id.DeviceID,                       // [LOGIN-USERNAME]
 		Keepalive:      a.cfg.Keepalive,
 		ConnectTimeout: a.cfg.ConnectTimeout,
+		ResetOnClose:   a.cfg.CloseReset,
 	}
 	var sess *device.Session
 	var res device.Result

@@ -85,7 +85,11 @@ func (a *attacker) echoLogin(ctx context.Context, d *deviceState, r *Result) (cl
 		return echoConn{tc}, t3
 	}
 	// The server has confirmed; close the socket without a close_notify
-	// record (one loopback write less per login; the baseline reads EOF).
+	// record (one loopback write less per login; the baseline reads EOF,
+	// or a reset with CloseReset).
+	if a.cfg.CloseReset {
+		device.ResetOnClose(raw)
+	}
 	_ = bc.Close()
 	return nil, t3
 }

@@ -233,3 +233,4 @@ func TestPrepareAfterRemint(t *testing.T) {
 		t.Fatalf("old identities: %d refused, %d unexpected; want 20 and 20 (fingerprints were reset)", stale.Refused, stale.Unexpected)
 	}
 }
+

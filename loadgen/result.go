@@ -100,6 +100,7 @@ type RunInfo struct {
 	TLSVersion   string    `json:"tls_version"`        // "1.2", "1.3" or "auto"
 	KeyExchange  string    `json:"key_exchange"`       // "x25519", "p256", "hybrid"
 	Resumption   bool      `json:"resumption"`
+	CloseReset   bool      `json:"close_reset,omitempty"` // churned logins end with a TCP reset (--close reset)
 	MQTTVersion  int       `json:"mqtt_version"`
 	BadShare     float64   `json:"bad_share"`
 	Devices      int       `json:"devices"` // devices in the fleet slice used (all shards)

@@ -66,6 +66,7 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 		info.TLSVersion = "auto"
 	}
 	info.KeyExchange, info.Resumption, info.MQTTVersion = string(ac.KeyExchange), ac.Resumption, ac.MQTTVersion
+	info.CloseReset = ac.CloseReset
 	info.Baseline = cfg.Baseline != nil
 	if info.Host == "" {
 		info.Host = hostname()

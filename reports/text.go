@@ -92,7 +92,7 @@ func settings(s *loadgen.Summary) [][2]string {
 		{"run", r.ID},
 		{"started", r.Started.UTC().Format("2006-01-02 15:04:05 MST")},
 		{"target", strings.TrimSpace(r.Target + " " + r.MQTTEndpoint)},
-		{"mode", fmt.Sprintf("%s; %s; %d workers", r.Mode, loop, r.Workers)},
+		{"mode", fmt.Sprintf("%s; %s; %d workers%s", r.Mode, loop, r.Workers, closeText(r.CloseReset))},
 		{"length", length},
 		{"TLS", fmt.Sprintf("%s, key exchange %s, resumption %s", r.TLSVersion, r.KeyExchange, resumption)},
 		{"MQTT", mqtt},
@@ -146,6 +146,14 @@ func headline(ss *loadgen.ServerSummary) [][2]string {
 		out = append(out, [2]string{"held", fmt.Sprintf("%d sessions, %.1f KiB of generator memory each", ss.Held, ss.HeldMemoryBytes/1024)})
 	}
 	return out
+}
+
+// closeText notes a run whose logins ended with a TCP reset.
+func closeText(reset bool) string {
+	if reset {
+		return "; connections closed with a reset"
+	}
+	return ""
 }
 
 func cpuText(c *loadgen.CPUStat) string {

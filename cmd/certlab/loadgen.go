@@ -53,6 +53,7 @@ type loadgenOptions struct {
 	verifyServer                   string
 	procs                          int
 	pin                            bool
+	closeMode                      string
 }
 
 func loadgenCmd() *cobra.Command {
@@ -125,6 +126,7 @@ Examples:
 	f.StringVar(&o.out, "out", "loadgen-out", "output directory: results JSONL and summary.json")
 	f.StringVar(&o.htmlOut, "html", "", "also render the HTML report to this file")
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress line on stderr")
+	f.StringVar(&o.closeMode, "close", "fin", "how a churned (MQTT 3.1.1) or tls-only login's TCP connection ends once the server confirmed it: fin, or reset (SO_LINGER 0: no TIME_WAIT on the generator, whose ephemeral ports would otherwise run out near 470 logins/s per source address against a remote server that closes after it)")
 	f.BoolVar(&o.pin, "pin", false, "pin the generator to the upper half of this machine's CPUs and the server children it starts (platform, baseline) to the lower half")
 	f.IntVar(&o.procs, "procs", 0, "generator GOMAXPROCS (default $GOMAXPROCS, else half the CPUs when the server under test runs on this machine, else all)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's CPU profile of the attacks to this file")
@@ -162,6 +164,9 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	mqttVersion, err := parseMQTTVersion(o.mqtt)
 	if err != nil {
 		return err
+	}
+	if o.closeMode != "fin" && o.closeMode != "reset" {
+		return fmt.Errorf("--close %q: want fin or reset", o.closeMode)
 	}
 	if o.badShare < 0 || o.badShare > 1 {
 		return fmt.Errorf("--bad-share %g: want 0..1", o.badShare)
@@ -314,6 +319,7 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 		Duration: o.duration, Count: o.count, ConnectTimeout: o.timeout, MQTTVersion: mqttVersion,
 		Keepalive: o.keepalive, TLSVersion: normTLS(o.tlsVersion), KeyExchange: loadgen.KeyExchange(o.kex),
 		Resumption: o.resume, VerifyServer: o.verifyServer, ServerCPU: serverCPU, Metrics: metrics,
+		CloseReset: o.closeMode == "reset",
 	}
 	if o.runID == "" {
 		o.runID = runID()

@@ -36,6 +36,8 @@ func ClassifyDial(parent context.Context, err error) Verdict {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		v.Reason = ReasonRefusedTCP
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		v.Reason = ReasonNoPorts
 	case isTimeout(err):
 		v.Reason = timeoutReason(parent)
 	default:

@@ -53,6 +53,13 @@ type Config struct {
 	// TLS.Certificates by the server's CA list (and send none if none fits).
 	// By default a single configured certificate is always presented; see AlwaysPresent.
 	StdlibCertSelection bool
+	// ResetOnClose makes LoginProbe end a successful login's TCP connection
+	// with a reset (SO_LINGER 0) right after DISCONNECT and close_notify,
+	// so this side keeps no TIME_WAIT socket. A load generator churning
+	// logins against a remote server otherwise runs out of ephemeral ports
+	// at about 28,000 / 60 s ≈ 470 logins/s per source address. The server
+	// reads the DISCONNECT before the reset.
+	ResetOnClose bool
 
 	ReceiveMaximum uint16        // MQTT 5 Receive Maximum sent in CONNECT; default 16
 	OnMessage      func(Message) // optional; called for each inbound PUBLISH on the session's reader goroutine (must not block)
@@ -128,18 +135,19 @@ const (
 // "tls_alert:<alert text>" and "connack:0x<code>" (see AlertReason, ConnackReason).
 const (
 	ReasonOK         = ""
-	ReasonTimeout    = "timeout"     // a phase deadline (ConnectTimeout) expired
-	ReasonCanceled   = "canceled"    // the caller's ctx was canceled
-	ReasonRefusedTCP = "refused_tcp" // ECONNREFUSED on dial
-	ReasonDial       = "dial"        // other dial failure (DNS, unreachable)
-	ReasonReset      = "reset"       // ECONNRESET
-	ReasonEPIPE      = "epipe"       // EPIPE: the peer had already closed when we wrote
-	ReasonEOF        = "eof"         // the peer closed the connection
-	ReasonServerCert = "server_cert" // the server's certificate failed our verification
-	ReasonTLS        = "tls"         // other local TLS failure (no common version or cipher ...)
-	ReasonProtocol   = "protocol"    // unexpected or malformed MQTT packet
-	ReasonConfig     = "config"      // invalid Config
-	ReasonIO         = "io"          // other I/O error
+	ReasonTimeout    = "timeout"       // a phase deadline (ConnectTimeout) expired
+	ReasonCanceled   = "canceled"      // the caller's ctx was canceled
+	ReasonRefusedTCP = "refused_tcp"   // ECONNREFUSED on dial
+	ReasonDial       = "dial"          // other dial failure (DNS, unreachable)
+	ReasonNoPorts    = "no_local_port" // EADDRNOTAVAIL on dial: ephemeral ports used up (TIME_WAIT)
+	ReasonReset      = "reset"         // ECONNRESET
+	ReasonEPIPE      = "epipe"         // EPIPE: the peer had already closed when we wrote
+	ReasonEOF        = "eof"           // the peer closed the connection
+	ReasonServerCert = "server_cert"   // the server's certificate failed our verification
+	ReasonTLS        = "tls"           // other local TLS failure (no common version or cipher ...)
+	ReasonProtocol   = "protocol"      // unexpected or malformed MQTT packet
+	ReasonConfig     = "config"        // invalid Config
+	ReasonIO         = "io"            // other I/O error
 )
 
 // AlertReason is the Reason for a TLS alert received from the server.
@@ -219,11 +227,12 @@ type attempt struct {
 	bc         *BatchConn
 	accepted   *tls.Conn     // LoginProbe: the connection of a successful 3.1.1 login, still to end
 	ackTimeout time.Duration // bounds the DISCONNECT write of LoginProbe
+	reset      bool          // LoginProbe: Config.ResetOnClose
 }
 
 func (a *attempt) run(ctx context.Context, cfg Config, probe bool) (*Session, Result) {
 	cfg = cfg.withDefaults()
-	a.ackTimeout = cfg.AckTimeout
+	a.ackTimeout, a.reset = cfg.AckTimeout, cfg.ResetOnClose
 	res := Result{Start: time.Now(), MQTTVersion: cfg.MQTTVersion, ClientID: cfg.ClientID}
 	s := a.login(ctx, cfg, &res, probe)
 	res.Total = time.Since(res.Start)
@@ -330,7 +339,19 @@ func (a *attempt) close(ctx context.Context, c io.Closer, dl time.Time) {
 func (a *attempt) disconnect() {
 	a.bc.CloseFlushing(time.Now().Add(a.ackTimeout))
 	_, _ = a.accepted.Write([]byte{packets.Disconnect << 4, 0})
+	if a.reset {
+		ResetOnClose(a.bc.Conn)
+	}
 	_ = a.accepted.Close()
+}
+
+// ResetOnClose makes closing c (a TCP connection) send a reset instead of
+// a FIN, after whatever was written before: the socket is gone at once, with
+// no TIME_WAIT on this side. See Config.ResetOnClose.
+func ResetOnClose(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
 }
 
 // clientTLS returns the tls.Config for one login: cfg.TLS itself when it is

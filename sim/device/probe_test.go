@@ -415,6 +415,7 @@ func TestClassify(t *testing.T) {
 		{"dial refused", dial, live, refused, Verdict{OutcomeError, PhaseTCP, ReasonRefusedTCP, ""}},
 		{"dial timeout", dial, live, timeout, Verdict{OutcomeError, PhaseTCP, ReasonTimeout, ""}},
 		{"dial canceled", dial, canceled, timeout, Verdict{OutcomeError, PhaseTCP, ReasonCanceled, ""}},
+		{"dial out of local ports", dial, live, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EADDRNOTAVAIL)}, Verdict{OutcomeError, PhaseTCP, ReasonNoPorts, ""}},
 		{"dial other", dial, live, errors.New("no such host"), Verdict{OutcomeError, PhaseTCP, ReasonDial, ""}},
 		{"handshake alert", hs, live, alert, Verdict{OutcomeRefused, PhaseTLS, "tls_alert:bad certificate", "bad certificate"}},
 		{"handshake reset is no verdict", hs, live, reset, Verdict{OutcomeError, PhaseTLS, ReasonReset, ""}},
