@@ -233,4 +233,3 @@ func TestPrepareAfterRemint(t *testing.T) {
 		t.Fatalf("old identities: %d refused, %d unexpected; want 20 and 20 (fingerprints were reset)", stale.Refused, stale.Unexpected)
 	}
 }
-
