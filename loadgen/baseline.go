@@ -255,11 +255,7 @@ func StartBaseline(ctx context.Context, o BaselineOptions) (p *BaselineProcess, 
 	if err != nil {
 		return nil, fmt.Errorf("start baseline: %w", err)
 	}
-	start := cmd.Start
-	if len(o.CPUs) > 0 {
-		start = func() error { return StartOn(o.CPUs, cmd.Start) }
-	}
-	if err := start(); err != nil {
+	if err := StartOn(o.CPUs, cmd.Start); err != nil {
 		return nil, fmt.Errorf("start baseline: %w", err)
 	}
 	p.cmd, p.PID = cmd, cmd.Process.Pid

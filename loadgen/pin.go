@@ -71,8 +71,12 @@ func PinProcess(cpus []int) error {
 // StartOn runs start (an exec.Cmd's Start) on an OS thread pinned to cpus
 // for the duration, so that the child process inherits that affinity from
 // birth (fork copies the calling thread's mask), before any of its threads
-// exist. The thread's own mask is restored afterwards.
+// exist. The thread's own mask is restored afterwards. With no cpus it just
+// runs start.
 func StartOn(cpus []int, start func() error) error {
+	if len(cpus) == 0 {
+		return start()
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var saved unix.CPUSet

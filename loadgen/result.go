@@ -133,13 +133,14 @@ type Window struct {
 	ServerCPUEnd    float64 `json:"server_cpu_end_s,omitempty"`
 	ServerCPUError  string  `json:"server_cpu_error,omitempty"` // why server CPU is missing
 
-	Held             int     `json:"held,omitempty"`              // hold mode: sessions open at the end of the ramp
-	HeldMemoryBytes  float64 `json:"held_memory_bytes,omitempty"` // hold mode: Go heap+stack growth / held sessions
-	ServerCertKey    string  `json:"server_cert_key,omitempty"`   // key type of the server certificate seen
-	ClientFloorUs    float64 `json:"client_floor_us,omitempty"`   // client-side crypto floor per login, measured after the attack (floor.go)
-	ClientFloorOps   string  `json:"client_floor_ops,omitempty"`  // the operations of that floor
-	NegotiatedTLS    string  `json:"negotiated_tls,omitempty"`    // TLS version of the last successful login
-	NegotiatedCipher string  `json:"negotiated_cipher,omitempty"` // cipher suite of the last successful login
+	Held             int     `json:"held,omitempty"`               // hold mode: sessions open at the end of the ramp
+	HeldMemoryBytes  float64 `json:"held_memory_bytes,omitempty"`  // hold mode: Go heap+stack growth / held sessions
+	ServerCertKey    string  `json:"server_cert_key,omitempty"`    // key type of the server certificate seen
+	ClientFloorUs    float64 `json:"client_floor_us,omitempty"`    // client-side crypto floor per login, measured after the attack (floor.go)
+	ClientFloorOps   string  `json:"client_floor_ops,omitempty"`   // the operations of that floor
+	ClientFloorError string  `json:"client_floor_error,omitempty"` // why the floor is missing
+	NegotiatedTLS    string  `json:"negotiated_tls,omitempty"`     // TLS version of the last successful login
+	NegotiatedCipher string  `json:"negotiated_cipher,omitempty"`  // cipher suite of the last successful login
 }
 
 // ServerCPUSeconds is the server CPU spent inside the window (0 when unknown).

@@ -118,7 +118,7 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 			serverKey = kt
 		}
 		if err == nil {
-			win.ClientFloorUs, win.ClientFloorOps = measureFloor(ac, ids, serverKey)
+			measureFloor(&win, ac, ids, serverKey)
 		}
 		if werr := addWindow(win); werr != nil {
 			return finish(errors.Join(err, werr))
@@ -152,7 +152,7 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 	win, err := Attack(ctx, bc, ids, sink)
 	win.ServerCertKey = bp.KeyDescription
 	if err == nil {
-		win.ClientFloorUs, win.ClientFloorOps = measureFloor(bc, ids, bo.ServerKeyType)
+		measureFloor(&win, bc, ids, bo.ServerKeyType)
 	}
 	if werr := addWindow(win); werr != nil {
 		err = errors.Join(err, werr)
@@ -163,22 +163,21 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 	return finish(err)
 }
 
-// measureFloor measures the client-side crypto floor of the attack's logins
-// (floor.go) with the key of its first identity; a failure leaves it out of
-// the window (0, "") rather than failing a run that has measured already.
-func measureFloor(ac AttackConfig, ids []*Identity, serverKey pki.KeyType) (float64, string) {
-	if len(ids) == 0 {
-		return 0, ""
-	}
-	key, ok := ids[0].Cert.PrivateKey.(crypto.Signer)
-	if !ok {
-		return 0, ""
+// measureFloor records in win the client-side crypto floor of the attack's
+// logins (floor.go), measured with the key of its first identity. A failure
+// is recorded as the reason the floor is missing, rather than failing a run
+// that has measured already.
+func measureFloor(win *Window, ac AttackConfig, ids []*Identity, serverKey pki.KeyType) {
+	var key crypto.Signer
+	if len(ids) > 0 {
+		key, _ = ids[0].Cert.PrivateKey.(crypto.Signer)
 	}
 	f, err := MeasureClientFloor(FloorSpec{KeyExchange: ac.KeyExchange, ClientKey: key, ServerKey: serverKey})
 	if err != nil {
-		return 0, ""
+		win.ClientFloorError = err.Error()
+		return
 	}
-	return f.Us, f.Ops
+	win.ClientFloorUs, win.ClientFloorOps = f.Us, f.Ops
 }
 
 // clientCAs are the distinct CAs of the good identities: the platform's

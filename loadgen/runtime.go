@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -88,12 +89,11 @@ func ReexecForLoad(args []string) error {
 // runtimeSettings describes the generator's Go runtime settings for the
 // run header, so a report says what the generator's CPU was measured under.
 func runtimeSettings() string {
-	gc := debug.SetGCPercent(-1)
-	debug.SetGCPercent(gc)
-	s := fmt.Sprintf("GOMAXPROCS=%d GOGC=%d", runtime.GOMAXPROCS(0), gc)
-	if gc < 0 {
-		s = fmt.Sprintf("GOMAXPROCS=%d GOGC=off", runtime.GOMAXPROCS(0))
+	gc := "off" // the metric reads -1 as a uint64 when the collector is off
+	if p := int64(readUint64Metric("/gc/gogc:percent")); p >= 0 {
+		gc = strconv.FormatInt(p, 10)
 	}
+	s := fmt.Sprintf("GOMAXPROCS=%d GOGC=%s", runtime.GOMAXPROCS(0), gc)
 	if sysmonQuiet() {
 		s += " sysmon=quiet"
 	}
@@ -140,14 +140,22 @@ func TuneGC(mode Mode) int {
 	percent := 400
 	if mode != ModeHold {
 		runtime.GC()
-		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-		metrics.Read(sample)
-		if live := sample[0].Value.Uint64(); sample[0].Value.Kind() == metrics.KindUint64 && live > 0 {
+		if live := readUint64Metric("/gc/heap/live:bytes"); live > 0 {
 			percent = int(min(max(gcHeadroom*100/live, 400), 5000))
 		}
 	}
 	debug.SetGCPercent(percent)
 	return percent
+}
+
+// readUint64Metric reads one runtime/metrics value (0 if unsupported).
+func readUint64Metric(name string) uint64 {
+	sample := []metrics.Sample{{Name: name}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return sample[0].Value.Uint64()
 }
 
 // Procs sets the generator's GOMAXPROCS: n if n > 0; otherwise, unless

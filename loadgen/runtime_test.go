@@ -131,3 +131,17 @@ func TestTuneGCAndProcs(t *testing.T) {
 		t.Errorf("runtimeSettings = %q", s)
 	}
 }
+
+// TestRuntimeSettingsGOGC: the header states the collector's setting as set,
+// "off" included.
+func TestRuntimeSettingsGOGC(t *testing.T) {
+	prev := debug.SetGCPercent(250)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	if s := runtimeSettings(); !strings.Contains(s, " GOGC=250") {
+		t.Errorf("runtimeSettings = %q, want GOGC=250", s)
+	}
+	debug.SetGCPercent(-1)
+	if s := runtimeSettings(); !strings.Contains(s, " GOGC=off") {
+		t.Errorf("runtimeSettings = %q, want GOGC=off", s)
+	}
+}

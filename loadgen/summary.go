@@ -79,7 +79,9 @@ type ServerSummary struct {
 	// ClientFloor is the client-side crypto floor measured on the
 	// generator's machine after the attack, and ClientCPU as a multiple of it.
 	ClientFloor *FloorStat `json:"client_floor,omitempty"`
-	ServerCPU   *CPUStat   `json:"server_cpu,omitempty"` // nil when not measured
+	// ClientFloorNote says why ClientFloor is missing.
+	ClientFloorNote string   `json:"client_floor_note,omitempty"`
+	ServerCPU       *CPUStat `json:"server_cpu,omitempty"` // nil when not measured
 	// ServerCPUNote says why ServerCPU is missing.
 	ServerCPUNote string `json:"server_cpu_note,omitempty"`
 
@@ -484,6 +486,8 @@ func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
 			floorSum += w.ClientFloorUs
 			floors++
 			floorOps = w.ClientFloorOps
+		} else if w.ClientFloorError != "" {
+			s.ClientFloorNote = w.ClientFloorError
 		}
 		if w.ServerCPUSource == "" {
 			cpuErr = w.ServerCPUError
@@ -522,6 +526,7 @@ func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
 	if floors > 0 && s.ClientCPU.PerAttemptUs > 0 {
 		us := floorSum / float64(floors)
 		s.ClientFloor = &FloorStat{Us: us, Ops: floorOps, Ratio: s.ClientCPU.PerAttemptUs / us}
+		s.ClientFloorNote = ""
 	}
 	if len(sourceOrder) > 0 {
 		var secs float64

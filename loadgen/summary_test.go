@@ -138,3 +138,33 @@ func TestBaselineRatio(t *testing.T) {
 		t.Errorf("baseline ratio %.4f, want 1.2 (300 µs vs 250 µs per attempt)", s.BaselineRatio)
 	}
 }
+
+// TestClientFloor: the floor is the mean of a server's windows and the
+// generator's CPU per attempt is stated over it; a window that could not
+// measure it says why.
+func TestClientFloor(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	a := NewAggregator()
+	for _, server := range []string{ServerBaseline, ServerPlatform} {
+		for _, r := range synthetic(server, 1000, t0) {
+			_ = a.Record(r)
+		}
+	}
+	ops := "X25519 + ECDSA P-256 sign + 2× ECDSA P-256 verify"
+	// Platform: two shards, floors 180 and 220 µs; 0.4 s of client CPU over 1,000 attempts.
+	a.AddWindow(Window{Server: ServerPlatform, Shard: Shard{0, 2}, Start: t0, End: t0.Add(time.Second), ClientCPUSeconds: 0.2, ClientFloorUs: 180, ClientFloorOps: ops})
+	a.AddWindow(Window{Server: ServerPlatform, Shard: Shard{1, 2}, Start: t0, End: t0.Add(time.Second), ClientCPUSeconds: 0.2, ClientFloorUs: 220, ClientFloorOps: ops})
+	a.AddWindow(Window{Server: ServerBaseline, Start: t0, End: t0.Add(time.Second), ClientCPUSeconds: 0.3, ClientFloorError: "crypto floor: client key *foo.Key"})
+	s, err := a.Summary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Server(ServerPlatform)
+	if p.ClientFloor == nil || p.ClientFloor.Us != 200 || p.ClientFloor.Ops != ops || math.Abs(p.ClientFloor.Ratio-2) > 1e-9 || p.ClientFloorNote != "" {
+		t.Errorf("platform floor %+v (note %q), want 200 µs and ratio 2 (400 µs per attempt)", p.ClientFloor, p.ClientFloorNote)
+	}
+	b := s.Server(ServerBaseline)
+	if b.ClientFloor != nil || b.ClientFloorNote != "crypto floor: client key *foo.Key" {
+		t.Errorf("baseline floor %+v, note %q: want none, with the window's reason", b.ClientFloor, b.ClientFloorNote)
+	}
+}

@@ -133,6 +133,8 @@ func headline(ss *loadgen.ServerSummary) [][2]string {
 	}
 	if f := ss.ClientFloor; f != nil {
 		out = append(out, [2]string{"client floor", fmt.Sprintf("%.0f µs per login of crypto alone (%s, measured on this generator); client CPU = %.2f× floor", f.Us, f.Ops, f.Ratio)})
+	} else if ss.ClientFloorNote != "" {
+		out = append(out, [2]string{"client floor", "not measured: " + ss.ClientFloorNote})
 	}
 	if ss.ServerCPU != nil {
 		out = append(out, [2]string{"server CPU", cpuText(ss.ServerCPU)})

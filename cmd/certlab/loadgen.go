@@ -420,11 +420,7 @@ func startChildPlatform(ctx context.Context, exe string, cpus []int) (*iotda.Tar
 		"--metrics-addr", "127.0.0.1:0", "--log-level", "warn")
 	c.Stdout, c.Stderr = io.Discard, os.Stderr
 	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // never outlive the generator
-	start := c.Start
-	if len(cpus) > 0 {
-		start = func() error { return loadgen.StartOn(cpus, c.Start) }
-	}
-	if err := start(); err != nil {
+	if err := loadgen.StartOn(cpus, c.Start); err != nil {
 		os.RemoveAll(dir)
 		return nil, 0, nil, fmt.Errorf("start platform: %w", err)
 	}
