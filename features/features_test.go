@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +16,9 @@ import (
 	"github.com/certlab/certlab/platform/platformtest"
 )
 
-// runSuite runs the suite and logs its output and summary table.
-func runSuite(t *testing.T, opts Options) Summary {
+// runSuite runs the suite and logs its output and summary table; it returns
+// the summary and the output.
+func runSuite(t *testing.T, opts Options) (Summary, string) {
 	t.Helper()
 	var out bytes.Buffer
 	opts.Output = &out
@@ -35,7 +37,7 @@ func runSuite(t *testing.T, opts Options) Summary {
 		t.Logf("suite output:\n%s", out.String())
 	}
 	t.Logf("summary:\n%s", table.String())
-	return sum
+	return sum, out.String()
 }
 
 // junitReport is the part of godog's JUnit XML the test checks.
@@ -58,7 +60,7 @@ func TestFeatures(t *testing.T) {
 	p := platformtest.Start(t)
 	dir := t.TempDir()
 	junitPath, cucumberPath := filepath.Join(dir, "junit.xml"), filepath.Join(dir, "cucumber.json")
-	sum := runSuite(t, Options{
+	sum, _ := runSuite(t, Options{
 		Target: p.Target(), Format: FormatProgress, Concurrency: 4, Reference: true,
 		JUnitPath: junitPath, CucumberPath: cucumberPath,
 	})
@@ -111,9 +113,12 @@ func TestSuiteCanFail(t *testing.T) {
 	p := platformtest.Start(t, func(c *platform.Config) {
 		c.MaxCAsPerProject, c.AllowCertificatesOnAnyProtocol = 101, true
 	})
-	sum := runSuite(t, Options{
-		Target: p.Target(), Tags: "@CA-QUOTA,@PROTO-MQTT-ONLY", Format: FormatProgress, Concurrency: 4, Reference: true,
+	// Cucumber's tag syntax, and the pretty output, which must stay readable
+	// with concurrent scenarios (checked below).
+	sum, out := runSuite(t, Options{
+		Target: p.Target(), Tags: "@CA-QUOTA or @PROTO-MQTT-ONLY", Format: FormatPretty, Concurrency: 4, Reference: true,
 	})
+	checkPrettyOutput(t, out, sum)
 	quota, _ := sum.Requirement("CA-QUOTA")
 	if quota.Failed != 3 || quota.Passed != 0 {
 		t.Errorf("CA-QUOTA on a 101-CA platform: %d failed, %d passed; want all 3 quota scenarios to fail", quota.Failed, quota.Passed)
@@ -130,5 +135,51 @@ func TestSuiteCanFail(t *testing.T) {
 	}
 	if sum.OK() {
 		t.Error("the suite passed against a platform that breaks CA-QUOTA and PROTO-MQTT-ONLY")
+	}
+}
+
+// checkPrettyOutput checks the pretty output of a run: one verdict line per
+// scenario (as many FAILs as failed scenarios), each followed by its own
+// steps; scenarios grouped under their feature in line order; no Go source
+// locations.
+func checkPrettyOutput(t *testing.T, out string, sum Summary) {
+	t.Helper()
+	if strings.Contains(out, ".go:") {
+		t.Errorf("pretty output shows Go source locations without Verbose")
+	}
+	verdicts := map[string]int{}
+	features := map[string]bool{}
+	feature, lastLine, inScenario := "", 0, false
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, "Feature: "):
+			uri := line[strings.LastIndex(line, "(")+1 : len(line)-1]
+			if features[uri] {
+				t.Errorf("feature %s printed twice", uri)
+			}
+			features[uri], feature, lastLine, inScenario = true, uri, 0, false
+		case strings.HasPrefix(line, "  PASS  "), strings.HasPrefix(line, "  FAIL  "), strings.HasPrefix(line, "  SKIP  "):
+			verdicts[line[2:6]]++
+			loc := line[strings.LastIndex(line, "("+feature+":"):]
+			n, err := strconv.Atoi(loc[len(feature)+2 : strings.Index(loc, ")")])
+			if err != nil || n < lastLine {
+				t.Errorf("scenario out of order or without its feature's location: %q after line %d", line, lastLine)
+			}
+			lastLine, inScenario = n, true
+		case strings.HasPrefix(line, "      "):
+			if !inScenario {
+				t.Errorf("step outside a scenario: %q", line)
+			}
+			step := strings.TrimLeft(line, " ")
+			if !strings.HasPrefix(line, "          ") && !strings.HasPrefix(step, "✓ ") && !strings.HasPrefix(step, "✗ ") &&
+				!strings.HasPrefix(step, "- ") && !strings.HasPrefix(step, "? ") {
+				t.Errorf("step without a mark: %q", line)
+			}
+		case line == "":
+			inScenario = false
+		}
+	}
+	if got := verdicts["PASS"] + verdicts["FAIL"] + verdicts["SKIP"]; got != sum.Scenarios || verdicts["FAIL"] != sum.Failed {
+		t.Errorf("pretty output has %v verdicts; the run had %d scenarios, %d failed", verdicts, sum.Scenarios, sum.Failed)
 	}
 }

@@ -38,12 +38,14 @@ const DefaultConcurrency = 4
 // Options configure Run.
 type Options struct {
 	Target *iotda.Target // required: where the platform under test is
-	// Tags is a godog tag expression ("@CA-QUOTA,@LOGIN-TLS" = or,
-	// "@login && ~@quota" = and); "" runs everything. Unless @reference is
-	// enabled, "~@reference" is added to every alternative.
-	Tags   string
-	Format string    // FormatPretty or FormatProgress (default) on Output
-	Output io.Writer // default os.Stdout
+	// Tags is a Cucumber tag expression ("@login and not (@slow or @CA-QUOTA)";
+	// godog's "~", "&&" and "," also work); "" runs everything. Unless
+	// @reference is enabled, @reference scenarios are left out. An
+	// expression that selects no scenario is an error.
+	Tags    string
+	Format  string    // FormatPretty or FormatProgress (default) on Output
+	Output  io.Writer // default os.Stdout
+	Verbose bool      // pretty: print the Go step definition of each step
 
 	JUnitPath    string // JUnit XML report; "" = none
 	CucumberPath string // cucumber JSON report; "" = a temporary file, removed
@@ -87,10 +89,11 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		}
 	}
 	reference := opts.Reference || opts.Target.AdminToken != ""
-	tags, err := tagExpression(opts.Tags, reference)
+	sel, err := selectScenarios(opts.Tags, reference)
 	if err != nil {
 		return Summary{}, fmt.Errorf("run features: %w", err)
 	}
+	tags := sel.Filter
 	seed := opts.Seed
 	if seed == 0 {
 		seed = rand.Int64N(1<<53) + 1
@@ -111,17 +114,25 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		_ = f.Close()
 		defer os.Remove(cucumberPath)
 	}
-	format := opts.Format + ",cucumber:" + cucumberPath
+	format := opts.Format
+	if format == FormatPretty {
+		format = prettyFormat
+	}
+	format += ",cucumber:" + cucumberPath
 	if opts.JUnitPath != "" {
 		format += ",junit:" + opts.JUnitPath
 	}
 
-	fmt.Fprintf(opts.Output, "certlab bdd: target %s (%s), tags %q, concurrency %d, reference checks %v\n",
-		opts.Target.Name, opts.Target.APIEndpoint, tags, opts.Concurrency, reference)
+	fmt.Fprintf(opts.Output, "certlab bdd: target %s (%s), %d scenarios selected (tags %q), concurrency %d, reference checks %v\n",
+		opts.Target.Name, opts.Target.APIEndpoint, sel.Total, opts.Tags, opts.Concurrency, reference)
+	for _, u := range sel.Unknown {
+		fmt.Fprintf(opts.Output, "warning: %s is not a tag of any scenario\n", u)
+	}
 	fmt.Fprintf(opts.Output, "Randomized with seed: %d (rerun in the same order with --seed %d)\n", seed, seed)
 
 	runMu.Lock()
 	defer runMu.Unlock()
+	prettyPlan.selected, prettyPlan.verbose = sel.PerURI, opts.Verbose
 	start := time.Now()
 	status := godog.TestSuite{
 		Name:                "certlab",
@@ -162,32 +173,3 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	return sum, nil
 }
 
-// tagExpression validates expr (godog's "a && ~b, c" syntax, no parentheses)
-// and, unless reference is set, excludes @reference from every alternative.
-func tagExpression(expr string, reference bool) (string, error) {
-	expr = strings.TrimSpace(expr)
-	if expr == "" {
-		if reference {
-			return "", nil
-		}
-		return "~@reference", nil
-	}
-	alts := strings.Split(expr, ",")
-	for i, alt := range alts {
-		terms := strings.Split(alt, "&&")
-		for j, t := range terms {
-			t = strings.TrimSpace(t)
-			name := strings.TrimPrefix(strings.TrimPrefix(t, "~"), "@")
-			if name == "" || strings.ContainsAny(name, " ()~@!") {
-				return "", fmt.Errorf("tag expression %q: bad term %q (use @tag, ~@tag, && and ,)", expr, t)
-			}
-			terms[j] = t
-		}
-		alt = strings.Join(terms, " && ")
-		if !reference {
-			alt += " && ~@reference"
-		}
-		alts[i] = alt
-	}
-	return strings.Join(alts, ","), nil
-}

@@ -73,31 +73,6 @@ func TestSummarizeRejectsGarbage(t *testing.T) {
 	}
 }
 
-func TestTagExpression(t *testing.T) {
-	tests := []struct {
-		name, expr string
-		reference  bool
-		want       string
-		wantErr    bool
-	}{
-		{"empty, reference", "", true, "", false},
-		{"empty, no reference", "", false, "~@reference", false},
-		{"or", "@CA-QUOTA,@PROTO-MQTT-ONLY", false, "@CA-QUOTA && ~@reference,@PROTO-MQTT-ONLY && ~@reference", false},
-		{"and with spaces", " @login &&  ~@quota ", true, "@login && ~@quota", false},
-		{"empty term", "@login && ", false, "", true},
-		{"parentheses", "(@a,@b)", false, "", true},
-		{"not keyword", "not @a", false, "", true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := tagExpression(tc.expr, tc.reference)
-			if (err != nil) != tc.wantErr || got != tc.want {
-				t.Errorf("tagExpression(%q, %v) = %q, %v; want %q, error %v", tc.expr, tc.reference, got, err, tc.want, tc.wantErr)
-			}
-		})
-	}
-}
-
 func TestRunRejectsBadOptions(t *testing.T) {
 	tests := []struct {
 		name string
@@ -107,6 +82,7 @@ func TestRunRejectsBadOptions(t *testing.T) {
 		{"unknown format", Options{Target: &iotda.Target{}, Format: "html"}},
 		{"comma in a report path", Options{Target: &iotda.Target{}, JUnitPath: "a,b.xml"}},
 		{"bad tag expression", Options{Target: &iotda.Target{}, Tags: "@a && "}},
+		{"tag expression selecting nothing", Options{Target: &iotda.Target{}, Tags: "@NOPE"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

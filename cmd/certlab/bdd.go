@@ -23,10 +23,26 @@ target, and print pass/fail per requirement ID.
 Without --target an embedded reference platform is started in a temporary
 directory. Scenarios tagged @reference (fresh projects through certlab's admin
 API, the login-attempt log) run only when the target has an admin_token.
-The exit status is 1 when any scenario fails.`,
+
+--tags takes a Cucumber tag expression: tags combined with not, and, or and
+parentheses, e.g. "@LOGIN-TLS or @CA-QUOTA", "@login and not @reference"
+(godog's "~", "&&" and "," work too). An expression that selects no scenario
+is an error that names the unknown tags.
+
+The pretty output prints each scenario whole, grouped under its feature in
+file order even when scenarios run concurrently, with PASS/FAIL on every
+scenario and a mark on every step (✓ passed, ✗ failed, - skipped,
+? undefined); --verbose adds the Go step definition of each step.
+
+The exit status is 1 when any scenario fails or the tag expression selects
+nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			// A typo in --tags fails here, before a platform is started.
+			if _, err := features.CheckTags(opts.Tags, true); err != nil {
+				return fmt.Errorf("bdd: --tags: %w", err)
+			}
 			t, _, cleanup, err := resolveTarget(ctx, targetPath, embeddedOptions{})
 			if err != nil {
 				return fmt.Errorf("bdd: %w", err)
@@ -58,11 +74,12 @@ The exit status is 1 when any scenario fails.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&targetPath, "target", "", "target file (default: start an embedded reference platform)")
-	f.StringVar(&opts.Tags, "tags", "", `tag expression, e.g. "@CA-QUOTA,@LOGIN-TLS" (or) or "@login && ~@quota" (and)`)
+	f.StringVar(&opts.Tags, "tags", "", `Cucumber tag expression, e.g. "@CA-QUOTA or @LOGIN-TLS", "@login and not (@quota or @reference)"`)
 	f.StringVar(&opts.Format, "format", features.FormatPretty, "output format: pretty or progress")
 	f.StringVar(&opts.JUnitPath, "junit", "", "write a JUnit XML report to FILE")
 	f.StringVar(&opts.CucumberPath, "cucumber", "", "write a cucumber JSON report to FILE")
 	f.IntVar(&opts.Concurrency, "concurrency", features.DefaultConcurrency, "scenarios run at once")
+	f.BoolVar(&opts.Verbose, "verbose", false, "pretty: show the Go step definition (file:line) of each step")
 	f.Int64Var(&opts.Seed, "seed", 0, "scenario order seed (0 = random; the seed used is printed)")
 	return cmd
 }

@@ -207,6 +207,13 @@ func TestBDD(t *testing.T) {
 			t.Errorf("JUnit report: %v\n%s", err, data)
 		}
 	})
+	t.Run("a tag expression that selects nothing fails and names the typo", func(t *testing.T) {
+		_, _, err := runCLI(t, "bdd", "--tags", "@CA-QUOTE or @NOPE")
+		if err == nil || !strings.Contains(err.Error(), "@CA-QUOTE is not a tag of any scenario (did you mean @CA-QUOTA?)") ||
+			!strings.Contains(err.Error(), "@NOPE is not a tag") {
+			t.Fatalf("bdd --tags with typos: %v", err)
+		}
+	})
 	t.Run("exits 1 on a platform that breaks CA-QUOTA", func(t *testing.T) {
 		p := platformtest.Start(t, func(c *platform.Config) { c.MaxCAsPerProject = 101 })
 		out, _, err := runCLI(t, "bdd", "--target", p.TargetPath(), "--tags", "@CA-QUOTA", "--format", "progress")
