@@ -89,7 +89,10 @@ func VerifyRequest(r *http.Request, body []byte, lookup SecretLookup, now time.T
 		want = hmacHex([]byte(secret), stringToSignSDK(dateStr, cr))
 	}
 	if subtle.ConstantTimeCompare([]byte(want), []byte(a.signature)) != 1 {
-		return a.accessKey, fmt.Errorf("%s: %w: the server's canonical request was %q", op, ErrSignatureMismatch, cr)
+		// Say what to fix first; the canonical request is for the rare case
+		// of a proxy or client that changes what it signed.
+		return a.accessKey, fmt.Errorf("%s: %w: access key %q is known but the signature does not match: check the secret key (secret_key in the target file); if it is right, something between client and server changed the request (the server's canonical request was %q)",
+			op, ErrSignatureMismatch, a.accessKey, cr)
 	}
 	return a.accessKey, nil
 }

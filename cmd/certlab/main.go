@@ -53,6 +53,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(platformCmd(), bddCmd(), simCmd(), pkiCmd(), loadgenCmd(), reportCmd(), attemptsCmd(), checkCmd())
+	root.AddCommand(platformCmd(), bddCmd(), simCmd(), pkiCmd(), loadgenCmd(), reportCmd(), attemptsCmd(), checkCmd(), targetCmd())
 	return root
 }

@@ -335,3 +335,26 @@ func TestReport(t *testing.T) {
 		t.Error("report of a missing file succeeded")
 	}
 }
+
+// TestTargetCheck pre-flights the platform's own target file (exit 0) and a
+// copy with a wrong secret key (exit 1, naming the field).
+func TestTargetCheck(t *testing.T) {
+	p := platformtest.Start(t)
+	out := mustRunCLI(t, "target", "check", p.TargetPath())
+	for _, want := range []string{"OK    api-credentials", "OK    mqtt-tls"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("target check output lacks %q:\n%s", want, out)
+		}
+	}
+	bad := *p.Target()
+	bad.SecretKey += "x"
+	badPath := filepath.Join(filepath.Dir(p.TargetPath()), "bad-target.json")
+	if err := bad.Save(badPath); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCLI(t, "target", "check", badPath)
+	requireExit(t, err, 1)
+	if !strings.Contains(out, "check secret_key in bad-target.json") {
+		t.Errorf("target check of a wrong secret key does not name it:\n%s", out)
+	}
+}
