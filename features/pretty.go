@@ -59,11 +59,11 @@ type prettyFormatter struct {
 }
 
 type prettyFeature struct {
-	doc   *messages.GherkinDocument
+	doc      *messages.GherkinDocument
 	rows     map[string]exampleRow // AST node ID of an examples row -> the row
 	lines    map[string]int64      // AST node ID of a scenario or row -> its line
 	keywords map[string]string     // AST node ID of a step -> "Given ", "And "...
-	done  []*prettyScenario
+	done     []*prettyScenario
 }
 
 type exampleRow struct {
@@ -182,7 +182,8 @@ func (f *prettyFormatter) Pickle(p *messages.Pickle) {
 	}
 }
 
-func (f *prettyFormatter) Defined(*messages.Pickle, *messages.PickleStep, *formatters.StepDefinition) {}
+func (f *prettyFormatter) Defined(*messages.Pickle, *messages.PickleStep, *formatters.StepDefinition) {
+}
 
 func (f *prettyFormatter) Passed(p *messages.Pickle, s *messages.PickleStep, d *formatters.StepDefinition) {
 	f.step(p, prettyStep{step: s, mark: markPassed, def: d})

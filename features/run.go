@@ -172,4 +172,3 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	}
 	return sum, nil
 }
-
