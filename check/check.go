@@ -55,8 +55,13 @@ type Config struct {
 	// Leaf is the device's certificate, the intermediates it presents and its
 	// private key (required; see pki.LeafFromFiles).
 	Leaf *pki.Leaf
-	// DeviceID is the device_id the device logs in as; "" = the certificate's subject CN.
+	// DeviceID is the device_id the device logs in as; "" = look the device
+	// up: by the certificate's fingerprint, else by node_id or device_id = CN
+	// (see findDevice).
 	DeviceID string
+	// TLSVersion pins the login's TLS version (tls.VersionTLS12 or
+	// tls.VersionTLS13); 0 lets client and server agree.
+	TLSVersion uint16
 	// MQTTVersion is 4 (MQTT 3.1.1, default) or 5.
 	MQTTVersion int
 	// ConnectTimeout bounds the login (TCP + TLS + CONNECT -> CONNACK); default 10 s.
@@ -104,12 +109,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, errors.New("check: Config.Leaf has no private key")
 	case cfg.MQTTVersion != 4 && cfg.MQTTVersion != 5:
 		return nil, fmt.Errorf("check: MQTT version %d (want 4 for 3.1.1, or 5)", cfg.MQTTVersion)
-	}
-	if cfg.DeviceID == "" {
-		cfg.DeviceID = cfg.Leaf.Cert.Subject.CommonName
-		if cfg.DeviceID == "" {
-			return nil, errors.New("check: the certificate has no subject CN to use as device_id; give the device ID")
-		}
+	case cfg.TLSVersion != 0 && cfg.TLSVersion != tls.VersionTLS12 && cfg.TLSVersion != tls.VersionTLS13:
+		return nil, fmt.Errorf("check: TLS version %#04x (want TLS 1.2 or 1.3)", cfg.TLSVersion)
 	}
 	if cfg.Client == nil {
 		c, err := cfg.Target.Client(iotda.WithTimeout(cfg.APITimeout))
@@ -119,9 +120,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cfg.Client = c
 	}
 	c := &checker{cfg: cfg, leaf: cfg.Leaf, now: cfg.Now()}
+	match := DeviceMatch{DeviceID: cfg.DeviceID, By: "flag", Detail: "given by the caller"}
+	if cfg.DeviceID == "" {
+		var err error
+		if match, err = c.findDevice(ctx); err != nil {
+			return nil, fmt.Errorf("check: %w", err)
+		}
+		if match.DeviceID == "" {
+			return nil, fmt.Errorf("check: %s; give the device ID", match.Detail)
+		}
+		c.cfg.DeviceID = match.DeviceID
+	}
 	r := &Report{
 		Target:      Endpoints{Name: cfg.Target.Name, API: cfg.Target.APIEndpoint, MQTT: cfg.Target.MQTTAddress(), ProjectID: cfg.Target.ProjectID},
-		DeviceID:    cfg.DeviceID,
+		DeviceID:    c.cfg.DeviceID,
+		Device:      match,
 		Certificate: describe(cfg.Leaf),
 		CheckedAt:   c.now.UTC(),
 	}
@@ -156,6 +169,9 @@ func (c *checker) login(ctx context.Context) Login {
 	}
 	cert := c.leaf.TLSCertificate()
 	tlsCfg.Certificates = []tls.Certificate{cert}
+	if v := c.cfg.TLSVersion; v != 0 {
+		tlsCfg.MinVersion, tlsCfg.MaxVersion = v, v
+	}
 	tlsCfg.GetClientCertificate = device.AlwaysPresent(cert)
 	out.ClientID = device.ClientID(c.cfg.DeviceID, c.now)
 	c.loginStart = time.Now()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -362,18 +363,21 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	}
 }
 
-// TestUnreachablePlatform: an endpoint nobody listens on is a report (the
-// login errs in TCP; the lint skips what needs the API), not a Run error.
+// TestUnreachablePlatform: a platform nobody listens on leaves the check
+// without a verdict. Given the device ID, the login errs in TCP and the
+// report is inconclusive (neither compatible nor incompatible); without it,
+// the device cannot even be looked up and Run fails.
 func TestUnreachablePlatform(t *testing.T) {
 	ca := mustCA(t)
 	leaf := mustLeaf(t, ca, "dev")
 	tg := &iotda.Target{APIEndpoint: "https://127.0.0.1:1", MQTTEndpoint: "127.0.0.1:1", ProjectID: "p", AccessKey: "a", SecretKey: "s"}
-	r, err := check.Run(t.Context(), check.Config{Target: tg, Leaf: leaf, APITimeout: 2 * time.Second, ConnectTimeout: 2 * time.Second, AttemptWait: time.Millisecond})
+	cfg := check.Config{Target: tg, Leaf: leaf, DeviceID: "dev", APITimeout: 2 * time.Second, ConnectTimeout: 2 * time.Second, AttemptWait: time.Millisecond}
+	r, err := check.Run(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if r.Compatible || r.Login.Outcome != "error" || r.Login.Phase != "tcp" {
-		t.Fatalf("login %+v, want an error in the tcp phase", r.Login)
+	if r.Compatible || r.Inconclusive == "" || r.Login.Outcome != "error" || r.Login.Phase != "tcp" {
+		t.Fatalf("compatible %v, inconclusive %q, login %+v; want an inconclusive report, the login erring in the tcp phase", r.Compatible, r.Inconclusive, r.Login)
 	}
 	if !strings.Contains(r.Remedy, "mqtt_endpoint") {
 		t.Errorf("remedy %q, want advice about mqtt_endpoint", r.Remedy)
@@ -381,9 +385,52 @@ func TestUnreachablePlatform(t *testing.T) {
 	if got := finding(r, check.CheckChain); got.Status != check.StatusSkip {
 		t.Errorf("chain check %s, want skip without an API", got.Status)
 	}
-	if r.DeviceID != "dev" {
-		t.Errorf("device ID %q, want the certificate's CN", r.DeviceID)
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil || !strings.Contains(text.String(), `device "dev" could not be checked`) || strings.Contains(text.String(), "INCOMPATIBLE") {
+		t.Errorf("text report of an unreachable platform:\n%s", text.String())
 	}
+
+	cfg.DeviceID = ""
+	if _, err := check.Run(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "find device") {
+		t.Errorf("Run without a device ID against an unreachable API: %v, want a find-device error", err)
+	}
+}
+
+// TestFindsTheDevice: without a device ID, check finds the device the
+// certificate belongs to: by node_id = CN with a matching fingerprint (an
+// openssl-made certificate whose CN is the MAC), by fingerprint alone (a CN
+// naming nothing), and by node_id = CN alone (a certificate that is not
+// the registered one: fingerprint_mismatch, not device_not_found).
+func TestFindsTheDevice(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for i := range 3 { // other devices in the project
+		f.register(t, ctx, fmt.Sprintf("other-%d", i), "")
+	}
+
+	mac := mustLeaf(t, f.ca, "A1B2C3D4E5F6")
+	macID := f.register(t, ctx, "A1B2C3D4E5F6", mac.FingerprintSHA256())
+	r := f.run(t, ctx, mac, "", 4)
+	if r.DeviceID != macID || r.Device.By != "fingerprint" || !strings.Contains(r.Device.Detail, "node_id") {
+		t.Errorf("CN = node_id: found %q by %q (%s), want %q by fingerprint", r.DeviceID, r.Device.By, r.Device.Detail, macID)
+	}
+	requireExplained(t, r, iotda.ReasonOK, "")
+
+	anon := mustLeaf(t, f.ca, "some factory CN")
+	anonID := f.register(t, ctx, "serial-0042", anon.FingerprintSHA256())
+	r = f.run(t, ctx, anon, "", 5)
+	if r.DeviceID != anonID || r.Device.By != "fingerprint" {
+		t.Errorf("CN naming nothing: found %q by %q (%s), want %q by fingerprint", r.DeviceID, r.Device.By, r.Device.Detail, anonID)
+	}
+	requireExplained(t, r, iotda.ReasonOK, "")
+
+	stray := mustLeaf(t, f.ca, "A1B2C3D4E5F6") // same CN, not the registered certificate
+	r = f.run(t, ctx, stray, "", 4)
+	if r.DeviceID != macID || r.Device.By != "node_id" {
+		t.Errorf("unregistered certificate: found %q by %q (%s), want %q by node_id", r.DeviceID, r.Device.By, r.Device.Detail, macID)
+	}
+	requireExplained(t, r, iotda.ReasonFingerprintMismatch, "")
 }
 
 func mustCA(t *testing.T) *pki.CA {

@@ -134,13 +134,13 @@ func (c *checker) validity() Finding {
 	window := fmt.Sprintf("valid %s to %s", cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
 	switch {
 	case c.now.Before(cert.NotBefore):
-		return f.fail(iotda.ReasonCertNotYetValid, fmt.Sprintf("%s: not valid for another %s", window, cert.NotBefore.Sub(c.now).Round(time.Second)),
+		return f.fail(iotda.ReasonCertNotYetValid, fmt.Sprintf("%s: not valid for another %s", window, humanDuration(cert.NotBefore.Sub(c.now))),
 			remedyOf(pki.VariantNotYetValid))
 	case c.now.After(cert.NotAfter):
-		return f.fail(iotda.ReasonCertExpired, fmt.Sprintf("%s: expired %s ago", window, c.now.Sub(cert.NotAfter).Round(time.Second)),
+		return f.fail(iotda.ReasonCertExpired, fmt.Sprintf("%s: expired %s ago", window, humanDuration(c.now.Sub(cert.NotAfter))),
 			remedyOf(pki.VariantExpired))
 	case cert.NotAfter.Sub(c.now) < ExpirySoon:
-		return f.warn(fmt.Sprintf("%s: expires in %s", window, cert.NotAfter.Sub(c.now).Round(time.Hour)),
+		return f.warn(fmt.Sprintf("%s: expires in %s", window, humanDuration(cert.NotAfter.Sub(c.now))),
 			"issue the replacement certificate now and register it as the secondary fingerprint, so that the device can switch without downtime")
 	}
 	return f.pass(window)

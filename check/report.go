@@ -97,6 +97,10 @@ type Login struct {
 type Report struct {
 	// Compatible is true when the device logged in (CONNACK 0x00).
 	Compatible bool `json:"compatible"`
+	// Inconclusive says why the check could not judge the device: the MQTT
+	// endpoint could not be reached, or its server certificate is not
+	// trusted. Such a report is neither compatible nor incompatible.
+	Inconclusive string `json:"inconclusive,omitempty"`
 	// Reason is "ok" or the refusal reason: the platform's when it recorded
 	// the attempt, else the lint's, else inferred from the login (may be "").
 	Reason      iotda.Reason `json:"reason"`
@@ -105,6 +109,7 @@ type Report struct {
 
 	Target      Endpoints   `json:"target"`
 	DeviceID    string      `json:"device_id"`
+	Device      DeviceMatch `json:"device"` // how the device was found
 	CheckedAt   time.Time   `json:"checked_at"`
 	Certificate Certificate `json:"certificate"`
 	Checks      []Finding   `json:"checks"`
@@ -133,6 +138,11 @@ func (r *Report) decide() {
 		return nil
 	}
 	l := r.Login
+	if why := unreachable(l); why != "" {
+		r.Inconclusive, r.Explanation, r.Remedy = why, why, loginRemedy(l)
+		r.Problems = append(r.Problems, Finding{Check: CheckLogin, Status: StatusFail, Message: why, Remedy: r.Remedy})
+		return
+	}
 	if l.Outcome == string(device.OutcomeSuccess) {
 		r.Compatible, r.Reason = true, iotda.ReasonOK
 		r.Explanation = fmt.Sprintf("logged in over MQTT %s with %s %s", l.MQTTVersion, l.TLSVersion, l.CipherSuite)
@@ -163,6 +173,24 @@ func (r *Report) decide() {
 		r.Remedy = loginRemedy(l)
 	}
 	r.Problems = append(r.Problems, Finding{Check: CheckLogin, Status: StatusFail, Reason: r.Reason, Message: r.Explanation, Remedy: r.Remedy})
+}
+
+// unreachable says why a login never reached the platform's checks: the
+// endpoint refused or dropped the TCP connection, or the client did not
+// trust the server. "" when it did reach them.
+func unreachable(l Login) string {
+	if l.Outcome != string(device.OutcomeError) {
+		return ""
+	}
+	switch {
+	case l.ClientReason == device.ReasonRefusedTCP, l.ClientReason == device.ReasonDial, l.ClientReason == device.ReasonNoPorts:
+		return fmt.Sprintf("the MQTT endpoint could not be reached (%s): %s", l.ClientReason, l.Error)
+	case l.Phase == string(device.PhaseTCP):
+		return fmt.Sprintf("no TCP connection to the MQTT endpoint (%s): %s", l.ClientReason, l.Error)
+	case l.ClientReason == device.ReasonServerCert:
+		return fmt.Sprintf("the MQTT endpoint's server certificate is not trusted: %s", l.Error)
+	}
+	return ""
 }
 
 // inferFromLogin names the reason from what the device saw, when neither
@@ -235,11 +263,18 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteText writes the report for people.
 func (r *Report) WriteText(w io.Writer) error {
 	verdict := "COMPATIBLE"
-	if !r.Compatible {
+	switch {
+	case r.Inconclusive != "":
+		verdict = "NOT CHECKED"
+	case !r.Compatible:
 		verdict = "INCOMPATIBLE"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "certlab check: device %q is %s", r.DeviceID, verdict)
+	if r.Inconclusive != "" {
+		fmt.Fprintf(&b, "certlab check: device %q could not be checked: %s", r.DeviceID, r.Inconclusive)
+	} else {
+		fmt.Fprintf(&b, "certlab check: device %q is %s", r.DeviceID, verdict)
+	}
 	if !r.Compatible && r.Reason != "" {
 		fmt.Fprintf(&b, " (%s)", r.Reason)
 	}
@@ -248,6 +283,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	c := r.Certificate
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "target\t%s (api %s, mqtt %s, project %s)\n", r.Target.Name, r.Target.API, r.Target.MQTT, r.Target.ProjectID)
+	fmt.Fprintf(tw, "device\t%s: %s\n", r.DeviceID, r.Device.Detail)
 	fmt.Fprintf(tw, "certificate\t%s, issued by %s\n", c.Subject, c.Issuer)
 	fmt.Fprintf(tw, "\t%s, %s, valid %s to %s\n", c.KeyType, c.SignatureAlgorithm, c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339))
 	eku := "none"
@@ -310,6 +346,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "\n  %s\n", r.Explanation)
 	if r.Remedy != "" && !r.Compatible {
 		fmt.Fprintf(&b, "  remedy: %s\n", r.Remedy)
+	}
+	if r.Inconclusive != "" {
+		b.WriteString("  the check could not run to a verdict: nothing is known yet about the device\n")
 	}
 	// Other problems: all of them beside the one the verdict already states.
 	var others []Finding

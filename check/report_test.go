@@ -19,14 +19,15 @@ func TestDecideWithoutPlatformRecord(t *testing.T) {
 		return Login{MQTTVersion: version, Outcome: string(device.OutcomeRefused), Phase: string(device.PhaseConnect), ConnackCode: intp(code)}
 	}
 	tests := []struct {
-		name        string
-		checks      []Finding
-		login       Login
-		wantOK      bool
-		wantReason  iotda.Reason
-		wantRemedy  string // substring
-		wantInWhy   string // substring of the explanation
-		wantProblem int    // number of problems
+		name         string
+		checks       []Finding
+		login        Login
+		wantOK       bool
+		wantReason   iotda.Reason
+		wantRemedy   string // substring
+		wantInWhy    string // substring of the explanation
+		wantProblem  int    // number of problems
+		inconclusive bool   // the platform was never reached
 	}{
 		{name: "success", checks: []Finding{warnKey}, login: Login{Outcome: "success", MQTTVersion: "3.1.1", TLSVersion: "TLS 1.3"},
 			wantOK: true, wantReason: iotda.ReasonOK, wantInWhy: "logged in", wantProblem: 1},
@@ -43,14 +44,19 @@ func TestDecideWithoutPlatformRecord(t *testing.T) {
 		{name: "TLS alert bad certificate", login: Login{Outcome: "refused", Phase: "tls", Alert: "bad certificate"},
 			wantReason: "", wantInWhy: "TLS handshake", wantProblem: 1},
 		{name: "nobody listens", login: Login{Outcome: "error", Phase: "tcp", ClientReason: device.ReasonRefusedTCP, Error: "connection refused"},
-			wantReason: "", wantRemedy: "mqtt_endpoint", wantInWhy: "did not complete", wantProblem: 1},
+			wantReason: "", wantRemedy: "mqtt_endpoint", wantInWhy: "could not be reached", wantProblem: 1, inconclusive: true},
 		{name: "server certificate not trusted", login: Login{Outcome: "error", Phase: "tls", ClientReason: device.ReasonServerCert},
-			wantRemedy: "ca_file", wantProblem: 1},
+			wantRemedy: "ca_file", wantProblem: 1, inconclusive: true},
+		{name: "timeout after TLS", login: Login{Outcome: "error", Phase: "connect", ClientReason: device.ReasonTimeout},
+			wantRemedy: "did not answer in time", wantInWhy: "did not complete", wantProblem: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &Report{Checks: tc.checks, Login: tc.login}
 			r.decide()
+			if (r.Inconclusive != "") != tc.inconclusive {
+				t.Errorf("inconclusive %q, want inconclusive %v", r.Inconclusive, tc.inconclusive)
+			}
 			if r.Compatible != tc.wantOK || r.Reason != tc.wantReason {
 				t.Errorf("compatible=%v reason=%q, want %v %q", r.Compatible, r.Reason, tc.wantOK, tc.wantReason)
 			}

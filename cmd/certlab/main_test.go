@@ -274,6 +274,27 @@ func TestCheckAndAttempts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("check of a registered device: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
 	}
+	// As the README shows it, without --device-id: found by its fingerprint.
+	out, errOut, err = runCLI(t, "check", "--target", p.TargetPath(), "--cert", filepath.Join(good, "device.pem"),
+		"--key", filepath.Join(good, "device.key"))
+	if err != nil || !strings.Contains(out, product+"_SN0001: its SHA-256 fingerprint matches") {
+		t.Fatalf("check without --device-id: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+	}
+	// A target whose MQTT endpoint is dead: the check could not run (1), it
+	// is not a verdict on the device (2).
+	dead := *p.Target()
+	dead.MQTTEndpoint = "127.0.0.1:1"
+	deadPath := filepath.Join(dir, "dead-target.json")
+	if err := dead.Save(deadPath); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCLI(t, "check", "--target", deadPath, "--cert", filepath.Join(good, "device.pem"), "--key", filepath.Join(good, "device.key"))
+	if ee, ok := errors.AsType[exitError](err); ok && ee.code != 1 {
+		t.Errorf("check against a dead MQTT endpoint exits %d, want 1 (main prints a plain error and exits 1)", ee.code)
+	}
+	if err == nil || !strings.Contains(err.Error(), "mqtt_endpoint in dead-target.json") {
+		t.Errorf("check against a dead MQTT endpoint: %v, want the pre-flight naming mqtt_endpoint", err)
+	}
 	// SN0002 was never registered. [LOGIN-SUCCESS]
 	out, _, err = runCLI(t, "check", "--target", p.TargetPath(), "--cert", filepath.Join(bad, "device.pem"),
 		"--key", filepath.Join(bad, "device.key"), "--device-id", product+"_SN0002")

@@ -4,14 +4,19 @@ package pki
 // for people (login diagnostics, `certlab check`).
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+
+	"software.sslmate.com/src/go-pkcs12"
 )
 
 // File name suffixes used by WriteFiles: dir/base+CertSuffix and dir/base+KeySuffix.
@@ -22,8 +27,9 @@ const (
 
 // LeafFromFiles reads a device (or server) identity: certPath holds the leaf
 // certificate first, then any intermediates it must present (nearest first);
-// keyPath holds its private key (PKCS#8, PKCS#1 or SEC 1 PEM). certPath and
-// keyPath may be the same file. The key is not checked against the
+// keyPath holds its private key (PKCS#8, PKCS#1 or SEC 1). Both may be PEM or
+// DER (a DER certificate file may hold several certificates back to back).
+// certPath and keyPath may be the same PEM file. The key is not checked against the
 // certificate (a mismatched pair is a diagnosis, not a read error): use
 // KeyMatchesCert for that.
 func LeafFromFiles(certPath, keyPath string) (*Leaf, error) {
@@ -32,6 +38,65 @@ func LeafFromFiles(certPath, keyPath string) (*Leaf, error) {
 		return nil, fmt.Errorf("read leaf: %w", err)
 	}
 	return &Leaf{Cert: cert, Key: key, Chain: chain}, nil
+}
+
+// LeafFromPKCS12 reads a device identity from a PKCS#12 (.p12, .pfx) file:
+// its key, its certificate and any other certificates in the file, which are
+// presented as intermediates (a self-signed root among them is left out: a
+// device need not send it). OpenSSL 3's default AES/PBKDF2 encryption and
+// the legacy RC2/3DES ones are read.
+func LeafFromPKCS12(path, password string) (*Leaf, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read PKCS#12: %w", err)
+	}
+	key, cert, cas, err := pkcs12.DecodeChain(data, password)
+	if err != nil {
+		if errors.Is(err, pkcs12.ErrIncorrectPassword) {
+			return nil, fmt.Errorf("read PKCS#12 %s: wrong password (--p12-password)", path)
+		}
+		return nil, fmt.Errorf("read PKCS#12 %s: %w", path, err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("read PKCS#12 %s: the key (%T) cannot sign", path, key)
+	}
+	leaf := &Leaf{Cert: cert, Key: signer}
+	for _, c := range cas {
+		if string(c.RawIssuer) == string(c.RawSubject) || c.Equal(cert) ||
+			slices.ContainsFunc(leaf.Chain, c.Equal) { // files often repeat a certificate
+			continue
+		}
+		leaf.Chain = append(leaf.Chain, c)
+	}
+	return leaf, nil
+}
+
+// parseCertsAny parses PEM certificates, or DER ones when data has no PEM.
+func parseCertsAny(data []byte) ([]*x509.Certificate, error) {
+	if bytes.Contains(data, []byte("-----BEGIN")) {
+		return ParseCertsPEM(data)
+	}
+	certs, err := x509.ParseCertificates(data)
+	if err != nil {
+		return nil, fmt.Errorf("parse certificate: neither PEM nor DER: %w", err)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("parse certificate: the file is empty")
+	}
+	return certs, nil
+}
+
+// parseKeyAny parses a PEM private key, or a DER one when data has no PEM.
+func parseKeyAny(data []byte) (crypto.Signer, error) {
+	if bytes.Contains(data, []byte("-----BEGIN")) {
+		return ParseKeyPEM(data)
+	}
+	key, err := ParseKeyDER(data)
+	if err != nil {
+		return nil, fmt.Errorf("parse key: neither PEM nor a DER PKCS#8, PKCS#1 or SEC 1 key (for a .p12 file use --p12): %w", err)
+	}
+	return key, nil
 }
 
 // CAFromFiles reads a CA written by (*CA).WriteFiles (or by openssl): the CA
@@ -55,7 +120,7 @@ func readPair(certPath, keyPath string) (*x509.Certificate, []*x509.Certificate,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	certs, err := ParseCertsPEM(certPEM)
+	certs, err := parseCertsAny(certPEM)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", certPath, err)
 	}
@@ -63,7 +128,7 @@ func readPair(certPath, keyPath string) (*x509.Certificate, []*x509.Certificate,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	key, err := ParseKeyPEM(keyPEM)
+	key, err := parseKeyAny(keyPEM)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", keyPath, err)
 	}

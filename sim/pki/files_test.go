@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -191,5 +192,61 @@ func TestKeyDescription(t *testing.T) {
 	}
 	if got := KeyDescription("x"); !strings.HasPrefix(got, "unknown") {
 		t.Errorf("string: %q", got)
+	}
+}
+
+// TestLeafFromOpenSSLFormats reads a device identity that openssl turned
+// into DER files and into a PKCS#12 file (OpenSSL 3's default AES/PBKDF2
+// encryption), as a vendor's tooling would hand it over.
+func TestLeafFromOpenSSLFormats(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("no openssl on PATH")
+	}
+	ca := newCA(t, "certlab test device CA")
+	leaf, err := ca.NewVariant(VariantViaIntermediate, "dev-der")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := leaf.WriteFiles(dir, "dev"); err != nil {
+		t.Fatal(err)
+	}
+	pemCert, pemKey := filepath.Join(dir, "dev.pem"), filepath.Join(dir, "dev.key")
+	if err := os.WriteFile(filepath.Join(dir, "chain.pem"), CertPEM(leaf.Chain[0]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) {
+		t.Helper()
+		out, err := exec.CommandContext(t.Context(), openssl, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
+	}
+	run("x509", "-in", pemCert, "-outform", "DER", "-out", filepath.Join(dir, "dev.der"))
+	run("pkey", "-in", pemKey, "-outform", "DER", "-out", filepath.Join(dir, "dev.key.der"))
+	run("pkcs12", "-export", "-in", pemCert, "-inkey", pemKey, "-certfile", filepath.Join(dir, "chain.pem"),
+		"-out", filepath.Join(dir, "dev.p12"), "-passout", "pass:s3cret")
+
+	der, err := LeafFromFiles(filepath.Join(dir, "dev.der"), filepath.Join(dir, "dev.key.der"))
+	if err != nil {
+		t.Fatalf("DER files: %v", err)
+	}
+	if !der.Cert.Equal(leaf.Cert) || !der.KeyMatches() {
+		t.Error("DER files: not the device's certificate and key")
+	}
+	p12, err := LeafFromPKCS12(filepath.Join(dir, "dev.p12"), "s3cret")
+	if err != nil {
+		t.Fatalf("PKCS#12: %v", err)
+	}
+	if !p12.Cert.Equal(leaf.Cert) || !p12.KeyMatches() || len(p12.Chain) != 1 || !p12.Chain[0].Equal(leaf.Chain[0]) {
+		t.Errorf("PKCS#12: got the leaf %v, key match %v, %d chain certificates; want the leaf, its key and the intermediate",
+			p12.Cert.Equal(leaf.Cert), p12.KeyMatches(), len(p12.Chain))
+	}
+	if _, err := LeafFromPKCS12(filepath.Join(dir, "dev.p12"), "wrong"); err == nil || !strings.Contains(err.Error(), "wrong password") {
+		t.Errorf("PKCS#12 with a wrong password: %v", err)
+	}
+	if _, err := LeafFromFiles(filepath.Join(dir, "dev.p12"), pemKey); err == nil || !strings.Contains(err.Error(), "neither PEM nor DER") {
+		t.Errorf("a .p12 given as a certificate file: %v", err)
 	}
 }
