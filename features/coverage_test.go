@@ -2,6 +2,8 @@ package features
 
 import (
 	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -129,7 +131,10 @@ func TestRequirementCatalogueIsWellFormed(t *testing.T) {
 	}
 }
 
-var sourceURL = regexp.MustCompile(`https://\S+|reference/iotda\.md`)
+var sourceURL = regexp.MustCompile(`https://\S+|docs/iotda\.md`)
+
+// citedDoc finds repository documents cited in a feature description.
+var citedDoc = regexp.MustCompile(`\b(docs/[A-Za-z0-9_.-]+\.md)\b`)
 
 // TestFeaturesCiteTheirSources: every feature's description names the IoTDA
 // documentation it checks, and every outline has a <placeholder> in its title
@@ -139,7 +144,12 @@ func TestFeaturesCiteTheirSources(t *testing.T) {
 	for path, doc := range docs {
 		desc := doc.Feature.Description
 		if !strings.Contains(desc, "Sources:") || !sourceURL.MatchString(desc) {
-			t.Errorf("%s: the feature description must cite its sources (\"Sources:\" and a doc URL or reference/iotda.md section)", path)
+			t.Errorf("%s: the feature description must cite its sources (\"Sources:\" and a doc URL or docs/iotda.md section)", path)
+		}
+		for _, m := range citedDoc.FindAllStringSubmatch(desc, -1) {
+			if _, err := os.Stat(filepath.Join("..", m[1])); err != nil {
+				t.Errorf("%s cites %s, which is not in the repository: %v", path, m[1], err)
+			}
 		}
 	}
 	for _, s := range scenarios {
