@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -45,21 +47,24 @@ the TLS and certificate facts the platform saw.`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(res)
 			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tOUTCOME\tSTAGE\tREASON\tDEVICE\tMQTT\tTLS\tCERT SHA-256")
-			for _, a := range res.Attempts {
-				fp := a.CertSHA256
-				if len(fp) > 16 {
-					fp = fp[:16] + "…"
+			if verbose {
+				for _, a := range res.Attempts {
+					writeAttemptVerbose(out, a)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Time, a.Outcome, a.Stage, a.Reason,
-					orDash(a.DeviceID), mqttVersion(a.MQTTVersion), orDash(a.TLSVersion), orDash(fp))
-				if verbose && a.Detail != "" {
-					fmt.Fprintf(tw, "\t\t\t↳ %s\t\t\t\t\n", a.Detail)
+			} else {
+				tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "TIME\tOUTCOME\tSTAGE\tREASON\tDEVICE\tMQTT\tTLS\tCERT SHA-256")
+				for _, a := range res.Attempts {
+					fp := a.CertSHA256
+					if len(fp) > 16 {
+						fp = fp[:16] + "…"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Time, a.Outcome, a.Stage, a.Reason,
+						orDash(a.DeviceID), mqttVersion(a.MQTTVersion), orDash(a.TLSVersion), orDash(fp))
 				}
-			}
-			if err := tw.Flush(); err != nil {
-				return err
+				if err := tw.Flush(); err != nil {
+					return err
+				}
 			}
 			fmt.Fprintf(out, "%d attempt(s)\n", len(res.Attempts))
 			return nil
@@ -71,8 +76,61 @@ the TLS and certificate facts the platform saw.`,
 	f.StringVar(&reason, "reason", "", "only this reason (e.g. fingerprint_mismatch, ok)")
 	f.IntVar(&filter.Limit, "limit", 20, "at most this many attempts")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
-	f.BoolVarP(&verbose, "verbose", "v", false, "also print each attempt's explanation and remedy")
+	f.BoolVarP(&verbose, "verbose", "v", false, "print each attempt whole: explanation and remedy, TLS and certificate facts, MQTT CONNECT fields")
 	return cmd
+}
+
+// writeAttemptVerbose prints one attempt as a block: the verdict line, the
+// platform's explanation and remedy, then every fact it recorded.
+func writeAttemptVerbose(w io.Writer, a iotda.LoginAttempt) {
+	fmt.Fprintf(w, "%s  %s  %s", a.Time, strings.ToUpper(a.Outcome), a.Reason)
+	if a.Stage != "" {
+		fmt.Fprintf(w, " (%s stage", a.Stage)
+		if a.ConnackCode != 0 {
+			fmt.Fprintf(w, ", CONNACK 0x%02x", a.ConnackCode)
+		}
+		fmt.Fprint(w, ")")
+	}
+	fmt.Fprintln(w)
+	if a.Detail != "" {
+		fmt.Fprintf(w, "  %s\n", a.Detail)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "    %s\t%s\n", k, v)
+		}
+	}
+	row("peer", a.Peer)
+	tlsFacts := a.TLSVersion
+	if a.CipherSuite != "" {
+		tlsFacts += ", " + a.CipherSuite
+	}
+	if a.DidResume {
+		tlsFacts += ", resumed"
+	}
+	if a.HandshakeMs > 0 {
+		tlsFacts += fmt.Sprintf(", handshake %.1f ms", a.HandshakeMs)
+	}
+	row("tls", strings.TrimPrefix(tlsFacts, ", "))
+	row("sni", a.ServerName)
+	row("cert subject", a.CertSubject)
+	row("cert issuer", a.CertIssuer)
+	row("cert sha-256", a.CertSHA256)
+	if a.CertNotBefore != "" || a.CertNotAfter != "" {
+		row("cert validity", a.CertNotBefore+" to "+a.CertNotAfter)
+	}
+	row("cert key", a.CertKeyType)
+	row("anchoring CA", a.CAID)
+	if a.MQTTVersion != 0 {
+		row("mqtt", fmt.Sprintf("%s, keepalive %d s", mqttVersion(a.MQTTVersion), a.Keepalive))
+	}
+	row("client id", a.ClientID)
+	row("username", a.Username)
+	row("device", a.DeviceID)
+	row("project", a.ProjectID)
+	_ = tw.Flush()
+	fmt.Fprintln(w)
 }
 
 func orDash(s string) string {

@@ -313,6 +313,15 @@ func TestCheckAndAttempts(t *testing.T) {
 			t.Errorf("attempts table lacks %q:\n%s", want, out)
 		}
 	}
+	// -v shows what its help promises: explanation and remedy, TLS and
+	// certificate facts, the CONNECT fields.
+	out = mustRunCLI(t, "attempts", "--target", p.TargetPath(), "--reason", string(iotda.ReasonDeviceNotFound), "-v")
+	for _, want := range []string{"REFUSED  device_not_found (connect stage, CONNACK 0x04)", "Register the device",
+		"tls ", "TLS 1.3", "cert subject", "cert sha-256", "cert key", "ECDSA P-256", "client id", product + "_SN0002_0_0_", "keepalive 120 s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("attempts -v lacks %q:\n%s", want, out)
+		}
+	}
 	out = mustRunCLI(t, "attempts", "--target", p.TargetPath(), "--reason", "ok", "--json")
 	if !strings.Contains(out, `"reason": "ok"`) || strings.Contains(out, string(iotda.ReasonDeviceNotFound)) {
 		t.Errorf("attempts --reason ok --json:\n%s", out)

@@ -46,6 +46,8 @@ func TestCreateDeviceRules(t *testing.T) {
 			ErrInvalidInput, "fingerprint must be 40 (SHA-1) or 64 (SHA-256) hex digits"},
 		{"fingerprint with colons", NewDevice{ProductID: "mqtt", NodeID: "n", AuthType: iotda.AuthCertificates, Fingerprint: "AB:CD"},
 			ErrInvalidInput, "fingerprint must be 40"},
+		{"openssl's colon-separated fingerprint", NewDevice{ProductID: "mqtt", NodeID: "n", AuthType: iotda.AuthCertificates, Fingerprint: colonSeparated(fpSHA1)},
+			ErrInvalidInput, "remove the colons (" + fpSHA1 + ")"},
 		{"bad secondary fingerprint", NewDevice{ProductID: "mqtt", NodeID: "n", AuthType: iotda.AuthCertificates, SecondaryFingerprint: "abc"},
 			ErrInvalidInput, "secondary_fingerprint must be 40"},
 		{"fingerprint on SECRET device", NewDevice{ProductID: "mqtt", NodeID: "n", Fingerprint: fpSHA1}, ErrInvalidInput, "only allowed with auth_type CERTIFICATES"},
@@ -507,4 +509,13 @@ func TestWriteHonoursCancelledContext(t *testing.T) {
 	if _, ok := r.ProjectByName("never"); ok {
 		t.Fatal("project created despite the cancelled context")
 	}
+}
+
+// colonSeparated writes a hex fingerprint as openssl prints it: AB:CD:...
+func colonSeparated(hexFP string) string {
+	var parts []string
+	for i := 0; i < len(hexFP); i += 2 {
+		parts = append(parts, strings.ToUpper(hexFP[i:i+2]))
+	}
+	return strings.Join(parts, ":")
 }

@@ -65,9 +65,23 @@ func normFingerprint(field, fp string) (string, error) {
 		return "", nil
 	}
 	if (len(fp) != 40 && len(fp) != 64) || !isHex(fp) {
-		return "", invalidf("%s must be 40 (SHA-1) or 64 (SHA-256) hex digits, got %q", field, fp)
+		if bare := strings.ReplaceAll(fp, ":", ""); bare != fp && (len(bare) == 40 || len(bare) == 64) && isHex(bare) {
+			// openssl x509 -fingerprint prints "SHA256 Fingerprint=AB:CD:...". [DEV-FINGERPRINT]
+			return "", invalidf("%s must be 40 (SHA-1) or 64 (SHA-256) hex digits without separators, got %q: remove the colons (%s), e.g. openssl x509 -in device.pem -noout -fingerprint -sha256 | cut -d= -f2 | tr -d :",
+				field, truncateForError(fp), strings.ToLower(bare))
+		}
+		return "", invalidf("%s must be 40 (SHA-1) or 64 (SHA-256) hex digits, got %q", field, truncateForError(fp))
 	}
 	return strings.ToLower(fp), nil
+}
+
+// truncateForError bounds a caller's value quoted in an error message.
+func truncateForError(s string) string {
+	const maxQuoted = 100
+	if len(s) <= maxQuoted {
+		return s
+	}
+	return s[:maxQuoted] + "…"
 }
 
 // checkJSON checks an optional JSON document's size and syntax.
