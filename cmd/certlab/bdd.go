@@ -10,8 +10,9 @@ import (
 
 func bddCmd() *cobra.Command {
 	var (
-		targetPath string
-		opts       features.Options
+		targetPath  string
+		opts        features.Options
+		noPreflight bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bdd",
@@ -21,7 +22,9 @@ registration, MQTT(S) certificate login, topic ACL, MQTT limits) against a
 target, and print pass/fail per requirement ID.
 
 Without --target an embedded reference platform is started in a temporary
-directory. Scenarios tagged @reference (fresh projects through certlab's admin
+directory; a target file is pre-flighted first (as "certlab target check" does),
+so a wrong port or credential is one line, not hundreds of failed steps.
+Scenarios tagged @reference (fresh projects through certlab's admin
 API, the login-attempt log) run only when the target has an admin_token.
 
 --tags takes a Cucumber tag expression: tags combined with not, and, or and
@@ -43,7 +46,7 @@ nothing.`,
 			if _, err := features.CheckTags(opts.Tags, true); err != nil {
 				return fmt.Errorf("bdd: --tags: %w", err)
 			}
-			t, _, cleanup, err := resolveTarget(ctx, targetPath, embeddedOptions{})
+			t, _, cleanup, err := resolveTarget(ctx, targetPath, embeddedOptions{NoPreflight: noPreflight})
 			if err != nil {
 				return fmt.Errorf("bdd: %w", err)
 			}
@@ -74,6 +77,7 @@ nothing.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&targetPath, "target", "", "target file (default: start an embedded reference platform)")
+	f.BoolVar(&noPreflight, "no-preflight", false, "skip the target pre-flight (certlab target check) before the suite")
 	f.StringVar(&opts.Tags, "tags", "", `Cucumber tag expression, e.g. "@CA-QUOTA or @LOGIN-TLS", "@login and not (@quota or @reference)"`)
 	f.StringVar(&opts.Format, "format", features.FormatPretty, "output format: pretty or progress")
 	f.StringVar(&opts.JUnitPath, "junit", "", "write a JUnit XML report to FILE")

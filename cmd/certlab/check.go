@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/certlab/certlab/check"
-	"github.com/certlab/certlab/preflight"
 	"github.com/certlab/certlab/sim/pki"
 )
 
@@ -90,18 +88,12 @@ not run (bad flags or files, target unreachable, credentials refused).`,
 			if err != nil {
 				return fmt.Errorf("check: %w", err)
 			}
-			t, _, cleanup, err := resolveTarget(cmd.Context(), targetPath, embeddedOptions{})
+			t, _, cleanup, err := resolveTarget(cmd.Context(), targetPath, embeddedOptions{NoPreflight: noPreflight})
 			if err != nil {
 				return fmt.Errorf("check: %w", err)
 			}
 			defer cleanup()
 			cfg.Target = t
-			if !noPreflight {
-				pf := preflight.Run(cmd.Context(), t, preflight.Options{Source: filepath.Base(targetPath)})
-				if err := pf.Err(); err != nil {
-					return fmt.Errorf("check: %w", err)
-				}
-			}
 			r, err := check.Run(cmd.Context(), cfg)
 			if err != nil {
 				return err

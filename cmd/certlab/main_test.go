@@ -214,6 +214,19 @@ func TestBDD(t *testing.T) {
 			t.Fatalf("bdd --tags with typos: %v", err)
 		}
 	})
+	t.Run("a wrong secret key is one pre-flight line, not a suite of failures", func(t *testing.T) {
+		p := platformtest.Start(t)
+		bad := *p.Target()
+		bad.SecretKey += "x"
+		path := filepath.Join(t.TempDir(), "target.json")
+		if err := bad.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := runCLI(t, "bdd", "--target", path, "--format", "progress")
+		if err == nil || !strings.Contains(err.Error(), "check secret_key in target.json") || strings.Contains(out, "scenarios") {
+			t.Fatalf("bdd with a wrong secret key: %v\n%s", err, out)
+		}
+	})
 	t.Run("exits 1 on a platform that breaks CA-QUOTA", func(t *testing.T) {
 		p := platformtest.Start(t, func(c *platform.Config) { c.MaxCAsPerProject = 101 })
 		out, _, err := runCLI(t, "bdd", "--target", p.TargetPath(), "--tags", "@CA-QUOTA", "--format", "progress")

@@ -24,6 +24,7 @@ type simFlags struct {
 	keyType        string
 	fleetDir       string
 	target         string
+	noPreflight    bool
 	mqtt           string
 	rate           float64
 	maxHandshakes  int
@@ -62,6 +63,7 @@ and registration is idempotent. Exits 1 if no device connected.`,
 	f.StringVar(&fl.keyType, "key-type", string(pki.ECDSAP256), "device key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519")
 	f.StringVar(&fl.fleetDir, "fleet", "", "fleet directory (default: <user cache dir>/certlab/fleet-N-K)")
 	f.StringVar(&fl.target, "target", "", "target file (default: start an embedded platform)")
+	f.BoolVar(&fl.noPreflight, "no-preflight", false, "skip the target pre-flight (certlab target check)")
 	f.StringVar(&fl.mqtt, "mqtt", "3.1.1", "MQTT version: 3.1.1, 5 or mix (alternating)")
 	f.Float64Var(&fl.rate, "rate", fleet.DefaultRate, "ramp pace in logins started per second (0: as fast as --max-handshakes allows)")
 	f.IntVar(&fl.maxHandshakes, "max-handshakes", fleet.DefaultMaxHandshakes, "logins in flight at once")
@@ -103,7 +105,7 @@ func runSim(ctx context.Context, stdout io.Writer, fl simFlags) error {
 	defer f.Close()
 	status.printf("fleet %s ready in %s", f.ID, time.Since(start).Round(time.Millisecond))
 
-	target, _, cleanup, err := resolveTarget(ctx, fl.target, embeddedOptions{})
+	target, _, cleanup, err := resolveTarget(ctx, fl.target, embeddedOptions{NoPreflight: fl.noPreflight})
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/platform"
+	"github.com/certlab/certlab/preflight"
 )
 
 // embeddedOptions tune the in-process platform that commands start when no
@@ -16,16 +18,26 @@ type embeddedOptions struct {
 	// Test-only rule breakers (see platform.Config).
 	MaxCAsPerProject               int
 	AllowCertificatesOnAnyProtocol bool
+	// NoPreflight skips the pre-flight of a target file.
+	NoPreflight bool
 }
 
-// resolveTarget loads the target file at path, or, when path is empty,
-// starts an embedded reference platform on loopback ports and returns its
-// target. cleanup stops the embedded platform (a no-op for a file target).
+// resolveTarget loads the target file at path and pre-flights it (one
+// line per problem instead of a run that fails at every step), or, when path
+// is empty, starts an embedded reference platform on loopback ports and
+// returns its target. cleanup stops the embedded platform (a no-op for a
+// file target).
 func resolveTarget(ctx context.Context, path string, opts embeddedOptions) (t *iotda.Target, targetPath string, cleanup func(), err error) {
 	if path != "" {
 		t, err := iotda.LoadTarget(path)
 		if err != nil {
 			return nil, "", nil, err
+		}
+		if !opts.NoPreflight {
+			pf := preflight.Run(ctx, t, preflight.Options{Source: filepath.Base(path)})
+			if err := pf.Err(); err != nil {
+				return nil, "", nil, fmt.Errorf("%w (certlab target check %s shows every check)", err, path)
+			}
 		}
 		return t, path, func() {}, nil
 	}
