@@ -135,6 +135,14 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("start platform: %w", err)
 	}
+	// No session survives a restart: devices left ONLINE by a crash are not. [DEV-STATUS]
+	start := time.Now()
+	if n, err := p.reg.ResetOnline(ctx, start); err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	} else if n > 0 {
+		cfg.Logger.Warn("devices left ONLINE by an unclean stop (crash or kill) marked OFFLINE",
+			"devices", n, "took", time.Since(start).Round(time.Millisecond))
+	}
 	project, err := p.firstProject(ctx)
 	if err != nil {
 		return fmt.Errorf("start platform: %w", err)

@@ -200,6 +200,91 @@ func TestRestartKeepsState(t *testing.T) {
 	_ = s.Close()
 }
 
+// startChildPlatform runs a platform in a child process on dir and waits for
+// its target file; the child is killed when the test ends.
+func startChildPlatform(t *testing.T, dir string) (*exec.Cmd, *iotda.Target) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childDataDirEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	targetPath := filepath.Join(dir, platform.TargetFile)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		tg, err := iotda.LoadTarget(targetPath)
+		if err == nil {
+			return cmd, tg
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child platform not ready: %v", err)
+		}
+	}
+}
+
+// TestKill9LeavesNoDeviceOnline: devices holding sessions on a platform that
+// is SIGKILLed are OFFLINE once it restarts, not ONLINE forever (no session
+// survives a restart), so down messages to them get 409 at once and the
+// console shows no ghosts. [DEV-STATUS]
+func TestKill9LeavesNoDeviceOnline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	dir := t.TempDir()
+	cmd, tg := startChildPlatform(t, dir)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	c := client(t, tg)
+	ca := enrolCA(t, ctx, c, "kill-9 status CA")
+	mqttProduct(t, ctx, c, "k9status")
+	const n = 8
+	var ids []string
+	for i := range n {
+		leaf, err := ca.NewDeviceCert(fmt.Sprintf("k9status-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := certDevice(t, ctx, c, "k9status", fmt.Sprintf("n%d", i), leaf.FingerprintSHA256())
+		s, res := login(t, ctx, tg, leaf, d.DeviceID, 4)
+		if s == nil {
+			t.Fatalf("login %s: %+v", d.DeviceID, res)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		ids = append(ids, d.DeviceID)
+	}
+	for _, id := range ids {
+		if d, err := c.ShowDevice(ctx, id); err != nil || d.Status != iotda.StatusOnline {
+			t.Fatalf("device %s before the kill: %+v, %v; want ONLINE", id, d, err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // the status batcher persists within 100 ms
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	p := platformtest.Start(t, platformtest.WithDataDir(dir))
+	c2 := platformtest.Client(t, p)
+	online := 0
+	for _, id := range ids {
+		d, err := c2.ShowDevice(ctx, id)
+		if err != nil {
+			t.Fatalf("show %s after restart: %v", id, err)
+		}
+		if d.Status == iotda.StatusOnline {
+			online++
+		}
+	}
+	if online > 0 {
+		t.Fatalf("%d of %d devices still ONLINE after kill -9 and restart; want none", online, n)
+	}
+	if _, err := c2.CreateMessage(ctx, ids[0], iotda.DeviceMessage{Message: "hello"}); iotda.StatusCode(err) != 409 {
+		t.Errorf("down message to a device of the killed platform: %v, want 409 (not online)", err)
+	}
+	t.Logf("%d devices ONLINE at SIGKILL, 0 after restart", n)
+}
+
 // TestKill9KeepsAcknowledgedDevices registers devices through the API of a
 // platform running in a child process, kills it with SIGKILL in the middle
 // of the load, restarts the platform on the same data directory and checks
@@ -209,25 +294,7 @@ func TestKill9KeepsAcknowledgedDevices(t *testing.T) {
 		t.Skip("starts a child process")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childDataDirEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-
-	targetPath := filepath.Join(dir, platform.TargetFile)
-	var tg *iotda.Target
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var err error
-		if tg, err = iotda.LoadTarget(targetPath); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("child platform not ready: %v", err)
-		}
-	}
+	cmd, tg := startChildPlatform(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c := client(t, tg)

@@ -155,3 +155,39 @@ func (r *Registry) flushStatus() {
 		}
 	}
 }
+
+// ResetOnline marks every ONLINE device OFFLINE, in one statement and in
+// memory, and returns how many were ONLINE. A platform calls it once at start,
+// before it accepts logins: a process that starts has no sessions, so a device
+// still ONLINE in the database lost its session in a crash or kill (a clean
+// Close leaves none ONLINE). [DEV-STATUS]
+func (r *Registry) ResetOnline(ctx context.Context, at time.Time) (int64, error) {
+	if at.IsZero() {
+		at = r.now()
+	}
+	at = at.UTC()
+	var n int64
+	err := r.write(ctx, false, func(ctx context.Context, tx *sql.Tx) (func(), error) {
+		res, err := tx.ExecContext(ctx, `UPDATE devices SET status = ?, status_update_time = ? WHERE status = ?`,
+			iotda.StatusOffline, unixNano(at), iotda.StatusOnline)
+		if err != nil {
+			return nil, err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return nil, err
+		}
+		return func() { // under r.mu, after the commit
+			for _, ps := range r.projects {
+				for _, e := range ps.devices {
+					if e.cur.Load().Status == iotda.StatusOnline {
+						e.update(func(d *Device) { d.Status, d.StatusUpdateTime = iotda.StatusOffline, at })
+					}
+				}
+			}
+		}, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reset online devices: %w", err)
+	}
+	return n, nil
+}
