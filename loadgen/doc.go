@@ -4,8 +4,14 @@
 // login.
 //
 // The shape follows vegeta (shared/reference/libraries.md §B1): an engine emits
-// a stream of flat Result records; an Aggregator turns the stream into a
-// Summary; package reports renders summaries. Nothing the reports need lives
+// a stream of flat result.Result records; a result.Aggregator turns the stream
+// into a result.Summary; package reports renders summaries. The package is
+// split by what each part is: this package is the attack engine (identities,
+// pacing, attempts, the run of a platform and a baseline attack); package
+// loadgen/result is the result schema, writer and aggregator, all that
+// reports imports; package loadgen/host controls the processes on this
+// machine (CPU accounting and pinning, runtime tuning, the crypto floor, the
+// baseline server). Nothing the reports need lives
 // only in memory: results are written as JSONL (one Result per attempt, plus a
 // "run" header and a "window" record per measured window carrying the CPU
 // counters), so a run can be re-rendered, merged with other shards or compared
@@ -37,11 +43,11 @@
 //
 // The generator's own cost: after each attack the window records the
 // client-side crypto floor measured on this machine with the same key types
-// (floor.go), and the summary states the generator's CPU per login as a
-// multiple of it. The process that runs the attacks is tuned for that figure
-// (runtime.go: sysmon kept out of deep sleep by a re-execution, GOGC sized by
-// headroom, half the CPUs next to a local server) and can pin itself and its
-// server children to separate CPUs (pin.go).
+// (host.MeasureClientFloor), and the summary states the generator's CPU per
+// login as a multiple of it. The process that runs the attacks is tuned for
+// that figure (package host: sysmon kept out of deep sleep by a re-execution,
+// GOGC sized by headroom, half the CPUs next to a local server) and can pin
+// itself and its server children to separate CPUs.
 //
 // Sharding: Shard{Index, Count} keeps the devices whose index % Count ==
 // Index; results of several shards merge exactly (HDR histograms) in the

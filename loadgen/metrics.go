@@ -3,6 +3,7 @@ package loadgen
 import (
 	"fmt"
 
+	"github.com/certlab/certlab/loadgen/result"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -53,14 +54,16 @@ func NewPromMetrics(reg prometheus.Registerer) (*PromMetrics, error) {
 	return m, nil
 }
 
+var _ result.Sink = (*PromMetrics)(nil)
+
 // Record observes one result; it makes PromMetrics a Sink. A nil
 // *PromMetrics records nothing.
-func (m *PromMetrics) Record(r *Result) error {
+func (m *PromMetrics) Record(r *result.Result) error {
 	if m == nil {
 		return nil
 	}
 	m.Logins.WithLabelValues(r.Server, string(r.Outcome), r.Phase).Inc()
-	if r.Outcome != OutcomeDropped {
+	if r.Outcome != result.OutcomeDropped {
 		m.Duration.WithLabelValues(r.Server, string(r.Outcome)).Observe(float64(r.TotalUs) / 1e6)
 	}
 	if r.Unexpected {

@@ -25,6 +25,8 @@ import (
 
 	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/loadgen"
+	"github.com/certlab/certlab/loadgen/host"
+	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/platform"
 	"github.com/certlab/certlab/reports"
 	"github.com/certlab/certlab/sim/fleet"
@@ -100,7 +102,7 @@ Examples:
 	f.BoolVar(&o.skipPrepare, "skip-prepare", false, "do not register the fleet (it already is)")
 	f.IntVar(&o.prepareWorkers, "prepare-workers", 8, "concurrent API calls while registering")
 
-	f.StringVar(&o.mode, "mode", string(loadgen.ModeChurn), "churn (login, CONNACK, disconnect), hold (open and keep logins for --duration), tls-only (baseline server only)")
+	f.StringVar(&o.mode, "mode", string(result.ModeChurn), "churn (login, CONNACK, disconnect), hold (open and keep logins for --duration), tls-only (baseline server only)")
 	f.IntVar(&o.workers, "workers", 16, "closed loop: concurrent workers; open loop: attempts in flight at most")
 	f.Float64Var(&o.rate, "rate", 0, "open loop: attempts per second (0 = closed loop)")
 	f.IntVar(&o.backlog, "backlog", 0, "open loop: due attempts that may wait for a worker before being dropped (default --workers)")
@@ -142,22 +144,22 @@ func baselineServerCmd() *cobra.Command {
 		Hidden:             true,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return loadgen.BaselineMain(cmd.Context(), args, os.Stdin, cmd.OutOrStdout())
+			return host.BaselineMain(cmd.Context(), args, os.Stdin, cmd.OutOrStdout())
 		},
 	}
 }
 
 func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error {
 	stderr := cmd.ErrOrStderr()
-	mode, err := loadgen.ParseMode(o.mode)
+	mode, err := result.ParseMode(o.mode)
 	if err != nil {
 		return err
 	}
-	shard, err := loadgen.ParseShard(o.shard)
+	shard, err := result.ParseShard(o.shard)
 	if err != nil {
 		return err
 	}
-	kinds, err := loadgen.ParseBadKinds(o.badKinds)
+	kinds, err := result.ParseBadKinds(o.badKinds)
 	if err != nil {
 		return err
 	}
@@ -178,15 +180,15 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if err != nil {
 		return fmt.Errorf("loadgen: %w", err)
 	}
-	var split loadgen.CPUSplit
+	var split host.CPUSplit
 	if o.pin {
 		if o.target != "" || o.inProcess {
 			return errors.New("loadgen: --pin pins the server children loadgen starts; it does not go with --target or --in-process (pin those yourself, e.g. taskset)")
 		}
-		if split, err = loadgen.SplitCPUs(); err != nil {
+		if split, err = host.SplitCPUs(); err != nil {
 			return fmt.Errorf("loadgen: --pin: %w", err)
 		}
-		if err := loadgen.PinProcess(split.Generator); err != nil {
+		if err := host.PinProcess(split.Generator); err != nil {
 			return fmt.Errorf("loadgen: --pin: %w", err)
 		}
 	}
@@ -211,11 +213,11 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 
 	// Target and the server's CPU source.
 	var target *iotda.Target
-	var serverCPU loadgen.CPUSource
+	var serverCPU host.CPUSource
 	// localServer: a server under test shares this machine's CPUs (not the
 	// in-process platform, which shares this process and its GOMAXPROCS).
-	localServer := o.baseline || mode == loadgen.ModeTLSOnly || o.serverPID > 0
-	if mode != loadgen.ModeTLSOnly {
+	localServer := o.baseline || mode == result.ModeTLSOnly || o.serverPID > 0
+	if mode != result.ModeTLSOnly {
 		var stop func()
 		var pid int
 		switch {
@@ -238,12 +240,12 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 		defer stop()
 		switch {
 		case o.serverPID > 0:
-			serverCPU = loadgen.PIDCPU{PID: o.serverPID}
+			serverCPU = host.PIDCPU{PID: o.serverPID}
 		case pid > 0:
-			serverCPU = loadgen.PIDCPU{PID: pid}
+			serverCPU = host.PIDCPU{PID: pid}
 			localServer = true
 		case !o.inProcess && target.MetricsEndpoint != "":
-			serverCPU = loadgen.MetricsCPU{URL: target.MetricsEndpoint}
+			serverCPU = host.MetricsCPU{URL: target.MetricsEndpoint}
 		}
 		if !o.skipPrepare {
 			fmt.Fprintf(stderr, "loadgen: registering %d devices (shard %s) on %s\n", devices, shard, target.APIEndpoint)
@@ -272,13 +274,13 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	}
 	switch {
 	case o.inProcess:
-		loadgen.Procs(o.procs, false)
+		host.Procs(o.procs, false)
 	case o.pin && o.procs == 0 && os.Getenv("GOMAXPROCS") == "":
-		loadgen.Procs(len(split.Generator), true)
+		host.Procs(len(split.Generator), true)
 	default:
-		loadgen.Procs(o.procs, localServer)
+		host.Procs(o.procs, localServer)
 	}
-	loadgen.TuneGC(mode)
+	host.TuneGC(mode == result.ModeHold)
 
 	// Outputs.
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
@@ -293,7 +295,7 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if err != nil {
 		return fmt.Errorf("loadgen: %w", err)
 	}
-	results := loadgen.NewWriter(rf)
+	results := result.NewWriter(rf)
 	defer results.Close()
 
 	reg := prometheus.NewRegistry()
@@ -324,7 +326,7 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if o.runID == "" {
 		o.runID = runID()
 	}
-	info := loadgen.RunInfo{ID: o.runID, Devices: devices, BadShare: o.badShare, Shard: shard, KeyType: string(fl.Spec.KeyType)}
+	info := result.RunInfo{ID: o.runID, Devices: devices, BadShare: o.badShare, Shard: shard, KeyType: string(fl.Spec.KeyType)}
 	if o.pin {
 		info.Pinning = fmt.Sprintf("pinned: generator on CPUs %v, server under test on CPUs %v", split.Generator, split.Server)
 	}
@@ -344,8 +346,8 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 			progress.Begin(server, length, int64(o.count))
 		}
 	}
-	if o.baseline || mode == loadgen.ModeTLSOnly {
-		cfg.Baseline = &loadgen.BaselineOptions{Command: []string{exe, "loadgen", "baseline-server"}, CPUs: split.Server}
+	if o.baseline || mode == result.ModeTLSOnly {
+		cfg.Baseline = &host.BaselineOptions{Command: []string{exe, "loadgen", "baseline-server"}, CPUs: split.Server}
 	}
 
 	if o.cpuProfile != "" {
@@ -420,7 +422,7 @@ func startChildPlatform(ctx context.Context, exe string, cpus []int) (*iotda.Tar
 		"--metrics-addr", "127.0.0.1:0", "--log-level", "warn")
 	c.Stdout, c.Stderr = io.Discard, os.Stderr
 	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // never outlive the generator
-	if err := loadgen.StartOn(cpus, c.Start); err != nil {
+	if err := host.StartOn(cpus, c.Start); err != nil {
 		os.RemoveAll(dir)
 		return nil, 0, nil, fmt.Errorf("start platform: %w", err)
 	}

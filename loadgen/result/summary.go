@@ -1,4 +1,4 @@
-package loadgen
+package result
 
 import (
 	"errors"
@@ -136,7 +136,7 @@ type CPUStat struct {
 	PerSuccessUs float64 `json:"per_success_us"` // per server-confirmed login
 }
 
-// FloorStat is the client-side crypto floor of a server's logins (floor.go):
+// FloorStat is the client-side crypto floor of a server's logins (loadgen/host/floor.go):
 // the mean of its windows' measurements, and the generator's CPU per login
 // attempt over it.
 type FloorStat struct {
