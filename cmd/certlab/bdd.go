@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certlab/certlab/features"
+	"github.com/certlab/certlab/loadgen/host"
 )
 
 func bddCmd() *cobra.Command {
@@ -27,14 +28,14 @@ The exit status is 1 when any scenario fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			t, _, cleanup, err := resolveTarget(ctx, targetPath, embeddedOptions{})
+			server, err := openServer(ctx, targetPath)
 			if err != nil {
 				return fmt.Errorf("bdd: %w", err)
 			}
-			defer cleanup()
-			opts.Target = t
+			defer server.Close()
+			opts.Target = server.Target
 			opts.Output = cmd.OutOrStdout()
-			opts.Reference = targetPath == "" // the embedded platform is the reference platform
+			opts.Reference = server.Kind == host.ServerInProcess // the embedded platform is the reference platform
 			sum, err := features.Run(ctx, opts)
 			if err != nil {
 				return fmt.Errorf("bdd: %w", err)
