@@ -1,7 +1,8 @@
 package result
 
-// A Sink receives results. Attack calls Record from one goroutine at a
-// time; a Sink must not keep r after Record returns. An error aborts the attack.
+// A Sink receives results. The attack engine (loadgen.Attack) calls Record
+// from one goroutine at a time; a Sink must not keep r after Record returns.
+// An error aborts the attack.
 type Sink interface {
 	Record(r *Result) error
 }

@@ -169,7 +169,7 @@ func (ss *ServerSummary) Histogram(metric string) (*hdr.Histogram, error) {
 }
 
 // Aggregator builds a Summary from records. It is not safe for concurrent
-// use; Run feeds it from one goroutine.
+// use; loadgen.Run feeds it from one goroutine.
 type Aggregator struct {
 	runs    []RunInfo
 	windows []Window
