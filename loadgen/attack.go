@@ -12,70 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/certlab/certlab/loadgen/host"
+	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/sim/device"
-)
-
-// Mode is what one attempt does.
-type Mode string
-
-// Modes.
-const (
-	// ModeChurn logs in (TLS + CONNECT -> CONNACK), then disconnects.
-	ModeChurn Mode = "churn"
-	// ModeHold logs every device in once and keeps the sessions for Duration.
-	ModeHold Mode = "hold"
-	// ModeTLSOnly does the mutual-TLS handshake and has the server echo one
-	// byte (server-confirmed); the baseline server speaks it, a platform does not.
-	ModeTLSOnly Mode = "tls-only"
-)
-
-// ParseMode checks a mode name.
-func ParseMode(s string) (Mode, error) {
-	switch m := Mode(s); m {
-	case ModeChurn, ModeHold, ModeTLSOnly:
-		return m, nil
-	case "":
-		return ModeChurn, nil
-	}
-	return "", fmt.Errorf("mode %q: want %s, %s or %s", s, ModeChurn, ModeHold, ModeTLSOnly)
-}
-
-// A Sink receives results. Attack calls Record from one goroutine at a
-// time; a Sink must not keep r after Record returns. An error aborts the attack.
-type Sink interface {
-	Record(r *Result) error
-}
-
-// SinkFunc adapts a function to a Sink.
-type SinkFunc func(*Result) error
-
-// Record calls f(r).
-func (f SinkFunc) Record(r *Result) error { return f(r) }
-
-// Tee is a Sink that records to every non-nil sink in order.
-func Tee(sinks ...Sink) Sink {
-	var keep []Sink
-	for _, s := range sinks {
-		if s != nil {
-			keep = append(keep, s)
-		}
-	}
-	return SinkFunc(func(r *Result) error {
-		for _, s := range keep {
-			if err := s.Record(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// Compile-time checks.
-var (
-	_ Sink = (*Writer)(nil)
-	_ Sink = (*Aggregator)(nil)
-	_ Sink = (*PromMetrics)(nil)
-	_ Sink = SinkFunc(nil)
 )
 
 // AttackConfig configures one attack: one server, one mode, one pacing.
@@ -86,7 +25,7 @@ type AttackConfig struct {
 	ServerName string         // name to verify in the server certificate; default Addr's host
 	RootCAs    *x509.CertPool // roots for the server certificate; nil = system roots
 
-	Mode    Mode          // default ModeChurn
+	Mode    result.Mode   // default ModeChurn
 	Echo    bool          // speak the baseline's one-byte echo instead of MQTT (implied by ModeTLSOnly; lets hold mode run against the baseline)
 	Workers int           // closed loop: concurrent workers; open loop: attempts in flight at most; default 16
 	Rate    float64       // open loop: attempts per second; 0 = closed loop
@@ -117,24 +56,24 @@ type AttackConfig struct {
 
 	// Expect gives the expected answer to an identity; default ExpectPlatform
 	// (ServerPlatform) or ExpectBaseline (ServerBaseline).
-	Expect func(BadKind) Expectation
+	Expect func(result.BadKind) Expectation
 
-	ClientCPU CPUSource    // default SelfCPU
-	ServerCPU CPUSource    // nil: server CPU not measured
-	Metrics   *PromMetrics // optional live metrics (Attack records every result in them)
+	ClientCPU host.CPUSource // default SelfCPU
+	ServerCPU host.CPUSource // nil: server CPU not measured
+	Metrics   *PromMetrics   // optional live metrics (Attack records every result in them)
 
 	verifyConnection func(tls.ConnectionState) error // Run's server-key spy
 	// testAttempt replaces the network part of an attempt in tests: it
 	// fills r's outcome and latencies and returns when the attempt ended.
-	testAttempt func(ctx context.Context, r *Result) time.Time
+	testAttempt func(ctx context.Context, r *result.Result) time.Time
 }
 
 func (c AttackConfig) withDefaults() AttackConfig {
 	if c.Server == "" {
-		c.Server = ServerPlatform
+		c.Server = result.ServerPlatform
 	}
 	if c.Mode == "" {
-		c.Mode = ModeChurn
+		c.Mode = result.ModeChurn
 	}
 	if c.Workers <= 0 {
 		c.Workers = 16
@@ -153,7 +92,7 @@ func (c AttackConfig) withDefaults() AttackConfig {
 	}
 	if c.Keepalive == 0 {
 		c.Keepalive = 120
-		if c.Mode == ModeHold {
+		if c.Mode == result.ModeHold {
 			c.Keepalive = 1200
 		}
 	}
@@ -165,13 +104,13 @@ func (c AttackConfig) withDefaults() AttackConfig {
 	}
 	if c.Expect == nil {
 		v := c.MQTTVersion
-		c.Expect = func(k BadKind) Expectation { return ExpectPlatform(k, v) }
-		if c.Server == ServerBaseline {
+		c.Expect = func(k result.BadKind) Expectation { return ExpectPlatform(k, v) }
+		if c.Server == result.ServerBaseline {
 			c.Expect = ExpectBaseline
 		}
 	}
 	if c.ClientCPU == nil {
-		c.ClientCPU = SelfCPU{}
+		c.ClientCPU = host.SelfCPU{}
 	}
 	if c.ServerName == "" {
 		if host, _, err := splitHostPort(c.Addr); err == nil {
@@ -185,7 +124,7 @@ func (c AttackConfig) validate() error {
 	switch {
 	case c.Addr == "":
 		return errors.New("attack: Addr is empty")
-	case c.Mode != ModeHold && c.Duration <= 0 && c.Count <= 0:
+	case c.Mode != result.ModeHold && c.Duration <= 0 && c.Count <= 0:
 		return errors.New("attack: set Duration or Count")
 	case c.MQTTVersion != 4 && c.MQTTVersion != 5 && c.MQTTVersion != 3:
 		return fmt.Errorf("attack: MQTT version %d (want 4 or 5)", c.MQTTVersion)
@@ -206,7 +145,7 @@ type deviceState struct {
 type attacker struct {
 	cfg     AttackConfig
 	devs    []deviceState
-	results chan *Result
+	results chan *result.Result
 
 	mu         sync.Mutex
 	lastTLS    uint16
@@ -218,17 +157,17 @@ type attacker struct {
 // counters read at its edges. Failed logins are results; the error is for
 // faults of the harness itself (a sink error, a bad config) and for ctx
 // ending early, in which case the window covers what ran.
-func Attack(ctx context.Context, cfg AttackConfig, ids []*Identity, sink Sink) (Window, error) {
+func Attack(ctx context.Context, cfg AttackConfig, ids []*Identity, sink result.Sink) (result.Window, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
-		return Window{}, err
+		return result.Window{}, err
 	}
 	if len(ids) == 0 {
-		return Window{}, errors.New("attack: no identities")
+		return result.Window{}, errors.New("attack: no identities")
 	}
-	a := &attacker{cfg: cfg, results: make(chan *Result, 4096)}
+	a := &attacker{cfg: cfg, results: make(chan *result.Result, 4096)}
 	if err := a.prepare(ids); err != nil {
-		return Window{}, err
+		return result.Window{}, err
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -249,9 +188,9 @@ func Attack(ctx context.Context, cfg AttackConfig, ids []*Identity, sink Sink) (
 		}
 	}()
 
-	var win Window
+	var win result.Window
 	switch {
-	case cfg.Mode == ModeHold:
+	case cfg.Mode == result.ModeHold:
 		win = a.hold(ctx)
 	case cfg.Pacer != nil:
 		win = a.openLoop(ctx)
@@ -260,7 +199,7 @@ func Attack(ctx context.Context, cfg AttackConfig, ids []*Identity, sink Sink) (
 	}
 	close(a.results)
 	<-collected
-	win.Server, win.ClientPID, win.ClientHost = cfg.Server, os.Getpid(), hostname()
+	win.Server, win.ClientPID, win.ClientHost = cfg.Server, os.Getpid(), host.Hostname()
 	a.mu.Lock()
 	win.NegotiatedTLS, win.NegotiatedCipher = tlsVersionName(a.lastTLS), cipherName(a.lastCipher)
 	a.mu.Unlock()
@@ -339,8 +278,8 @@ func (a *attacker) mark(ctx context.Context) cpuMark {
 	return m
 }
 
-func (a *attacker) window(start, end cpuMark) Window {
-	w := Window{Start: start.at, End: end.at, ClientCPUSeconds: end.client - start.client}
+func (a *attacker) window(start, end cpuMark) result.Window {
+	w := result.Window{Start: start.at, End: end.at, ClientCPUSeconds: end.client - start.client}
 	switch {
 	case a.cfg.ServerCPU == nil:
 		w.ServerCPUError = "not measured (no --server-pid and no metrics endpoint)"
@@ -388,7 +327,7 @@ func (a *attacker) startClock(ctx context.Context) (began, warmEnd, endAt time.T
 }
 
 // closedLoop runs Workers workers back to back until Duration or Count.
-func (a *attacker) closedLoop(ctx context.Context) Window {
+func (a *attacker) closedLoop(ctx context.Context) result.Window {
 	cfg := a.cfg
 	_, warmEnd, endAt, startMark := a.startClock(ctx)
 	var seq, measured atomic.Uint64
@@ -421,7 +360,7 @@ func (a *attacker) closedLoop(ctx context.Context) Window {
 // openLoop schedules attempts with the pacer. The scheduler never waits
 // for a worker: a due attempt that finds the backlog full is recorded as
 // dropped, and latency runs from the scheduled time.
-func (a *attacker) openLoop(ctx context.Context) Window {
+func (a *attacker) openLoop(ctx context.Context) result.Window {
 	cfg := a.cfg
 	type job struct {
 		n    uint64
@@ -485,7 +424,7 @@ schedule:
 // hold logs every device in once (Count of them when set), Workers at a
 // time, keeps the sessions for Duration and closes them. The window covers
 // the ramp; memory per held session is measured after it.
-func (a *attacker) hold(ctx context.Context) Window {
+func (a *attacker) hold(ctx context.Context) result.Window {
 	cfg := a.cfg
 	n := len(a.devs)
 	if cfg.Count > 0 && cfg.Count < n {
@@ -572,9 +511,9 @@ type mqttSession struct{ s *device.Session }
 func (m mqttSession) close() error { return m.s.Close() }
 
 // attempt runs attempt n on device n % len(devs).
-func (a *attacker) attempt(ctx context.Context, n uint64, due time.Time, warm bool) (*Result, closer) {
+func (a *attacker) attempt(ctx context.Context, n uint64, due time.Time, warm bool) (*result.Result, closer) {
 	d := &a.devs[n%uint64(len(a.devs))]
-	r := &Result{
+	r := &result.Result{
 		Seq: n, Server: a.cfg.Server, Device: d.id.Index, Identity: d.id.Kind, Scheduled: due, Warmup: warm,
 		Expected: d.expect.Outcome, ExpectedReason: string(d.expect.Reason),
 	}
@@ -584,7 +523,7 @@ func (a *attacker) attempt(ctx context.Context, n uint64, due time.Time, warm bo
 	var end time.Time
 	if a.cfg.testAttempt != nil {
 		end = a.cfg.testAttempt(ctx, r)
-	} else if a.cfg.Mode == ModeTLSOnly || a.cfg.Echo {
+	} else if a.cfg.Mode == result.ModeTLSOnly || a.cfg.Echo {
 		s, end = a.echoLogin(ctx, d, r)
 	} else {
 		s, end = a.mqttLogin(ctx, d, r)
@@ -594,7 +533,7 @@ func (a *attacker) attempt(ctx context.Context, n uint64, due time.Time, warm bo
 	return r, s
 }
 
-func (a *attacker) mqttLogin(ctx context.Context, d *deviceState, r *Result) (closer, time.Time) {
+func (a *attacker) mqttLogin(ctx context.Context, d *deviceState, r *result.Result) (closer, time.Time) {
 	now := time.Now()
 	cfg := device.Config{
 		Addr:           a.cfg.Addr,
@@ -608,7 +547,7 @@ func (a *attacker) mqttLogin(ctx context.Context, d *deviceState, r *Result) (cl
 	}
 	var sess *device.Session
 	var res device.Result
-	if a.cfg.Mode == ModeHold {
+	if a.cfg.Mode == result.ModeHold {
 		sess, res = device.Login(ctx, cfg)
 	} else {
 		// Churn: the login ends at once (DISCONNECT), without a session.
@@ -616,7 +555,7 @@ func (a *attacker) mqttLogin(ctx context.Context, d *deviceState, r *Result) (cl
 	}
 	r.Start = res.Start
 	r.TCPUs, r.TLSUs, r.ConnackUs = res.TCP.Microseconds(), res.TLSHandshake.Microseconds(), res.Connack.Microseconds()
-	r.Outcome, r.Phase, r.Reason = Outcome(res.Outcome), string(res.Phase), res.Reason
+	r.Outcome, r.Phase, r.Reason = result.Outcome(res.Outcome), string(res.Phase), res.Reason
 	r.ConnackCode = int(res.ConnackCode)
 	r.TLSVersion, r.Resumed = tlsVersionName(res.TLSVersion), res.DidResume
 	if res.ErrText != "" {
@@ -639,11 +578,11 @@ func (a *attacker) noteTLS(v, c uint16) {
 }
 
 // dropped is the result of an open-loop attempt that found no room.
-func (a *attacker) dropped(n uint64, due time.Time, warm bool) *Result {
+func (a *attacker) dropped(n uint64, due time.Time, warm bool) *result.Result {
 	d := &a.devs[n%uint64(len(a.devs))]
-	r := &Result{
+	r := &result.Result{
 		Seq: n, Server: a.cfg.Server, Device: d.id.Index, Identity: d.id.Kind, Scheduled: due, Start: time.Now(),
-		Outcome: OutcomeDropped, Phase: PhaseSchedule, Reason: "over_capacity", Warmup: warm,
+		Outcome: result.OutcomeDropped, Phase: result.PhaseSchedule, Reason: "over_capacity", Warmup: warm,
 		Expected: d.expect.Outcome, ExpectedReason: string(d.expect.Reason), Unexpected: true,
 	}
 	r.TotalUs = r.Start.Sub(due).Microseconds()

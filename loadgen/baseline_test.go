@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/sim/fleet"
 )
 
@@ -28,7 +29,7 @@ func testIdentities(t *testing.T, f *fleet.Fleet, o IdentityOptions) []*Identity
 }
 
 // requireCounts checks a server summary's outcome counts.
-func requireCounts(t *testing.T, s *ServerSummary, attempts, success, refused int64) {
+func requireCounts(t *testing.T, s *result.ServerSummary, attempts, success, refused int64) {
 	t.Helper()
 	if s == nil {
 		t.Fatal("no summary for the server")
@@ -59,7 +60,7 @@ func TestTLSOnlyAgainstBaseline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := Run(t.Context(), Config{
-				Attack: AttackConfig{Mode: ModeTLSOnly, Workers: 4, Count: 120, TLSVersion: tt.tls,
+				Attack: AttackConfig{Mode: result.ModeTLSOnly, Workers: 4, Count: 120, TLSVersion: tt.tls,
 					KeyExchange: tt.kex, Resumption: tt.resumption, ConnectTimeout: 5 * time.Second,
 					VerifyServer: map[bool]string{true: VerifyFull, false: VerifyCached}[tt.tls == ""]},
 				Baseline: testBaselineOptions(t),
@@ -67,11 +68,11 @@ func TestTLSOnlyAgainstBaseline(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b := s.Server(ServerBaseline)
+			b := s.Server(result.ServerBaseline)
 			// Each device twice; only the 6 unknown-CA devices are refused.
 			requireCounts(t, b, 120, 108, 12)
 			for _, row := range b.Breakdown {
-				if row.Outcome == OutcomeRefused && row.Phase != PhaseTLS {
+				if row.Outcome == result.OutcomeRefused && row.Phase != result.PhaseTLS {
 					t.Errorf("refusal in phase %q (%s), want tls", row.Phase, row.Reason)
 				}
 			}
@@ -84,7 +85,7 @@ func TestTLSOnlyAgainstBaseline(t *testing.T) {
 			if b.ServerCPU == nil || b.ServerCPU.Seconds <= 0 || b.ClientCPU.Seconds <= 0 {
 				t.Errorf("CPU not measured: client %+v server %+v (%s)", b.ClientCPU, b.ServerCPU, b.ServerCPUNote)
 			}
-			if s.Server(ServerPlatform) != nil {
+			if s.Server(result.ServerPlatform) != nil {
 				t.Error("tls-only mode attacked the platform")
 			}
 		})
@@ -95,14 +96,14 @@ func TestHoldAgainstBaseline(t *testing.T) {
 	f := testFleet(t, 40, 1)
 	ids := testIdentities(t, f, IdentityOptions{})
 	s, err := Run(t.Context(), Config{
-		Attack:       AttackConfig{Mode: ModeHold, Workers: 8, Duration: 100 * time.Millisecond, KeyExchange: KexX25519},
+		Attack:       AttackConfig{Mode: result.ModeHold, Workers: 8, Duration: 100 * time.Millisecond, KeyExchange: KexX25519},
 		Baseline:     testBaselineOptions(t),
 		BaselineOnly: true,
 	}, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := s.Server(ServerBaseline)
+	b := s.Server(result.ServerBaseline)
 	requireCounts(t, b, 40, 40, 0)
 	if b.Held != 40 || b.HeldMemoryBytes <= 0 {
 		t.Errorf("held %d sessions at %.0f bytes each; want 40 and a positive size", b.Held, b.HeldMemoryBytes)
@@ -115,7 +116,7 @@ func TestRunRefusesNonsense(t *testing.T) {
 		cfg  Config
 		ids  []*Identity
 	}{
-		{"tls-only without baseline", Config{Attack: AttackConfig{Addr: "127.0.0.1:1", Mode: ModeTLSOnly, Count: 1}}, fakeIdentities(1)},
+		{"tls-only without baseline", Config{Attack: AttackConfig{Addr: "127.0.0.1:1", Mode: result.ModeTLSOnly, Count: 1}}, fakeIdentities(1)},
 		{"no identities", Config{Attack: AttackConfig{Addr: "127.0.0.1:1", Count: 1}}, nil},
 		{"neither duration nor count", Config{Attack: AttackConfig{Addr: "127.0.0.1:1"}}, fakeIdentities(1)},
 	}

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certlab/certlab/loadgen/host"
+	"github.com/certlab/certlab/loadgen/result"
 )
 
 // TestCloseReset churns tls-only logins against the baseline server, which
@@ -22,7 +25,7 @@ func TestCloseReset(t *testing.T) {
 	ids := testIdentities(t, testFleet(t, 100, 1), IdentityOptions{})
 	bo := testBaselineOptions(t)
 	bo.ClientCAs = clientCAs(ids)
-	bp, err := StartBaseline(t.Context(), *bo)
+	bp, err := host.StartBaseline(t.Context(), *bo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,11 +36,11 @@ func TestCloseReset(t *testing.T) {
 	}
 	churn := func(reset bool) int {
 		t.Helper()
-		ac := AttackConfig{Server: ServerBaseline, Addr: bp.Addr, ServerName: bp.ServerName, RootCAs: bp.RootCAs,
-			Expect: ExpectBaseline, Echo: true, Mode: ModeTLSOnly, KeyExchange: KexX25519,
+		ac := AttackConfig{Server: result.ServerBaseline, Addr: bp.Addr, ServerName: bp.ServerName, RootCAs: bp.RootCAs,
+			Expect: ExpectBaseline, Echo: true, Mode: result.ModeTLSOnly, KeyExchange: KexX25519,
 			Workers: 4, Count: len(ids), ConnectTimeout: 10 * time.Second, CloseReset: reset}
 		before := lingering(t, port)
-		agg := NewAggregator()
+		agg := result.NewAggregator()
 		if _, err := Attack(t.Context(), ac, ids, agg); err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +48,7 @@ func TestCloseReset(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		requireCounts(t, s.Server(ServerBaseline), int64(len(ids)), int64(len(ids)), 0)
+		requireCounts(t, s.Server(result.ServerBaseline), int64(len(ids)), int64(len(ids)), 0)
 		n := lingering(t, port) - before
 		t.Logf("reset %t: %d of %d sockets linger", reset, n, len(ids))
 		return n

@@ -3,15 +3,39 @@
 // or the echoed byte of the baseline server), with the CPU each side spent per
 // login.
 //
-// The shape follows vegeta (shared/reference/libraries.md §B1): an engine emits
-// a stream of flat Result records; an Aggregator turns the stream into a
-// Summary; package reports renders summaries. Nothing the reports need lives
-// only in memory: results are written as JSONL (one Result per attempt, plus a
-// "run" header and a "window" record per measured window carrying the CPU
-// counters), so a run can be re-rendered, merged with other shards or compared
-// later.
+// The shape follows vegeta (shared/reference/libraries.md §B1): a library
+// with a thin main. An engine emits a stream of flat result.Result records; a
+// result.Aggregator turns the stream into a result.Summary; package reports
+// renders summaries. The load generator is split by what each part is:
 //
-// Lifecycle of a run (Run):
+//   - this package: the attack engine (identities, pacing, attempts, Run:
+//     the attack on a platform and on the baseline) and Execute, a whole
+//     `certlab loadgen` run described by a Plan;
+//   - loadgen/result: the result schema, writer, reader and aggregator, all
+//     that reports imports (it dials nothing);
+//   - loadgen/host: the processes on this machine (CPU accounting and
+//     pinning, runtime tuning, the crypto floor, the baseline server, and the
+//     platform under test: a target file, an in-process platform or a child
+//     platform process).
+//
+// Nothing the reports need lives only in memory: results are written as
+// JSONL (one Result per attempt, plus a "run" header and a "window" record
+// per measured window carrying the CPU counters), so a run can be
+// re-rendered, merged with other shards or compared later.
+//
+// A whole run (Execute):
+//
+//	pin the CPUs (Plan.Pin) -> open or mint the fleet
+//	  -> host.OpenServer: the platform under test and its CPU source -> Prepare (register the fleet)
+//	  -> BuildIdentities -> tune the generator's runtime -> Run -> summary JSON, HTML, text
+//
+// The platform under test comes from Plan.Server (host.ServerSpec): a target
+// file, a platform in this process started by a host.Launcher that cmd/
+// supplies (this package never imports the platform), or `certlab platform`
+// as a child process (host.PlatformProcess, which can be stopped, killed and
+// started again on the same data directory).
+//
+// The attacks of one run (Run):
 //
 //	BuildIdentities (parse the fleet once, one tls.Config per device, bad identities minted)
 //	  -> Attack(platform)  warm-up, then the measured window: CPU read before and after
@@ -28,7 +52,7 @@
 // them for the duration), tls-only (handshake plus a one-byte echo; only the
 // baseline server speaks it).
 //
-// Bad identities (Config.BadShare) replace a deterministic, evenly spread share
+// Bad identities (BadPlan.Share) replace a deterministic, evenly spread share
 // of the fleet's devices with a certificate the platform must refuse: a fresh
 // certificate from the right CA whose fingerprint is not the registered one
 // [LOGIN-SUCCESS, DEV-FINGERPRINT], a device that was never registered, or a
@@ -37,13 +61,13 @@
 //
 // The generator's own cost: after each attack the window records the
 // client-side crypto floor measured on this machine with the same key types
-// (floor.go), and the summary states the generator's CPU per login as a
-// multiple of it. The process that runs the attacks is tuned for that figure
-// (runtime.go: sysmon kept out of deep sleep by a re-execution, GOGC sized by
-// headroom, half the CPUs next to a local server) and can pin itself and its
-// server children to separate CPUs (pin.go).
+// (host.MeasureClientFloor), and the summary states the generator's CPU per
+// login as a multiple of it. The process that runs the attacks is tuned for
+// that figure (package host: sysmon kept out of deep sleep by a re-execution,
+// GOGC sized by headroom, half the CPUs next to a local server) and can pin
+// itself and its server children to separate CPUs.
 //
-// Sharding: Shard{Index, Count} keeps the devices whose index % Count ==
-// Index; results of several shards merge exactly (HDR histograms) in the
-// Aggregator. deploy/ holds a Kubernetes Indexed Job that runs one shard per pod.
+// Sharding: result.Shard{Index, Count} keeps the devices whose index % Count
+// == Index; results of several shards merge exactly (HDR histograms) in the
+// result.Aggregator. deploy/ holds a Kubernetes Indexed Job that runs one shard per pod.
 package loadgen

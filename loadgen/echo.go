@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/sim/device"
 )
 
@@ -27,7 +28,7 @@ func (e echoConn) close() error { return e.c.Close() }
 // AfterFunc per handshake). Under TLS 1.3 the byte leaves in one write
 // with the client's last handshake flight (device.BatchConn), as device.Login
 // sends CONNECT.
-func (a *attacker) echoLogin(ctx context.Context, d *deviceState, r *Result) (closer, time.Time) {
+func (a *attacker) echoLogin(ctx context.Context, d *deviceState, r *result.Result) (closer, time.Time) {
 	r.Start = time.Now()
 	deadline := r.Start.Add(a.cfg.ConnectTimeout)
 	// No TCP keepalive on a connection that lives a few milliseconds: it
@@ -77,9 +78,9 @@ func (a *attacker) echoLogin(ctx context.Context, d *deviceState, r *Result) (cl
 		setVerdict(r, device.ClassifyAfterHandshake(ctx, err, certAccepted, device.PhaseConnect))
 		return nil, t3
 	}
-	r.Outcome = OutcomeSuccess
+	r.Outcome = result.OutcomeSuccess
 	a.noteTLS(st.Version, st.CipherSuite)
-	if a.cfg.Mode == ModeHold {
+	if a.cfg.Mode == result.ModeHold {
 		_ = raw.SetDeadline(time.Time{})
 		bc.Release()
 		return echoConn{tc}, t3
@@ -97,8 +98,8 @@ func (a *attacker) echoLogin(ctx context.Context, d *deviceState, r *Result) (cl
 // setVerdict copies a verdict of device's classifiers into r: tls-only
 // attempts get the outcomes, phases and reasons device.Login gives MQTT
 // ones (only a server verdict is a refusal).
-func setVerdict(r *Result, v device.Verdict) {
-	r.Outcome, r.Phase, r.Reason = Outcome(v.Outcome), string(v.Phase), v.Reason
+func setVerdict(r *result.Result, v device.Verdict) {
+	r.Outcome, r.Phase, r.Reason = result.Outcome(v.Outcome), string(v.Phase), v.Reason
 }
 
 func splitHostPort(addr string) (string, string, error) { return net.SplitHostPort(addr) }

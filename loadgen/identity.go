@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/sim/fleet"
 	"github.com/certlab/certlab/sim/pki"
 )
@@ -24,8 +25,8 @@ const unregisteredPrefix = "unreg-"
 // Identity is one device as the load generator presents it, parsed once
 // before the run so that no attempt parses a certificate or a key.
 type Identity struct {
-	Index    int     // fleet index
-	Kind     BadKind // Good, or the bad identity presented
+	Index    int            // fleet index
+	Kind     result.BadKind // Good, or the bad identity presented
 	NodeID   string
 	DeviceID string          // {product_id}_{node_id} [DEV-ID]
 	Cert     tls.Certificate // leaf (+ chain) and key, Leaf set
@@ -34,11 +35,11 @@ type Identity struct {
 
 // IdentityOptions select and shape the identities of a run.
 type IdentityOptions struct {
-	ProductID string  // default DefaultProductID
-	Devices   int     // use fleet devices 0..Devices-1; 0 = the whole fleet
-	Shard     Shard   // keep only this shard's devices
-	Bad       BadPlan // which devices present a bad identity
-	Workers   int     // parallel readers; default GOMAXPROCS
+	ProductID string       // default DefaultProductID
+	Devices   int          // use fleet devices 0..Devices-1; 0 = the whole fleet
+	Shard     result.Shard // keep only this shard's devices
+	Bad       BadPlan      // which devices present a bad identity
+	Workers   int          // parallel readers; default GOMAXPROCS
 }
 
 // BuildIdentities reads this shard's devices from the fleet, parses them
@@ -61,7 +62,7 @@ func BuildIdentities(ctx context.Context, f *fleet.Fleet, o IdentityOptions) ([]
 	}
 	var stranger *pki.CA
 	for _, i := range idx {
-		if o.Bad.Kind(i) == BadUnknownCA {
+		if o.Bad.Kind(i) == result.BadUnknownCA {
 			var err error
 			// The catalogue's unknown-ca variant: issued by a CA nobody
 			// uploaded. One stranger CA serves every such device.
@@ -105,18 +106,18 @@ func buildIdentity(f *fleet.Fleet, i int, o IdentityOptions, stranger *pki.CA) (
 	id := &Identity{Index: i, Kind: o.Bad.Kind(i), NodeID: fid.NodeID, CACert: ca.Cert}
 	leaf := fid.Leaf
 	switch id.Kind {
-	case BadFingerprint:
+	case result.BadFingerprint:
 		// Same device, same (verified) CA, another key and certificate: the
 		// chain verifies, the fingerprint does not match. [DEV-FINGERPRINT]
 		if leaf, err = ca.NewDeviceCert(fid.NodeID); err != nil {
 			return nil, fmt.Errorf("device %d: %w", i, err)
 		}
-	case BadUnregistered:
+	case result.BadUnregistered:
 		id.NodeID = unregisteredPrefix + fid.NodeID
 		if leaf, err = ca.NewDeviceCert(id.NodeID); err != nil {
 			return nil, fmt.Errorf("device %d: %w", i, err)
 		}
-	case BadUnknownCA:
+	case result.BadUnknownCA:
 		if leaf, err = stranger.NewDeviceCert(fid.NodeID); err != nil {
 			return nil, fmt.Errorf("device %d: %w", i, err)
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/certlab/certlab/loadgen/host"
 )
 
 // baselineChildEnv makes the test binary act as the baseline server child
@@ -13,11 +15,8 @@ import (
 const baselineChildEnv = "CERTLAB_LOADGEN_TEST_BASELINE_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(reexecChildEnv) == "1" {
-		reexecChildMain()
-	}
 	if os.Getenv(baselineChildEnv) == "1" {
-		if err := BaselineMain(context.Background(), os.Args[1:], os.Stdin, os.Stdout); err != nil {
+		if err := host.BaselineMain(context.Background(), os.Args[1:], os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -27,11 +26,11 @@ func TestMain(m *testing.M) {
 }
 
 // testBaselineOptions start the baseline child from the test binary.
-func testBaselineOptions(t *testing.T) *BaselineOptions {
+func testBaselineOptions(t *testing.T) *host.BaselineOptions {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &BaselineOptions{Command: []string{exe}, Env: []string{baselineChildEnv + "=1"}, Dir: t.TempDir()}
+	return &host.BaselineOptions{Command: []string{exe}, Env: []string{baselineChildEnv + "=1"}, Dir: t.TempDir()}
 }

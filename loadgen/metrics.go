@@ -1,9 +1,16 @@
 package loadgen
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"time"
 
+	"github.com/certlab/certlab/loadgen/result"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // PromMetrics are the live metrics of a run, for watching it (Prometheus
@@ -53,14 +60,16 @@ func NewPromMetrics(reg prometheus.Registerer) (*PromMetrics, error) {
 	return m, nil
 }
 
+var _ result.Sink = (*PromMetrics)(nil)
+
 // Record observes one result; it makes PromMetrics a Sink. A nil
 // *PromMetrics records nothing.
-func (m *PromMetrics) Record(r *Result) error {
+func (m *PromMetrics) Record(r *result.Result) error {
 	if m == nil {
 		return nil
 	}
 	m.Logins.WithLabelValues(r.Server, string(r.Outcome), r.Phase).Inc()
-	if r.Outcome != OutcomeDropped {
+	if r.Outcome != result.OutcomeDropped {
 		m.Duration.WithLabelValues(r.Server, string(r.Outcome)).Observe(float64(r.TotalUs) / 1e6)
 	}
 	if r.Unexpected {
@@ -79,4 +88,29 @@ func (m *PromMetrics) held(d float64) {
 	if m != nil {
 		m.Held.Add(d)
 	}
+}
+
+// ServeMetrics serves reg, plus the Go and process collectors, at
+// http://addr/metrics for Prometheus to scrape while a run lasts. stop shuts
+// the server down (within 2 s).
+func ServeMetrics(ctx context.Context, addr string, reg *prometheus.Registry) (stop func(), err error) {
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/certlab/certlab/loadgen/result"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
@@ -15,12 +16,12 @@ func TestPromMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []*Result{
-		{Server: ServerPlatform, Outcome: OutcomeSuccess, TotalUs: 1500},
-		{Server: ServerPlatform, Outcome: OutcomeSuccess, TotalUs: 2500},
-		{Server: ServerPlatform, Outcome: OutcomeRefused, Phase: PhaseConnect, TotalUs: 1800, Unexpected: true},
-		{Server: ServerBaseline, Outcome: OutcomeRefused, Phase: PhaseTLS, TotalUs: 900},
-		{Server: ServerPlatform, Outcome: OutcomeDropped, Phase: PhaseSchedule, Unexpected: true},
+	for _, r := range []*result.Result{
+		{Server: result.ServerPlatform, Outcome: result.OutcomeSuccess, TotalUs: 1500},
+		{Server: result.ServerPlatform, Outcome: result.OutcomeSuccess, TotalUs: 2500},
+		{Server: result.ServerPlatform, Outcome: result.OutcomeRefused, Phase: result.PhaseConnect, TotalUs: 1800, Unexpected: true},
+		{Server: result.ServerBaseline, Outcome: result.OutcomeRefused, Phase: result.PhaseTLS, TotalUs: 900},
+		{Server: result.ServerPlatform, Outcome: result.OutcomeDropped, Phase: result.PhaseSchedule, Unexpected: true},
 	} {
 		if err := m.Record(r); err != nil {
 			t.Fatal(err)
@@ -62,7 +63,7 @@ certlab_loadgen_sessions_held 3
 		t.Errorf("duration series = %d, want 3 (platform success, platform refused, baseline refused)", n)
 	}
 	var pm dto.Metric
-	if err := m.Duration.WithLabelValues(ServerPlatform, "success").(prometheus.Metric).Write(&pm); err != nil {
+	if err := m.Duration.WithLabelValues(result.ServerPlatform, "success").(prometheus.Metric).Write(&pm); err != nil {
 		t.Fatal(err)
 	}
 	if h := pm.GetHistogram(); h.GetSampleCount() != 2 || h.GetSampleSum() != 0.004 {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/certlab/certlab/loadgen/result"
 )
 
 func TestConstantPacer(t *testing.T) {
@@ -48,24 +50,24 @@ func TestLinearPacer(t *testing.T) {
 func fakeIdentities(n int) []*Identity {
 	ids := make([]*Identity, n)
 	for i := range ids {
-		ids[i] = &Identity{Index: i, Kind: Good, DeviceID: "d"}
+		ids[i] = &Identity{Index: i, Kind: result.Good, DeviceID: "d"}
 	}
 	return ids
 }
 
 // serve is a fake attempt that takes d and succeeds.
-func serve(d time.Duration) func(context.Context, *Result) time.Time {
-	return func(_ context.Context, r *Result) time.Time {
+func serve(d time.Duration) func(context.Context, *result.Result) time.Time {
+	return func(_ context.Context, r *result.Result) time.Time {
 		r.Start = time.Now()
 		time.Sleep(d)
-		r.Outcome = OutcomeSuccess
+		r.Outcome = result.OutcomeSuccess
 		return time.Now()
 	}
 }
 
-type collect struct{ rs []Result }
+type collect struct{ rs []result.Result }
 
-func (c *collect) Record(r *Result) error { c.rs = append(c.rs, *r); return nil }
+func (c *collect) Record(r *result.Result) error { c.rs = append(c.rs, *r); return nil }
 
 // An open loop measures latency from the scheduled time: a server slower
 // than the rate makes every attempt wait longer, and the records show it.
@@ -116,7 +118,7 @@ func TestOpenLoopDropsInsteadOfBlocking(t *testing.T) {
 			if want := time.Duration(r.Seq) * 10 * time.Millisecond; r.Scheduled.Sub(first) != want {
 				t.Errorf("attempt %d scheduled at +%v, want +%v", r.Seq, r.Scheduled.Sub(first), want)
 			}
-			if r.Outcome == OutcomeDropped {
+			if r.Outcome == result.OutcomeDropped {
 				dropped++
 				if !r.Start.Equal(r.Scheduled) || !r.Unexpected || r.Reason != "over_capacity" {
 					t.Errorf("dropped attempt %d: start %v after due, unexpected=%v reason=%q; want recorded at its due time",
@@ -135,11 +137,11 @@ func TestOpenLoopDropsInsteadOfBlocking(t *testing.T) {
 func TestClosedLoopWarmupAndCount(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var got collect
-		agg := NewAggregator()
+		agg := result.NewAggregator()
 		cfg := AttackConfig{Addr: "x:1", Workers: 2, Warmup: 30 * time.Millisecond, Count: 5,
 			testAttempt: serve(10 * time.Millisecond)}
 		began := time.Now()
-		win, err := Attack(t.Context(), cfg, fakeIdentities(8), Tee(&got, agg))
+		win, err := Attack(t.Context(), cfg, fakeIdentities(8), result.Tee(&got, agg))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,11 +162,11 @@ func TestClosedLoopWarmupAndCount(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ps := s.Server(ServerPlatform)
+		ps := s.Server(result.ServerPlatform)
 		if ps.Attempts != 5 || ps.Warmup != 6 || ps.Success != 5 {
 			t.Errorf("summary attempts=%d warmup=%d success=%d; want 5, 6, 5", ps.Attempts, ps.Warmup, ps.Success)
 		}
-		if p50 := ps.Latency[MetricTotal].P50; p50 < 10000 || p50 > 10010 { // 3 significant digits
+		if p50 := ps.Latency[result.MetricTotal].P50; p50 < 10000 || p50 > 10010 { // 3 significant digits
 			t.Errorf("p50 = %d µs, want 10 ms", p50)
 		}
 	})

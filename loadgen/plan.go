@@ -1,53 +1,11 @@
 package loadgen
 
 import (
-	"fmt"
 	"math"
-	"strings"
 
 	"github.com/certlab/certlab/iotda"
+	"github.com/certlab/certlab/loadgen/result"
 )
-
-// BadKind names the identity a device presents: "good" or a kind of bad
-// identity the platform must refuse.
-type BadKind string
-
-// Identity kinds.
-const (
-	// Good: the device's own fleet certificate, registered with its fingerprint.
-	Good BadKind = "good"
-	// BadFingerprint: a fresh certificate from the device's own (verified) CA,
-	// for the registered device, whose fingerprint is not the registered one.
-	// Refused at CONNECT with fingerprint_mismatch. [DEV-FINGERPRINT]
-	BadFingerprint BadKind = "fingerprint_mismatch"
-	// BadUnregistered: a valid certificate from a verified CA for a device ID
-	// that was never registered. Refused at CONNECT with device_not_found.
-	BadUnregistered BadKind = "unregistered"
-	// BadUnknownCA: a certificate issued by a CA nobody uploaded (the
-	// sim/pki catalogue's unknown-ca variant). Refused in the TLS handshake. [LOGIN-TLS]
-	BadUnknownCA BadKind = "unknown_ca"
-)
-
-// DefaultBadKinds is the rotation of bad identities when none is chosen.
-var DefaultBadKinds = []BadKind{BadFingerprint, BadUnregistered, BadUnknownCA}
-
-// ParseBadKinds parses a comma-separated list of bad kinds.
-func ParseBadKinds(s string) ([]BadKind, error) {
-	if strings.TrimSpace(s) == "" {
-		return DefaultBadKinds, nil
-	}
-	var out []BadKind
-	for _, p := range strings.Split(s, ",") {
-		k := BadKind(strings.TrimSpace(p))
-		switch k {
-		case BadFingerprint, BadUnregistered, BadUnknownCA:
-			out = append(out, k)
-		default:
-			return nil, fmt.Errorf("parse bad kinds: unknown kind %q (want %s, %s or %s)", k, BadFingerprint, BadUnregistered, BadUnknownCA)
-		}
-	}
-	return out, nil
-}
 
 // shareScale is the resolution of a bad share: parts per million.
 const shareScale = 1_000_000
@@ -58,8 +16,8 @@ const shareScale = 1_000_000
 // floor(i*share), so devices 0..n-1 hold exactly floor(n*share) bad ones,
 // and the j-th bad device has kind Kinds[j % len(Kinds)].
 type BadPlan struct {
-	Share float64   // 0..1
-	Kinds []BadKind // default DefaultBadKinds
+	Share float64          // 0..1
+	Kinds []result.BadKind // default DefaultBadKinds
 }
 
 func (p BadPlan) ppm() int64 {
@@ -73,25 +31,25 @@ func (p BadPlan) ppm() int64 {
 }
 
 // Kind returns the identity device i presents.
-func (p BadPlan) Kind(i int) BadKind {
+func (p BadPlan) Kind(i int) result.BadKind {
 	m := p.ppm()
 	if m == 0 {
-		return Good
+		return result.Good
 	}
 	before := int64(i) * m / shareScale
 	if (int64(i)+1)*m/shareScale == before {
-		return Good
+		return result.Good
 	}
 	kinds := p.Kinds
 	if len(kinds) == 0 {
-		kinds = DefaultBadKinds
+		kinds = result.DefaultBadKinds
 	}
 	return kinds[before%int64(len(kinds))]
 }
 
 // Expectation is what a server should answer to an identity.
 type Expectation struct {
-	Outcome Outcome
+	Outcome result.Outcome
 	Phase   string       // "" for success
 	Reason  iotda.Reason // the refusal reason (iotda.Refusals), "" for success
 	Connack int          // the expected CONNACK code of a CONNECT-stage refusal
@@ -99,44 +57,44 @@ type Expectation struct {
 
 // ExpectPlatform is what a platform that follows the login-refusal table
 // (shared/requirements.md) answers to kind over MQTT version v (4 or 5).
-func ExpectPlatform(kind BadKind, mqttVersion int) Expectation {
+func ExpectPlatform(kind result.BadKind, mqttVersion int) Expectation {
 	connect := func(r iotda.Reason) Expectation {
 		ref := iotda.Refusals[r]
-		return Expectation{Outcome: OutcomeRefused, Phase: PhaseConnect, Reason: r, Connack: int(ref.Code(mqttVersion))}
+		return Expectation{Outcome: result.OutcomeRefused, Phase: result.PhaseConnect, Reason: r, Connack: int(ref.Code(mqttVersion))}
 	}
 	switch kind {
-	case BadFingerprint:
+	case result.BadFingerprint:
 		return connect(iotda.ReasonFingerprintMismatch) // [DEV-FINGERPRINT]
-	case BadUnregistered:
+	case result.BadUnregistered:
 		return connect(iotda.ReasonDeviceNotFound)
-	case BadUnknownCA:
-		return Expectation{Outcome: OutcomeRefused, Phase: PhaseTLS, Reason: iotda.ReasonUnknownCA} // [LOGIN-TLS]
+	case result.BadUnknownCA:
+		return Expectation{Outcome: result.OutcomeRefused, Phase: result.PhaseTLS, Reason: iotda.ReasonUnknownCA} // [LOGIN-TLS]
 	default:
-		return Expectation{Outcome: OutcomeSuccess} // [LOGIN-SUCCESS]
+		return Expectation{Outcome: result.OutcomeSuccess} // [LOGIN-SUCCESS]
 	}
 }
 
 // ExpectBaseline is what the bare crypto/tls baseline server answers: it
 // checks the chain against the fleet's CAs and nothing else, so only an
 // unknown CA is refused.
-func ExpectBaseline(kind BadKind) Expectation {
-	if kind == BadUnknownCA {
-		return Expectation{Outcome: OutcomeRefused, Phase: PhaseTLS, Reason: iotda.ReasonUnknownCA}
+func ExpectBaseline(kind result.BadKind) Expectation {
+	if kind == result.BadUnknownCA {
+		return Expectation{Outcome: result.OutcomeRefused, Phase: result.PhaseTLS, Reason: iotda.ReasonUnknownCA}
 	}
-	return Expectation{Outcome: OutcomeSuccess}
+	return Expectation{Outcome: result.OutcomeSuccess}
 }
 
 // Matches reports whether a result meets the expectation: the same outcome,
 // and for a refusal the same phase and (at CONNECT) the same CONNACK code.
-func (e Expectation) Matches(r *Result) bool {
+func (e Expectation) Matches(r *result.Result) bool {
 	if r.Outcome != e.Outcome {
 		return false
 	}
-	if e.Outcome != OutcomeRefused {
+	if e.Outcome != result.OutcomeRefused {
 		return true
 	}
 	if r.Phase != e.Phase {
 		return false
 	}
-	return e.Phase != PhaseConnect || r.ConnackCode == e.Connack
+	return e.Phase != result.PhaseConnect || r.ConnackCode == e.Connack
 }

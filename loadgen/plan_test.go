@@ -4,52 +4,8 @@ import (
 	"testing"
 
 	"github.com/certlab/certlab/iotda"
+	"github.com/certlab/certlab/loadgen/result"
 )
-
-func TestParseShard(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    Shard
-		wantErr bool
-	}{
-		{"", Shard{0, 1}, false},
-		{"0/1", Shard{0, 1}, false},
-		{"2/4", Shard{2, 4}, false},
-		{"4/4", Shard{}, true},
-		{"-1/4", Shard{}, true},
-		{"1/0", Shard{}, true},
-		{"1", Shard{}, true},
-		{"a/b", Shard{}, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseShard(tt.in)
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Fatalf("ParseShard(%q) = %v, %v; want %v, err=%v", tt.in, got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}
-
-func TestShardsPartitionTheFleet(t *testing.T) {
-	const n = 1001
-	for _, count := range []int{1, 2, 3, 7} {
-		seen := make([]int, n)
-		for i := range count {
-			for _, d := range (Shard{Index: i, Count: count}).Indexes(n) {
-				seen[d]++
-				if d%count != i {
-					t.Fatalf("shard %d/%d holds device %d", i, count, d)
-				}
-			}
-		}
-		for d, c := range seen {
-			if c != 1 {
-				t.Fatalf("%d shards: device %d is in %d shards, want exactly 1", count, d, c)
-			}
-		}
-	}
-}
 
 func TestBadPlanCountsAndKinds(t *testing.T) {
 	tests := []struct {
@@ -69,10 +25,10 @@ func TestBadPlanCountsAndKinds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := BadPlan{Share: tt.share}
-			kinds := map[BadKind]int{}
+			kinds := map[result.BadKind]int{}
 			bad := 0
 			for i := range tt.n {
-				if k := p.Kind(i); k != Good {
+				if k := p.Kind(i); k != result.Good {
 					bad++
 					kinds[k]++
 				}
@@ -81,8 +37,8 @@ func TestBadPlanCountsAndKinds(t *testing.T) {
 				t.Fatalf("bad devices = %d, want %d", bad, tt.want)
 			}
 			// The rotation spreads kinds within one of each other.
-			for _, k := range DefaultBadKinds {
-				if d := kinds[k] - bad/len(DefaultBadKinds); d < 0 || d > 1 {
+			for _, k := range result.DefaultBadKinds {
+				if d := kinds[k] - bad/len(result.DefaultBadKinds); d < 0 || d > 1 {
 					t.Errorf("kind %s: %d of %d bad devices", k, kinds[k], bad)
 				}
 			}
@@ -93,16 +49,16 @@ func TestBadPlanCountsAndKinds(t *testing.T) {
 func TestExpectations(t *testing.T) {
 	tests := []struct {
 		name string
-		kind BadKind
+		kind result.BadKind
 		mqtt int
 		want Expectation
 	}{
-		{"good", Good, 4, Expectation{Outcome: OutcomeSuccess}},
-		{"fingerprint v3.1.1", BadFingerprint, 4, Expectation{OutcomeRefused, PhaseConnect, iotda.ReasonFingerprintMismatch, 0x05}},
-		{"fingerprint v5", BadFingerprint, 5, Expectation{OutcomeRefused, PhaseConnect, iotda.ReasonFingerprintMismatch, 0x87}},
-		{"unregistered v3.1.1", BadUnregistered, 4, Expectation{OutcomeRefused, PhaseConnect, iotda.ReasonDeviceNotFound, 0x04}},
-		{"unregistered v5", BadUnregistered, 5, Expectation{OutcomeRefused, PhaseConnect, iotda.ReasonDeviceNotFound, 0x86}},
-		{"unknown CA", BadUnknownCA, 5, Expectation{OutcomeRefused, PhaseTLS, iotda.ReasonUnknownCA, 0}},
+		{"good", result.Good, 4, Expectation{Outcome: result.OutcomeSuccess}},
+		{"fingerprint v3.1.1", result.BadFingerprint, 4, Expectation{result.OutcomeRefused, result.PhaseConnect, iotda.ReasonFingerprintMismatch, 0x05}},
+		{"fingerprint v5", result.BadFingerprint, 5, Expectation{result.OutcomeRefused, result.PhaseConnect, iotda.ReasonFingerprintMismatch, 0x87}},
+		{"unregistered v3.1.1", result.BadUnregistered, 4, Expectation{result.OutcomeRefused, result.PhaseConnect, iotda.ReasonDeviceNotFound, 0x04}},
+		{"unregistered v5", result.BadUnregistered, 5, Expectation{result.OutcomeRefused, result.PhaseConnect, iotda.ReasonDeviceNotFound, 0x86}},
+		{"unknown CA", result.BadUnknownCA, 5, Expectation{result.OutcomeRefused, result.PhaseTLS, iotda.ReasonUnknownCA, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,18 +67,18 @@ func TestExpectations(t *testing.T) {
 			}
 		})
 	}
-	e := ExpectPlatform(BadFingerprint, 5)
-	for name, r := range map[string]Result{
-		"wrong code":    {Outcome: OutcomeRefused, Phase: PhaseConnect, ConnackCode: 0x86},
-		"wrong phase":   {Outcome: OutcomeRefused, Phase: PhaseTLS},
-		"success":       {Outcome: OutcomeSuccess},
-		"timeout error": {Outcome: OutcomeError, Phase: PhaseConnect, ConnackCode: 0x87},
+	e := ExpectPlatform(result.BadFingerprint, 5)
+	for name, r := range map[string]result.Result{
+		"wrong code":    {Outcome: result.OutcomeRefused, Phase: result.PhaseConnect, ConnackCode: 0x86},
+		"wrong phase":   {Outcome: result.OutcomeRefused, Phase: result.PhaseTLS},
+		"success":       {Outcome: result.OutcomeSuccess},
+		"timeout error": {Outcome: result.OutcomeError, Phase: result.PhaseConnect, ConnackCode: 0x87},
 	} {
 		if e.Matches(&r) {
 			t.Errorf("%s: Matches = true, want false", name)
 		}
 	}
-	if !e.Matches(&Result{Outcome: OutcomeRefused, Phase: PhaseConnect, ConnackCode: 0x87}) {
+	if !e.Matches(&result.Result{Outcome: result.OutcomeRefused, Phase: result.PhaseConnect, ConnackCode: 0x87}) {
 		t.Error("the expected refusal does not match")
 	}
 }

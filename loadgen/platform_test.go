@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/certlab/certlab/loadgen/host"
+	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/platform/platformtest"
 )
 
@@ -94,7 +96,7 @@ func TestRunAgainstPlatform(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := AttackConfig{Addr: target.MQTTAddress(), ServerName: target.ServerName(""), RootCAs: roots,
-		KeyExchange: KexX25519, ConnectTimeout: 10 * time.Second, ServerCPU: MetricsCPU{URL: target.MetricsEndpoint}}
+		KeyExchange: KexX25519, ConnectTimeout: 10 * time.Second, ServerCPU: host.MetricsCPU{URL: target.MetricsEndpoint}}
 
 	t.Run("closed loop MQTT 3.1.1, every device once", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "results.jsonl")
@@ -102,20 +104,20 @@ func TestRunAgainstPlatform(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := NewWriter(out)
+		w := result.NewWriter(out)
 		ac := base
 		ac.Workers, ac.Count, ac.MQTTVersion = 8, 1000, 4
 		before := platformLogins(t, p.Gatherer())
-		s, err := Run(t.Context(), Config{Attack: ac, Results: w, Info: RunInfo{ID: "t", Devices: 1000, BadShare: 0.1}}, ids)
+		s, err := Run(t.Context(), Config{Attack: ac, Results: w, Info: result.RunInfo{ID: "t", Devices: 1000, BadShare: 0.1}}, ids)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		ps := s.Server(ServerPlatform)
+		ps := s.Server(result.ServerPlatform)
 		requireCounts(t, ps, 1000, 900, 100)
-		want := map[BadKind]int64{Good: 900, BadFingerprint: 34, BadUnregistered: 33, BadUnknownCA: 33}
+		want := map[result.BadKind]int64{result.Good: 900, result.BadFingerprint: 34, result.BadUnregistered: 33, result.BadUnknownCA: 33}
 		for _, row := range ps.Identities {
 			if row.Attempts != want[row.Identity] || row.AsExpected != row.Attempts {
 				t.Errorf("identity %s: %d attempts, %d as expected; want %d", row.Identity, row.Attempts, row.AsExpected, want[row.Identity])
@@ -136,7 +138,7 @@ func TestRunAgainstPlatform(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer in.Close()
-		agg := NewAggregator()
+		agg := result.NewAggregator()
 		if err := agg.Aggregate(in); err != nil {
 			t.Fatal(err)
 		}
@@ -144,8 +146,8 @@ func TestRunAgainstPlatform(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r := re.Server(ServerPlatform); counts(r) != counts(ps) || r.Latency[MetricTotal] != ps.Latency[MetricTotal] || r.ServerCPU == nil {
-			t.Errorf("re-rendered summary differs: %v %+v vs %v %+v", counts(r), r.Latency[MetricTotal], counts(ps), ps.Latency[MetricTotal])
+		if r := re.Server(result.ServerPlatform); counts(r) != counts(ps) || r.Latency[result.MetricTotal] != ps.Latency[result.MetricTotal] || r.ServerCPU == nil {
+			t.Errorf("re-rendered summary differs: %v %+v vs %v %+v", counts(r), r.Latency[result.MetricTotal], counts(ps), ps.Latency[result.MetricTotal])
 		}
 	})
 
@@ -158,22 +160,22 @@ func TestRunAgainstPlatform(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Devices 0..299: 30 bad, 10 of each kind, refused with MQTT 5 codes.
-		requireCounts(t, s.Server(ServerPlatform), 300, 270, 30)
+		requireCounts(t, s.Server(result.ServerPlatform), 300, 270, 30)
 		requirePlatformCounted(t, before, platformLogins(t, p.Gatherer()), map[string]float64{
 			"success/ok": 270, "refused/fingerprint_mismatch": 10, "refused/device_not_found": 10, "refused/unknown_ca": 10,
 		})
 		// The baseline checks chains only: just the unknown-CA devices fail.
-		requireCounts(t, s.Server(ServerBaseline), 300, 290, 10)
+		requireCounts(t, s.Server(result.ServerBaseline), 300, 290, 10)
 		if s.BaselineRatio <= 0 {
-			t.Errorf("no platform/baseline ratio: %+v", s.Server(ServerBaseline).ServerCPU)
+			t.Errorf("no platform/baseline ratio: %+v", s.Server(result.ServerBaseline).ServerCPU)
 		}
 		for _, w := range s.Windows {
 			if w.ServerCertKey != "ECDSA P-256" {
 				t.Errorf("%s server key %q, want ECDSA P-256 on both sides", w.Server, w.ServerCertKey)
 			}
 		}
-		for _, row := range s.Server(ServerPlatform).Breakdown {
-			if row.Outcome == OutcomeRefused && row.Phase == PhaseConnect && row.Reason != "connack:0x87" && row.Reason != "connack:0x86" {
+		for _, row := range s.Server(result.ServerPlatform).Breakdown {
+			if row.Outcome == result.OutcomeRefused && row.Phase == result.PhaseConnect && row.Reason != "connack:0x87" && row.Reason != "connack:0x86" {
 				t.Errorf("MQTT 5 refusal %s, want CONNACK 0x86 or 0x87", row.Reason)
 			}
 		}
@@ -193,14 +195,14 @@ func TestPrepareAfterRemint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(ids []*Identity) *ServerSummary {
+	run := func(ids []*Identity) *result.ServerSummary {
 		t.Helper()
 		s, err := Run(t.Context(), Config{Attack: AttackConfig{Addr: target.MQTTAddress(), ServerName: target.ServerName(""),
 			RootCAs: roots, Workers: 4, Count: len(ids), KeyExchange: KexX25519}}, ids)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s.Server(ServerPlatform)
+		return s.Server(result.ServerPlatform)
 	}
 	old := testFleet(t, 20, 1)
 	if _, err := Prepare(t.Context(), target, old, PrepareOptions{}); err != nil {
@@ -210,7 +212,7 @@ func TestPrepareAfterRemint(t *testing.T) {
 	requireCounts(t, run(oldIDs), 20, 20, 0)
 
 	// One shard of the first 10 devices, under a product of its own.
-	sh, err := Prepare(t.Context(), target, old, PrepareOptions{ProductID: "shard-product", Devices: 10, Shard: Shard{Index: 1, Count: 2}})
+	sh, err := Prepare(t.Context(), target, old, PrepareOptions{ProductID: "shard-product", Devices: 10, Shard: result.Shard{Index: 1, Count: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,4 +234,9 @@ func TestPrepareAfterRemint(t *testing.T) {
 	if stale.Refused != 20 || stale.Unexpected != 20 {
 		t.Fatalf("old identities: %d refused, %d unexpected; want 20 and 20 (fingerprints were reset)", stale.Refused, stale.Unexpected)
 	}
+}
+
+// counts are a server summary's outcome counts, for comparing two summaries.
+func counts(s *result.ServerSummary) [6]int64 {
+	return [6]int64{s.Attempts, s.Success, s.Refused, s.Errors, s.Dropped, s.Unexpected}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/certlab/certlab/iotda"
+	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/sim/fleet"
 )
 
@@ -17,12 +18,12 @@ const (
 
 // PrepareOptions configure Prepare.
 type PrepareOptions struct {
-	ProductID   string // default DefaultProductID
-	ProductName string // default DefaultProductName
-	Devices     int    // register fleet devices 0..Devices-1; 0 = all
-	Shard       Shard  // register only this shard's devices (each pod prepares its own)
-	Workers     int    // concurrent API calls; default 8
-	MaxFailures int    // failed devices listed in the report; default 20
+	ProductID   string       // default DefaultProductID
+	ProductName string       // default DefaultProductName
+	Devices     int          // register fleet devices 0..Devices-1; 0 = all
+	Shard       result.Shard // register only this shard's devices (each pod prepares its own)
+	Workers     int          // concurrent API calls; default 8
+	MaxFailures int          // failed devices listed in the report; default 20
 }
 
 // Prepare registers this shard of a fleet on a target so its devices can log

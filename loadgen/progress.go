@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/certlab/certlab/loadgen/result"
 	"github.com/schollz/progressbar/v3"
 )
 
@@ -146,14 +147,14 @@ func (p *Progress) End() {
 }
 
 // Record counts one result; it makes Progress a Sink.
-func (p *Progress) Record(r *Result) error {
+func (p *Progress) Record(r *result.Result) error {
 	p.attempts.Add(1)
 	switch r.Outcome {
-	case OutcomeSuccess:
+	case result.OutcomeSuccess:
 		p.success.Add(1)
-	case OutcomeRefused:
+	case result.OutcomeRefused:
 		p.refused.Add(1)
-	case OutcomeDropped:
+	case result.OutcomeDropped:
 		p.dropped.Add(1)
 	default:
 		p.errs.Add(1)

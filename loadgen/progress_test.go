@@ -8,15 +8,17 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/certlab/certlab/loadgen/result"
 )
 
 func TestProgressPlainLines(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf bytes.Buffer
 		p := NewProgress(&buf, false, time.Second)
-		p.Begin(ServerPlatform, 10*time.Second, 0)
-		for _, o := range []Outcome{OutcomeSuccess, OutcomeSuccess, OutcomeRefused, OutcomeError, OutcomeDropped} {
-			_ = p.Record(&Result{Outcome: o, Unexpected: o != OutcomeSuccess && o != OutcomeRefused})
+		p.Begin(result.ServerPlatform, 10*time.Second, 0)
+		for _, o := range []result.Outcome{result.OutcomeSuccess, result.OutcomeSuccess, result.OutcomeRefused, result.OutcomeError, result.OutcomeDropped} {
+			_ = p.Record(&result.Result{Outcome: o, Unexpected: o != result.OutcomeSuccess && o != result.OutcomeRefused})
 		}
 		time.Sleep(2500 * time.Millisecond) // two periodic lines
 		p.End()                             // and a final one
@@ -28,7 +30,7 @@ func TestProgressPlainLines(t *testing.T) {
 		if !strings.Contains(lines[2], want) || !strings.HasPrefix(lines[0], "platform   1.0s") {
 			t.Errorf("progress lines:\n%s\nwant the counts %q after the elapsed time", buf.String(), want)
 		}
-		p.Begin(ServerBaseline, 0, 10) // a new attack starts from zero
+		p.Begin(result.ServerBaseline, 0, 10) // a new attack starts from zero
 		p.End()
 		if !strings.Contains(buf.String(), "baseline   0.0s  attempts 0") {
 			t.Errorf("second attack did not reset the counts:\n%s", buf.String())
@@ -65,7 +67,7 @@ func TestDeployManifestIsConsistent(t *testing.T) {
 	if m := find(`--metrics-addr=:(\d+)`); m != port {
 		t.Errorf("metrics served on :%s but scraped on %s", m, port)
 	}
-	if _, err := ParseShard("3/" + n); err != nil {
+	if _, err := result.ParseShard("3/" + n); err != nil {
 		t.Error(err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certlab/certlab/loadgen/host"
+	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/sim/pki"
 )
 
@@ -26,17 +28,17 @@ type Config struct {
 	Attack AttackConfig
 	// Baseline, when set, starts the baseline child process after the
 	// platform attack. ModeTLSOnly requires it and skips the platform.
-	Baseline *BaselineOptions
+	Baseline *host.BaselineOptions
 	// BaselineOnly skips the platform attack (implied by ModeTLSOnly), e.g.
 	// to measure memory per held connection of a bare TLS client.
 	BaselineOnly bool
 	// Info is the run header; Run fills Mode, Loop, workers and the other
 	// settings from Attack, and Started, Host, CPUs, GoVersion.
-	Info RunInfo
+	Info result.RunInfo
 	// Results, when set, receives the header, every result and the windows.
-	Results *Writer
+	Results *result.Writer
 	// Sink, when set, also receives every result (progress, metrics).
-	Sink Sink
+	Sink result.Sink
 	// OnAttack is called before each attack with the server's name.
 	OnAttack func(server string)
 }
@@ -44,20 +46,20 @@ type Config struct {
 // Run executes the run and returns its summary. Failed logins are results;
 // the error reports faults of the harness, or ctx ending (the summary then
 // covers what ran).
-func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
+func Run(ctx context.Context, cfg Config, ids []*Identity) (*result.Summary, error) {
 	ac := cfg.Attack.withDefaults()
-	platform := ac.Mode != ModeTLSOnly && !cfg.BaselineOnly
+	platform := ac.Mode != result.ModeTLSOnly && !cfg.BaselineOnly
 	if !platform && cfg.Baseline == nil {
 		return nil, errors.New("run: tls-only mode runs against the baseline server; set Baseline")
 	}
 	info := cfg.Info
-	info.Format = FormatVersion
+	info.Format = result.FormatVersion
 	if info.Started.IsZero() {
 		info.Started = time.Now().UTC()
 	}
 	info.Mode, info.Workers, info.Count = ac.Mode, ac.Workers, ac.Count
 	info.Loop, info.Rate = "closed", 0
-	if ac.Pacer != nil && ac.Mode != ModeHold {
+	if ac.Pacer != nil && ac.Mode != result.ModeHold {
 		info.Loop, info.Rate = "open", ac.Rate
 	}
 	info.DurationS, info.WarmupS = ac.Duration.Seconds(), ac.Warmup.Seconds()
@@ -69,16 +71,16 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 	info.CloseReset = ac.CloseReset
 	info.Baseline = cfg.Baseline != nil
 	if info.Host == "" {
-		info.Host = hostname()
+		info.Host = host.Hostname()
 	}
-	info.CPUs, info.GoVersion, info.GoRuntime = runtime.NumCPU(), runtime.Version(), runtimeSettings()
+	info.CPUs, info.GoVersion, info.GoRuntime = runtime.NumCPU(), runtime.Version(), host.RuntimeSettings()
 	if info.MQTTEndpoint == "" {
 		info.MQTTEndpoint = ac.Addr
 	}
 
-	agg := NewAggregator()
+	agg := result.NewAggregator()
 	agg.AddRun(info)
-	var sinks []Sink
+	var sinks []result.Sink
 	if cfg.Results != nil {
 		if err := cfg.Results.WriteRun(info); err != nil {
 			return nil, err
@@ -86,8 +88,8 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 		sinks = append(sinks, cfg.Results)
 	}
 	sinks = append(sinks, agg, cfg.Sink)
-	sink := Tee(sinks...)
-	addWindow := func(w Window) error {
+	sink := result.Tee(sinks...)
+	addWindow := func(w result.Window) error {
 		w.Shard = info.Shard
 		agg.AddWindow(w)
 		if cfg.Results != nil {
@@ -98,7 +100,7 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 		}
 		return nil
 	}
-	finish := func(runErr error) (*Summary, error) {
+	finish := func(runErr error) (*result.Summary, error) {
 		s, err := agg.Summary()
 		if err != nil {
 			return nil, errors.Join(runErr, err)
@@ -109,7 +111,7 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 	serverKey := pki.ECDSAP256
 	if platform {
 		if cfg.OnAttack != nil {
-			cfg.OnAttack(ServerPlatform)
+			cfg.OnAttack(result.ServerPlatform)
 		}
 		spy := &keySpy{}
 		win, err := Attack(ctx, withSpy(ac, spy), ids, sink)
@@ -138,16 +140,16 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 	if len(bo.ClientCAs) == 0 {
 		bo.ClientCAs = clientCAs(ids)
 	}
-	bp, err := StartBaseline(ctx, bo)
+	bp, err := host.StartBaseline(ctx, bo)
 	if err != nil {
 		return finish(fmt.Errorf("run: %w", err))
 	}
 	defer bp.Stop()
 	bc := ac
-	bc.Server, bc.Addr, bc.ServerName, bc.RootCAs = ServerBaseline, bp.Addr, bp.ServerName, bp.RootCAs
+	bc.Server, bc.Addr, bc.ServerName, bc.RootCAs = result.ServerBaseline, bp.Addr, bp.ServerName, bp.RootCAs
 	bc.ServerCPU, bc.Expect, bc.Echo = bp.CPU(), ExpectBaseline, true
 	if cfg.OnAttack != nil {
-		cfg.OnAttack(ServerBaseline)
+		cfg.OnAttack(result.ServerBaseline)
 	}
 	win, err := Attack(ctx, bc, ids, sink)
 	win.ServerCertKey = bp.KeyDescription
@@ -164,15 +166,19 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*Summary, error) {
 }
 
 // measureFloor records in win the client-side crypto floor of the attack's
-// logins (floor.go), measured with the key of its first identity. A failure
+// logins (host.MeasureClientFloor), measured with the key of its first identity. A failure
 // is recorded as the reason the floor is missing, rather than failing a run
 // that has measured already.
-func measureFloor(win *Window, ac AttackConfig, ids []*Identity, serverKey pki.KeyType) {
+func measureFloor(win *result.Window, ac AttackConfig, ids []*Identity, serverKey pki.KeyType) {
 	var key crypto.Signer
 	if len(ids) > 0 {
 		key, _ = ids[0].Cert.PrivateKey.(crypto.Signer)
 	}
-	f, err := MeasureClientFloor(FloorSpec{KeyExchange: ac.KeyExchange, ClientKey: key, ServerKey: serverKey})
+	var group tls.CurveID
+	if curves, err := ac.KeyExchange.Curves(); err == nil {
+		group = curves[0]
+	}
+	f, err := host.MeasureClientFloor(host.FloorSpec{Group: group, ClientKey: key, ServerKey: serverKey})
 	if err != nil {
 		win.ClientFloorError = err.Error()
 		return
@@ -186,7 +192,7 @@ func clientCAs(ids []*Identity) []*x509.Certificate {
 	seen := map[string]bool{}
 	var out []*x509.Certificate
 	for _, id := range ids {
-		if id.Kind == BadUnknownCA || id.CACert == nil || seen[string(id.CACert.Raw)] {
+		if id.Kind == result.BadUnknownCA || id.CACert == nil || seen[string(id.CACert.Raw)] {
 			continue
 		}
 		seen[string(id.CACert.Raw)] = true

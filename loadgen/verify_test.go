@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certlab/certlab/loadgen/host"
+	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/sim/device"
 	"github.com/certlab/certlab/sim/pki"
 )
@@ -73,7 +75,7 @@ func TestUntrustedServerIsAnError(t *testing.T) {
 	ids := testIdentities(t, f, IdentityOptions{})
 	bo := testBaselineOptions(t)
 	bo.ClientCAs = clientCAs(ids)
-	bp, err := StartBaseline(t.Context(), *bo)
+	bp, err := host.StartBaseline(t.Context(), *bo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +83,13 @@ func TestUntrustedServerIsAnError(t *testing.T) {
 	for _, mode := range []string{VerifyCached, VerifyFull} {
 		t.Run(mode, func(t *testing.T) {
 			var got collect
-			cfg := AttackConfig{Server: ServerBaseline, Addr: bp.Addr, ServerName: bp.ServerName, RootCAs: x509.NewCertPool(),
-				Mode: ModeTLSOnly, Workers: 2, Count: 4, VerifyServer: mode}
+			cfg := AttackConfig{Server: result.ServerBaseline, Addr: bp.Addr, ServerName: bp.ServerName, RootCAs: x509.NewCertPool(),
+				Mode: result.ModeTLSOnly, Workers: 2, Count: 4, VerifyServer: mode}
 			if _, err := Attack(t.Context(), cfg, ids, &got); err != nil {
 				t.Fatal(err)
 			}
 			for _, r := range got.rs {
-				if r.Outcome != OutcomeError || r.Phase != PhaseTLS || r.Reason != device.ReasonServerCert || !r.Unexpected {
+				if r.Outcome != result.OutcomeError || r.Phase != result.PhaseTLS || r.Reason != device.ReasonServerCert || !r.Unexpected {
 					t.Errorf("attempt %d: %s/%s/%s unexpected=%v, want error/tls/server_cert", r.Seq, r.Outcome, r.Phase, r.Reason, r.Unexpected)
 				}
 			}

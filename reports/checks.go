@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/certlab/certlab/loadgen"
+	"github.com/certlab/certlab/loadgen/result"
 )
 
 // Thresholds gate a run in CI. Zero fields are not checked.
@@ -27,8 +27,8 @@ type Check struct {
 
 // Primary is the server a report is about: the platform, or the baseline
 // when only the baseline ran (tls-only mode).
-func Primary(s *loadgen.Summary) *loadgen.ServerSummary {
-	if p := s.Server(loadgen.ServerPlatform); p != nil {
+func Primary(s *result.Summary) *result.ServerSummary {
+	if p := s.Server(result.ServerPlatform); p != nil {
 		return p
 	}
 	if len(s.Servers) > 0 {
@@ -38,7 +38,7 @@ func Primary(s *loadgen.Summary) *loadgen.ServerSummary {
 }
 
 // Evaluate applies the thresholds to the primary server.
-func Evaluate(s *loadgen.Summary, th Thresholds) []Check {
+func Evaluate(s *result.Summary, th Thresholds) []Check {
 	p := Primary(s)
 	if p == nil {
 		return nil
@@ -46,7 +46,7 @@ func Evaluate(s *loadgen.Summary, th Thresholds) []Check {
 	var out []Check
 	if th.MaxP99 > 0 {
 		limit := float64(th.MaxP99) / float64(time.Millisecond)
-		lat := p.Latency[loadgen.MetricTotal]
+		lat := p.Latency[result.MetricTotal]
 		v := float64(lat.P99) / 1000
 		// A threshold with nothing to measure fails: a summary without
 		// latency data must not pass a latency gate silently.

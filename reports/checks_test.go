@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certlab/certlab/loadgen"
+	"github.com/certlab/certlab/loadgen/result"
 )
 
 // TestLatencyGateNeedsData: a p99 threshold over a summary without latency
@@ -24,10 +24,10 @@ func TestLatencyGateNeedsData(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &loadgen.Summary{Servers: []loadgen.ServerSummary{{
-				Server:  loadgen.ServerPlatform,
+			s := &result.Summary{Servers: []result.ServerSummary{{
+				Server:  result.ServerPlatform,
 				Success: tc.success,
-				Latency: map[string]loadgen.LatencyStats{loadgen.MetricTotal: {Count: tc.count, P99: tc.p99Us}},
+				Latency: map[string]result.LatencyStats{result.MetricTotal: {Count: tc.count, P99: tc.p99Us}},
 			}}}
 			checks := Evaluate(s, Thresholds{MaxP99: 20 * time.Millisecond})
 			if len(checks) != 1 {

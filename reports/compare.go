@@ -6,7 +6,7 @@ import (
 	"math"
 	"text/tabwriter"
 
-	"github.com/certlab/certlab/loadgen"
+	"github.com/certlab/certlab/loadgen/result"
 )
 
 // Comparison sets a new run against an old one, metric by metric.
@@ -34,7 +34,7 @@ type ComparisonRow struct {
 // Compare compares each server present in both runs: login rate, p50 and
 // p99 latency, and CPU per login of the generator and of the server.
 // Metrics missing from either run are skipped.
-func Compare(old, cur *loadgen.Summary, maxRegression float64) *Comparison {
+func Compare(old, cur *result.Summary, maxRegression float64) *Comparison {
 	c := &Comparison{MaxRegression: maxRegression, Differences: settingDifferences(old, cur)}
 	for _, ns := range cur.Servers {
 		was := old.Server(ns.Server)
@@ -56,8 +56,8 @@ func Compare(old, cur *loadgen.Summary, maxRegression float64) *Comparison {
 			c.Rows = append(c.Rows, r)
 		}
 		add("login rate", "logins/s", true, was.SuccessRate, ns.SuccessRate)
-		add("p50 latency", "ms", false, ms(was.Latency[loadgen.MetricTotal].P50), ms(ns.Latency[loadgen.MetricTotal].P50))
-		add("p99 latency", "ms", false, ms(was.Latency[loadgen.MetricTotal].P99), ms(ns.Latency[loadgen.MetricTotal].P99))
+		add("p50 latency", "ms", false, ms(was.Latency[result.MetricTotal].P50), ms(ns.Latency[result.MetricTotal].P50))
+		add("p99 latency", "ms", false, ms(was.Latency[result.MetricTotal].P99), ms(ns.Latency[result.MetricTotal].P99))
 		add("client CPU per login", "µs", false, was.ClientCPU.PerAttemptUs, ns.ClientCPU.PerAttemptUs)
 		if was.ServerCPU != nil && ns.ServerCPU != nil {
 			add("server CPU per login", "µs", false, was.ServerCPU.PerAttemptUs, ns.ServerCPU.PerAttemptUs)
@@ -72,7 +72,7 @@ func Compare(old, cur *loadgen.Summary, maxRegression float64) *Comparison {
 }
 
 // settingDifferences compares the first run header of each summary.
-func settingDifferences(old, cur *loadgen.Summary) []string {
+func settingDifferences(old, cur *result.Summary) []string {
 	if len(old.Runs) == 0 || len(cur.Runs) == 0 {
 		return nil
 	}

@@ -6,6 +6,10 @@
 // Reports are rendered from saved results, never from a live run: Load reads
 // results files (JSONL from `certlab loadgen`, any number of shards) and
 // summary JSON files, and merges them exactly (HDR histograms) into one
-// loadgen.Summary. Every renderer is a Reporter, func(io.Writer) error, in
+// result.Summary. Every renderer is a Reporter, func(io.Writer) error, in
 // the manner of vegeta's reporters (shared/reference/libraries.md §B1).
+//
+// It imports only the result schema (package loadgen/result), nothing that
+// dials a socket: `go list -deps ./reports` holds no MQTT client, broker,
+// simulator or golang.org/x/sys code, so reports render anywhere.
 package reports

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certlab/certlab/loadgen"
+	"github.com/certlab/certlab/loadgen/result"
 )
 
 var update = flag.Bool("update", false, "rewrite the .golden files under testdata")
@@ -18,28 +18,28 @@ var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 // fixtureResults is a fixed synthetic run of one server: 10% bad identities
 // (refused as expected), a few timeouts and drops, latencies spread over
 // a few milliseconds, ~4 s long.
-func fixtureResults(server string, n int, scale float64) []*loadgen.Result {
-	out := make([]*loadgen.Result, 0, n)
+func fixtureResults(server string, n int, scale float64) []*result.Result {
+	out := make([]*result.Result, 0, n)
 	for i := range n {
 		due := t0.Add(time.Duration(i) * 4 * time.Millisecond)
-		r := &loadgen.Result{Seq: uint64(i), Server: server, Device: i % 500, Identity: loadgen.Good, Scheduled: due,
+		r := &result.Result{Seq: uint64(i), Server: server, Device: i % 500, Identity: result.Good, Scheduled: due,
 			Start: due, TCPUs: int64(60 + i%9), TLSUs: int64(float64(900+(i*37)%700) * scale),
-			ConnackUs: int64(float64(250+(i*13)%200) * scale), Outcome: loadgen.OutcomeSuccess,
-			Expected: loadgen.OutcomeSuccess, TLSVersion: "1.3"}
+			ConnackUs: int64(float64(250+(i*13)%200) * scale), Outcome: result.OutcomeSuccess,
+			Expected: result.OutcomeSuccess, TLSVersion: "1.3"}
 		switch {
 		case i%10 == 3:
-			r.Identity, r.Expected, r.ExpectedReason = loadgen.BadFingerprint, loadgen.OutcomeRefused, "fingerprint_mismatch"
-			r.Outcome, r.Phase, r.Reason, r.ConnackCode = loadgen.OutcomeRefused, loadgen.PhaseConnect, "connack:0x05", 5
+			r.Identity, r.Expected, r.ExpectedReason = result.BadFingerprint, result.OutcomeRefused, "fingerprint_mismatch"
+			r.Outcome, r.Phase, r.Reason, r.ConnackCode = result.OutcomeRefused, result.PhaseConnect, "connack:0x05", 5
 		case i%10 == 7:
-			r.Identity, r.Expected, r.ExpectedReason = loadgen.BadUnknownCA, loadgen.OutcomeRefused, "unknown_ca"
-			r.Outcome, r.Phase, r.Reason = loadgen.OutcomeRefused, loadgen.PhaseTLS, "tls_alert:unknown certificate authority"
+			r.Identity, r.Expected, r.ExpectedReason = result.BadUnknownCA, result.OutcomeRefused, "unknown_ca"
+			r.Outcome, r.Phase, r.Reason = result.OutcomeRefused, result.PhaseTLS, "tls_alert:unknown certificate authority"
 		case i%211 == 11:
-			r.Outcome, r.Phase, r.Reason, r.Unexpected = loadgen.OutcomeError, loadgen.PhaseConnect, "timeout", true
+			r.Outcome, r.Phase, r.Reason, r.Unexpected = result.OutcomeError, result.PhaseConnect, "timeout", true
 		case i%307 == 13:
-			r.Outcome, r.Phase, r.Reason, r.Unexpected = loadgen.OutcomeDropped, loadgen.PhaseSchedule, "over_capacity", true
+			r.Outcome, r.Phase, r.Reason, r.Unexpected = result.OutcomeDropped, result.PhaseSchedule, "over_capacity", true
 		}
 		r.TotalUs = r.TCPUs + r.TLSUs + r.ConnackUs + int64(i%40)*25
-		if r.Outcome == loadgen.OutcomeDropped {
+		if r.Outcome == result.OutcomeDropped {
 			r.TCPUs, r.TLSUs, r.ConnackUs, r.TotalUs = 0, 0, 0, 0
 		}
 		out = append(out, r)
@@ -49,20 +49,20 @@ func fixtureResults(server string, n int, scale float64) []*loadgen.Result {
 
 // fixture is the summary every golden file renders: a platform run and its
 // baseline, with CPU windows on both sides.
-func fixture(t *testing.T) *loadgen.Summary {
+func fixture(t *testing.T) *result.Summary {
 	t.Helper()
-	a := loadgen.NewAggregator()
-	a.AddRun(fixtureRun(loadgen.Shard{Index: 0, Count: 1}))
-	for _, r := range fixtureResults(loadgen.ServerPlatform, 1000, 1) {
+	a := result.NewAggregator()
+	a.AddRun(fixtureRun(result.Shard{Index: 0, Count: 1}))
+	for _, r := range fixtureResults(result.ServerPlatform, 1000, 1) {
 		_ = a.Record(r)
 	}
-	for _, r := range fixtureResults(loadgen.ServerBaseline, 1000, 0.8) {
+	for _, r := range fixtureResults(result.ServerBaseline, 1000, 0.8) {
 		_ = a.Record(r)
 	}
-	a.AddWindow(loadgen.Window{Server: loadgen.ServerPlatform, Start: t0, End: t0.Add(4 * time.Second),
+	a.AddWindow(result.Window{Server: result.ServerPlatform, Start: t0, End: t0.Add(4 * time.Second),
 		ClientCPUSeconds: 0.41, ServerCPUSource: "pid:100@bench", ServerCPUStart: 12.5, ServerCPUEnd: 12.82,
 		ClientFloorUs: 176, ClientFloorOps: "X25519 + ECDSA P-256 sign + 2× ECDSA P-256 verify"})
-	a.AddWindow(loadgen.Window{Server: loadgen.ServerBaseline, Start: t0, End: t0.Add(4 * time.Second),
+	a.AddWindow(result.Window{Server: result.ServerBaseline, Start: t0, End: t0.Add(4 * time.Second),
 		ClientCPUSeconds: 0.38, ServerCPUSource: "pid:200@bench", ServerCPUStart: 0.1, ServerCPUEnd: 0.35,
 		ClientFloorUs: 180, ClientFloorOps: "X25519 + ECDSA P-256 sign + 2× ECDSA P-256 verify"})
 	s, err := a.Summary()
@@ -72,9 +72,9 @@ func fixture(t *testing.T) *loadgen.Summary {
 	return s
 }
 
-func fixtureRun(shard loadgen.Shard) loadgen.RunInfo {
-	return loadgen.RunInfo{Format: loadgen.FormatVersion, ID: "fixture", Started: t0, Target: "embedded",
-		MQTTEndpoint: "127.0.0.1:8883", Mode: loadgen.ModeChurn, Loop: "open", Rate: 250, Workers: 16, DurationS: 4,
+func fixtureRun(shard result.Shard) result.RunInfo {
+	return result.RunInfo{Format: result.FormatVersion, ID: "fixture", Started: t0, Target: "embedded",
+		MQTTEndpoint: "127.0.0.1:8883", Mode: result.ModeChurn, Loop: "open", Rate: 250, Workers: 16, DurationS: 4,
 		TLSVersion: "1.3", KeyExchange: "x25519", MQTTVersion: 4, BadShare: 0.2, Devices: 500, Shard: shard,
 		Baseline: true, Host: "bench", CPUs: 2, GoVersion: "go1.26"}
 }

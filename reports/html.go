@@ -6,7 +6,7 @@ import (
 	"io"
 	"math"
 
-	"github.com/certlab/certlab/loadgen"
+	"github.com/certlab/certlab/loadgen/result"
 )
 
 // HTMLOptions add optional parts to the HTML report.
@@ -17,7 +17,7 @@ type HTMLOptions struct {
 }
 
 type htmlServer struct {
-	S         *loadgen.ServerSummary
+	S         *result.ServerSummary
 	Headline  [][2]string
 	Latency   []htmlLatency
 	Timeline  template.HTML
@@ -26,7 +26,7 @@ type htmlServer struct {
 
 type htmlLatency struct {
 	Metric string
-	L      loadgen.LatencyStats
+	L      result.LatencyStats
 }
 
 type htmlData struct {
@@ -46,7 +46,7 @@ type htmlData struct {
 // (latency percentiles, phase latencies, throughput over time, outcome and
 // refusal breakdown, CPU per login on both sides), the run settings and the
 // platform/baseline ratio when the run had a baseline.
-func HTML(s *loadgen.Summary, o HTMLOptions) Reporter {
+func HTML(s *result.Summary, o HTMLOptions) Reporter {
 	return func(w io.Writer) error {
 		d, err := htmlModel(s, o)
 		if err != nil {
@@ -59,7 +59,7 @@ func HTML(s *loadgen.Summary, o HTMLOptions) Reporter {
 	}
 }
 
-func htmlModel(s *loadgen.Summary, o HTMLOptions) (*htmlData, error) {
+func htmlModel(s *result.Summary, o HTMLOptions) (*htmlData, error) {
 	d := &htmlData{Title: o.Title, Settings: settings(s), Ratio: s.BaselineRatio, Checks: o.Checks,
 		Failed: Failed(o.Checks), Comparison: o.Comparison}
 	if d.Title == "" {
@@ -70,13 +70,13 @@ func htmlModel(s *loadgen.Summary, o HTMLOptions) (*htmlData, error) {
 	for i := range s.Servers {
 		ss := &s.Servers[i]
 		hs := htmlServer{S: ss, Headline: headline(ss)}
-		for _, m := range loadgen.Metrics {
+		for _, m := range result.Metrics {
 			if l, ok := ss.Latency[m]; ok {
 				hs.Latency = append(hs.Latency, htmlLatency{m, l})
 			}
 		}
 		color := serverColor(ss.Server)
-		h, err := ss.Histogram(loadgen.MetricTotal)
+		h, err := ss.Histogram(result.MetricTotal)
 		if err != nil {
 			return nil, fmt.Errorf("html report: %w", err)
 		}
@@ -87,7 +87,7 @@ func htmlModel(s *loadgen.Summary, o HTMLOptions) (*htmlData, error) {
 			}
 			spectrum = append(spectrum, sr)
 		}
-		for _, m := range []string{loadgen.MetricTCP, loadgen.MetricTLS, loadgen.MetricConnack} {
+		for _, m := range []string{result.MetricTCP, result.MetricTLS, result.MetricConnack} {
 			if l, ok := ss.Latency[m]; ok {
 				phaseBars = append(phaseBars,
 					bar{Label: fmt.Sprintf("%s %s p50", ss.Server, phaseName(ss.Server, m)), Value: ms(l.P50), Color: color},
@@ -162,12 +162,12 @@ func htmlModel(s *loadgen.Summary, o HTMLOptions) (*htmlData, error) {
 
 func phaseName(server, metric string) string {
 	switch metric {
-	case loadgen.MetricTCP:
+	case result.MetricTCP:
 		return "TCP connect"
-	case loadgen.MetricTLS:
+	case result.MetricTLS:
 		return "TLS handshake"
-	case loadgen.MetricConnack:
-		if server == loadgen.ServerBaseline {
+	case result.MetricConnack:
+		if server == result.ServerBaseline {
 			return "echo"
 		}
 		return "CONNECT→CONNACK"
@@ -176,7 +176,7 @@ func phaseName(server, metric string) string {
 }
 
 func serverColor(server string) string {
-	if server == loadgen.ServerBaseline {
+	if server == result.ServerBaseline {
 		return colBaseline
 	}
 	return colPlatform
@@ -191,13 +191,13 @@ func lighter(c string) string {
 	return fmt.Sprintf("#%02x%02x%02x", (r+255)/2, (g+255)/2, (b+255)/2)
 }
 
-func outcomeColor(o loadgen.Outcome) string {
+func outcomeColor(o result.Outcome) string {
 	switch o {
-	case loadgen.OutcomeSuccess:
+	case result.OutcomeSuccess:
 		return colSuccess
-	case loadgen.OutcomeRefused:
+	case result.OutcomeRefused:
 		return colRefused
-	case loadgen.OutcomeDropped:
+	case result.OutcomeDropped:
 		return colDropped
 	}
 	return colError

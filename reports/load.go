@@ -9,7 +9,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/certlab/certlab/loadgen"
+	"github.com/certlab/certlab/loadgen/result"
 )
 
 // Reporter writes one rendering of a report.
@@ -38,11 +38,11 @@ func WriteFile(path string, r Reporter) (err error) {
 
 // Load reads results files (JSONL) and summary JSON files and merges them
 // into one summary: the shards of a run, or several runs to pool.
-func Load(paths ...string) (*loadgen.Summary, error) {
+func Load(paths ...string) (*result.Summary, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("load results: no file given")
 	}
-	agg := loadgen.NewAggregator()
+	agg := result.NewAggregator()
 	for _, p := range paths {
 		if err := loadInto(agg, p); err != nil {
 			return nil, err
@@ -55,7 +55,7 @@ func Load(paths ...string) (*loadgen.Summary, error) {
 	return s, nil
 }
 
-func loadInto(agg *loadgen.Aggregator, path string) error {
+func loadInto(agg *result.Aggregator, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("load results: %w", err)
@@ -67,12 +67,12 @@ func loadInto(agg *loadgen.Aggregator, path string) error {
 		return fmt.Errorf("load results %s: %w", path, err)
 	}
 	if isSummary(first) {
-		var s loadgen.Summary
+		var s result.Summary
 		if err := json.NewDecoder(br).Decode(&s); err != nil {
 			return fmt.Errorf("load summary %s: %w", path, err)
 		}
-		if s.Format != loadgen.SummaryFormat {
-			return fmt.Errorf("load summary %s: format %q, want %q", path, s.Format, loadgen.SummaryFormat)
+		if s.Format != result.SummaryFormat {
+			return fmt.Errorf("load summary %s: format %q, want %q", path, s.Format, result.SummaryFormat)
 		}
 		if err := agg.AddSummary(&s); err != nil {
 			return fmt.Errorf("load summary %s: %w", path, err)
@@ -97,5 +97,5 @@ func isSummary(head []byte) bool {
 	if err := json.Unmarshal(line, &probe); err != nil {
 		return bytes.HasPrefix(head, []byte("{"))
 	}
-	return probe.Format == loadgen.SummaryFormat
+	return probe.Format == result.SummaryFormat
 }

@@ -5,12 +5,12 @@ import (
 	"io"
 	"strings"
 
-	"github.com/certlab/certlab/loadgen"
+	"github.com/certlab/certlab/loadgen/result"
 )
 
 // Markdown writes a summary for a CI comment: settings, one table of key
 // figures per server, the checks and the comparison when given.
-func Markdown(s *loadgen.Summary, checks []Check, cmp *Comparison) Reporter {
+func Markdown(s *result.Summary, checks []Check, cmp *Comparison) Reporter {
 	return func(w io.Writer) error {
 		var b strings.Builder
 		b.WriteString("## certlab login load\n\n")
@@ -37,34 +37,34 @@ func Markdown(s *loadgen.Summary, checks []Check, cmp *Comparison) Reporter {
 			b.WriteString("---:|")
 		}
 		b.WriteString("\n")
-		row := func(label string, f func(ss *loadgen.ServerSummary) string) {
+		row := func(label string, f func(ss *result.ServerSummary) string) {
 			fmt.Fprintf(&b, "| %s | ", label)
 			for i := range s.Servers {
 				fmt.Fprintf(&b, "%s | ", f(&s.Servers[i]))
 			}
 			b.WriteString("\n")
 		}
-		row("logins/s", func(ss *loadgen.ServerSummary) string { return fmt.Sprintf("%.1f", ss.SuccessRate) })
-		row("attempts", func(ss *loadgen.ServerSummary) string { return fmt.Sprintf("%d", ss.Attempts) })
-		row("success / refused / errors", func(ss *loadgen.ServerSummary) string {
+		row("logins/s", func(ss *result.ServerSummary) string { return fmt.Sprintf("%.1f", ss.SuccessRate) })
+		row("attempts", func(ss *result.ServerSummary) string { return fmt.Sprintf("%d", ss.Attempts) })
+		row("success / refused / errors", func(ss *result.ServerSummary) string {
 			return fmt.Sprintf("%d / %d / %d", ss.Success, ss.Refused, ss.Errors+ss.Dropped)
 		})
-		row("unexpected", func(ss *loadgen.ServerSummary) string { return fmt.Sprintf("%d", ss.Unexpected) })
-		row("p50 / p99 (ms)", func(ss *loadgen.ServerSummary) string {
-			l := ss.Latency[loadgen.MetricTotal]
+		row("unexpected", func(ss *result.ServerSummary) string { return fmt.Sprintf("%d", ss.Unexpected) })
+		row("p50 / p99 (ms)", func(ss *result.ServerSummary) string {
+			l := ss.Latency[result.MetricTotal]
 			return fmt.Sprintf("%.2f / %.2f", ms(l.P50), ms(l.P99))
 		})
-		row("TLS handshake p50 (ms)", func(ss *loadgen.ServerSummary) string {
-			return fmt.Sprintf("%.2f", ms(ss.Latency[loadgen.MetricTLS].P50))
+		row("TLS handshake p50 (ms)", func(ss *result.ServerSummary) string {
+			return fmt.Sprintf("%.2f", ms(ss.Latency[result.MetricTLS].P50))
 		})
-		row("client CPU µs/login", func(ss *loadgen.ServerSummary) string { return fmt.Sprintf("%.0f", ss.ClientCPU.PerAttemptUs) })
-		row("client CPU / crypto floor", func(ss *loadgen.ServerSummary) string {
+		row("client CPU µs/login", func(ss *result.ServerSummary) string { return fmt.Sprintf("%.0f", ss.ClientCPU.PerAttemptUs) })
+		row("client CPU / crypto floor", func(ss *result.ServerSummary) string {
 			if ss.ClientFloor == nil {
 				return "n/a"
 			}
 			return fmt.Sprintf("%.2f× (floor %.0f µs)", ss.ClientFloor.Ratio, ss.ClientFloor.Us)
 		})
-		row("server CPU µs/login", func(ss *loadgen.ServerSummary) string {
+		row("server CPU µs/login", func(ss *result.ServerSummary) string {
 			if ss.ServerCPU == nil {
 				return "n/a"
 			}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certlab/certlab/loadgen"
+	"github.com/certlab/certlab/loadgen/result"
 )
 
 func render(t *testing.T, r Reporter) []byte {
@@ -33,7 +33,7 @@ func TestRenderersGolden(t *testing.T) {
 	cmp := Compare(old, s, 0.10)
 
 	noHist := *s
-	noHist.Servers = append([]loadgen.ServerSummary(nil), s.Servers...)
+	noHist.Servers = append([]result.ServerSummary(nil), s.Servers...)
 	for i := range noHist.Servers {
 		noHist.Servers[i].Histograms = nil // zlib bytes may change with the Go release
 	}
@@ -104,7 +104,7 @@ func TestEvaluate(t *testing.T) {
 				t.Fatalf("%d checks, want %d", len(got), len(tt.wantPass))
 			}
 			for i, c := range got {
-				if c.Pass != tt.wantPass[i] || c.Server != loadgen.ServerPlatform {
+				if c.Pass != tt.wantPass[i] || c.Server != result.ServerPlatform {
 					t.Errorf("%s on %s: pass=%v (%s), want %v", c.Name, c.Server, c.Pass, c.Message, tt.wantPass[i])
 				}
 			}
@@ -119,20 +119,20 @@ func TestCompareFlagsRegressions(t *testing.T) {
 	base := fixture(t)
 	tests := []struct {
 		name    string
-		mutate  func(s *loadgen.Summary)
+		mutate  func(s *result.Summary)
 		limit   float64
 		regress []string // metrics expected to regress
 	}{
-		{"same run", func(*loadgen.Summary) {}, 0.10, nil},
-		{"rate down 20%", func(s *loadgen.Summary) { s.Servers[0].SuccessRate *= 0.8 }, 0.10, []string{"login rate"}},
-		{"rate down 5% within limit", func(s *loadgen.Summary) { s.Servers[0].SuccessRate *= 0.95 }, 0.10, nil},
-		{"rate up is no regression", func(s *loadgen.Summary) { s.Servers[0].SuccessRate *= 2 }, 0.10, nil},
-		{"p99 up 50%", func(s *loadgen.Summary) {
-			l := s.Servers[0].Latency[loadgen.MetricTotal]
+		{"same run", func(*result.Summary) {}, 0.10, nil},
+		{"rate down 20%", func(s *result.Summary) { s.Servers[0].SuccessRate *= 0.8 }, 0.10, []string{"login rate"}},
+		{"rate down 5% within limit", func(s *result.Summary) { s.Servers[0].SuccessRate *= 0.95 }, 0.10, nil},
+		{"rate up is no regression", func(s *result.Summary) { s.Servers[0].SuccessRate *= 2 }, 0.10, nil},
+		{"p99 up 50%", func(s *result.Summary) {
+			l := s.Servers[0].Latency[result.MetricTotal]
 			l.P99 = l.P99 * 3 / 2
-			s.Servers[0].Latency[loadgen.MetricTotal] = l
+			s.Servers[0].Latency[result.MetricTotal] = l
 		}, 0.10, []string{"p99 latency"}},
-		{"server CPU up 30%", func(s *loadgen.Summary) {
+		{"server CPU up 30%", func(s *result.Summary) {
 			c := *s.Servers[0].ServerCPU
 			c.PerAttemptUs *= 1.3
 			s.Servers[0].ServerCPU = &c
@@ -182,23 +182,23 @@ func TestJUnitFailsViolatedThresholds(t *testing.T) {
 // whole run.
 func TestLoadMergesShardFiles(t *testing.T) {
 	dir := t.TempDir()
-	all := fixtureResults(loadgen.ServerPlatform, 1000, 1)
+	all := fixtureResults(result.ServerPlatform, 1000, 1)
 	var paths []string
 	for shard := range 2 {
-		sh := loadgen.Shard{Index: shard, Count: 2}
+		sh := result.Shard{Index: shard, Count: 2}
 		path := filepath.Join(dir, "shard"+sh.String()[:1]+".jsonl")
 		f, err := os.Create(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := loadgen.NewWriter(f)
+		w := result.NewWriter(f)
 		_ = w.WriteRun(fixtureRun(sh))
 		for _, r := range all {
 			if sh.Contains(r.Device) {
 				_ = w.Record(r)
 			}
 		}
-		_ = w.WriteWindow(loadgen.Window{Server: loadgen.ServerPlatform, Shard: sh, Start: t0, End: t0.Add(4 * time.Second),
+		_ = w.WriteWindow(result.Window{Server: result.ServerPlatform, Shard: sh, Start: t0, End: t0.Add(4 * time.Second),
 			ClientCPUSeconds: 0.2, ServerCPUSource: "metrics:http://p/metrics", ServerCPUStart: 10, ServerCPUEnd: 10.3})
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
@@ -222,8 +222,8 @@ func TestLoadMergesShardFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, s := range map[string]*loadgen.Summary{"two JSONL shards": fromShards, "JSONL + summary": mixed} {
-		p := s.Server(loadgen.ServerPlatform)
+	for name, s := range map[string]*result.Summary{"two JSONL shards": fromShards, "JSONL + summary": mixed} {
+		p := s.Server(result.ServerPlatform)
 		if p.Attempts != 1000 || len(s.Runs) != 2 {
 			t.Errorf("%s: %d attempts from %d runs, want 1000 from 2", name, p.Attempts, len(s.Runs))
 		}
@@ -234,8 +234,8 @@ func TestLoadMergesShardFiles(t *testing.T) {
 			t.Errorf("%s: client CPU %.3f s, want 0.4 (two generators)", name, p.ClientCPU.Seconds)
 		}
 	}
-	if a, b := fromShards.Server(loadgen.ServerPlatform).Latency, mixed.Server(loadgen.ServerPlatform).Latency; a[loadgen.MetricTotal] != b[loadgen.MetricTotal] {
-		t.Errorf("latency differs: %+v vs %+v", a[loadgen.MetricTotal], b[loadgen.MetricTotal])
+	if a, b := fromShards.Server(result.ServerPlatform).Latency, mixed.Server(result.ServerPlatform).Latency; a[result.MetricTotal] != b[result.MetricTotal] {
+		t.Errorf("latency differs: %+v vs %+v", a[result.MetricTotal], b[result.MetricTotal])
 	}
 	if _, err := Load(filepath.Join(dir, "missing.jsonl")); err == nil {
 		t.Error("loading a missing file succeeded")

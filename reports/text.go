@@ -8,12 +8,12 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/certlab/certlab/loadgen"
+	"github.com/certlab/certlab/loadgen/result"
 )
 
 // JSON writes the summary as indented JSON (what `certlab loadgen` saves
 // as summary.json; `certlab report` reads it back).
-func JSON(s *loadgen.Summary) Reporter {
+func JSON(s *result.Summary) Reporter {
 	return func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -23,7 +23,7 @@ func JSON(s *loadgen.Summary) Reporter {
 }
 
 // Text writes a plain-text summary for a terminal.
-func Text(s *loadgen.Summary) Reporter {
+func Text(s *result.Summary) Reporter {
 	return func(w io.Writer) error {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, kv := range settings(s) {
@@ -39,7 +39,7 @@ func Text(s *loadgen.Summary) Reporter {
 			}
 			_ = tw.Flush()
 			fmt.Fprintf(tw, "  latency (ms)\tp50\tp90\tp99\tp99.9\tmax\n")
-			for _, m := range loadgen.Metrics {
+			for _, m := range result.Metrics {
 				if l, ok := ss.Latency[m]; ok {
 					fmt.Fprintf(tw, "    %s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\n", m, ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max))
 				}
@@ -61,7 +61,7 @@ func Text(s *loadgen.Summary) Reporter {
 }
 
 // settings are the run's settings as label/value pairs.
-func settings(s *loadgen.Summary) [][2]string {
+func settings(s *result.Summary) [][2]string {
 	if len(s.Runs) == 0 {
 		return nil
 	}
@@ -124,7 +124,7 @@ func settings(s *loadgen.Summary) [][2]string {
 }
 
 // headline are a server's key figures as label/value pairs.
-func headline(ss *loadgen.ServerSummary) [][2]string {
+func headline(ss *result.ServerSummary) [][2]string {
 	out := [][2]string{
 		{"attempts", fmt.Sprintf("%d (success %d, refused %d, errors %d, dropped %d; unexpected %d)",
 			ss.Attempts, ss.Success, ss.Refused, ss.Errors, ss.Dropped, ss.Unexpected)},
@@ -158,11 +158,11 @@ func closeText(reset bool) string {
 	return ""
 }
 
-func cpuText(c *loadgen.CPUStat) string {
+func cpuText(c *result.CPUStat) string {
 	return fmt.Sprintf("%.0f µs per login (%.0f µs per success; %.2f s)", c.PerAttemptUs, c.PerSuccessUs, c.Seconds)
 }
 
-func breakdownLabel(b loadgen.BreakdownRow) string {
+func breakdownLabel(b result.BreakdownRow) string {
 	parts := []string{string(b.Outcome)}
 	if b.Phase != "" {
 		parts = append(parts, b.Phase)

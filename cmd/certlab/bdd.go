@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certlab/certlab/features"
+	"github.com/certlab/certlab/loadgen/host"
 )
 
 func bddCmd() *cobra.Command {
@@ -46,14 +47,14 @@ nothing.`,
 			if _, err := features.CheckTags(opts.Tags, true); err != nil {
 				return fmt.Errorf("bdd: --tags: %w", err)
 			}
-			t, _, cleanup, err := resolveTarget(ctx, targetPath, embeddedOptions{NoPreflight: noPreflight})
+			server, err := openServer(ctx, targetPath, noPreflight)
 			if err != nil {
 				return fmt.Errorf("bdd: %w", err)
 			}
-			defer cleanup()
-			opts.Target = t
+			defer server.Close()
+			opts.Target = server.Target
 			opts.Output = cmd.OutOrStdout()
-			opts.Reference = targetPath == "" // the embedded platform is the reference platform
+			opts.Reference = server.Kind == host.ServerInProcess // the embedded platform is the reference platform
 			sum, err := features.Run(ctx, opts)
 			if err != nil {
 				return fmt.Errorf("bdd: %w", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certlab/certlab/check"
+	"github.com/certlab/certlab/loadgen/host"
 	"github.com/certlab/certlab/sim/pki"
 )
 
@@ -88,12 +89,15 @@ not run (bad flags or files, target unreachable, credentials refused).`,
 			if err != nil {
 				return fmt.Errorf("check: %w", err)
 			}
-			t, _, cleanup, err := resolveTarget(cmd.Context(), targetPath, embeddedOptions{NoPreflight: noPreflight})
+			// A target file only: a platform started here, in a fresh
+			// directory, would hold neither the device's CA nor the device,
+			// so the check could only ever fail.
+			server, err := host.OpenServer(cmd.Context(), host.ServerSpec{TargetFile: targetPath, NoPreflight: noPreflight})
 			if err != nil {
 				return fmt.Errorf("check: %w", err)
 			}
-			defer cleanup()
-			cfg.Target = t
+			defer server.Close()
+			cfg.Target = server.Target
 			r, err := check.Run(cmd.Context(), cfg)
 			if err != nil {
 				return err

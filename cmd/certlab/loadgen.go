@@ -2,58 +2,32 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime/pprof"
-	"strings"
-	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
-	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/loadgen"
-	"github.com/certlab/certlab/platform"
-	"github.com/certlab/certlab/reports"
-	"github.com/certlab/certlab/sim/fleet"
+	"github.com/certlab/certlab/loadgen/host"
+	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/sim/pki"
 )
 
-// loadgenOptions are the flags of `certlab loadgen`.
+// loadgenOptions are the flags of `certlab loadgen`: most bind straight into
+// the plan, the rest are parsed into it by runLoadgen.
 type loadgenOptions struct {
-	target, fleetDir, out, htmlOut string
-	inProcess, skipPrepare         bool
-	devices, cas                   int
-	keyType                        string
-	mode, tlsVersion, kex, mqtt    string
-	workers, count, backlog        int
-	rate                           float64
-	duration, warmup, timeout      time.Duration
-	keepalive                      uint16
-	resume, baseline, noProgress   bool
-	badShare                       float64
-	badKinds, shard, productID     string
-	serverPID                      int
-	metricsAddr                    string
-	prepareWorkers                 int
-	runID                          string
-	cpuProfile                     string
-	verifyServer                   string
-	procs                          int
-	pin                            bool
-	closeMode                      string
+	plan loadgen.Plan
+
+	target                string
+	noPreflight           bool
+	inProcess             bool
+	serverPID             int
+	keyType               string
+	mode, shard, badKinds string
+	mqtt, tlsVersion, kex string
+	closeMode             string
+	noProgress            bool
 }
 
 func loadgenCmd() *cobra.Command {
@@ -89,47 +63,49 @@ Examples:
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLoadgen(cmd.Context(), cmd, o) },
 	}
+	p := &o.plan
 	f := cmd.Flags()
 	f.StringVar(&o.target, "target", "", "target file (default: start the reference platform as a child process)")
+	f.BoolVar(&o.noPreflight, "no-preflight", false, "skip the target pre-flight (certlab target check)")
 	f.BoolVar(&o.inProcess, "in-process", false, "without --target, run the platform inside this process (its CPU is then not measured)")
-	f.StringVar(&o.fleetDir, "fleet", "", "fleet directory, reused or minted (default: a temporary fleet)")
-	f.IntVar(&o.devices, "devices", 1000, "devices to use (the fleet is minted with this many when it holds fewer)")
-	f.IntVar(&o.cas, "cas", 1, "device CAs when minting a fleet (1..100)")
+	f.StringVar(&p.Fleet.Dir, "fleet", "", "fleet directory, reused or minted (default: a temporary fleet)")
+	f.IntVar(&p.Fleet.Devices, "devices", 1000, "devices to use (the fleet is minted with this many when it holds fewer)")
+	f.IntVar(&p.Fleet.CAs, "cas", 1, "device CAs when minting a fleet (1..100)")
 	f.StringVar(&o.keyType, "key-type", string(pki.ECDSAP256), "device key type when minting: ecdsa-p256, ecdsa-p384, rsa-2048, ed25519")
-	f.StringVar(&o.productID, "product-id", loadgen.DefaultProductID, "product the fleet is registered under")
-	f.BoolVar(&o.skipPrepare, "skip-prepare", false, "do not register the fleet (it already is)")
-	f.IntVar(&o.prepareWorkers, "prepare-workers", 8, "concurrent API calls while registering")
+	f.StringVar(&p.Fleet.ProductID, "product-id", loadgen.DefaultProductID, "product the fleet is registered under")
+	f.BoolVar(&p.Fleet.SkipPrepare, "skip-prepare", false, "do not register the fleet (it already is)")
+	f.IntVar(&p.Fleet.PrepareWorkers, "prepare-workers", 8, "concurrent API calls while registering")
 
-	f.StringVar(&o.mode, "mode", string(loadgen.ModeChurn), "churn (login, CONNACK, disconnect), hold (open and keep logins for --duration), tls-only (baseline server only)")
-	f.IntVar(&o.workers, "workers", 16, "closed loop: concurrent workers; open loop: attempts in flight at most")
-	f.Float64Var(&o.rate, "rate", 0, "open loop: attempts per second (0 = closed loop)")
-	f.IntVar(&o.backlog, "backlog", 0, "open loop: due attempts that may wait for a worker before being dropped (default --workers)")
-	f.DurationVar(&o.duration, "duration", 10*time.Second, "measured duration (hold: how long logins are held); 0 with --count")
-	f.IntVar(&o.count, "count", 0, "measured attempts (0 = by --duration)")
-	f.DurationVar(&o.warmup, "warmup", 0, "warm-up before the measured window (excluded from the summary)")
-	f.DurationVar(&o.timeout, "connect-timeout", 10*time.Second, "deadline of one login (TCP + TLS + CONNECT -> CONNACK)")
-	f.Uint16Var(&o.keepalive, "keepalive", 0, "MQTT keepalive in seconds (default 120; hold: 1200)")
+	f.StringVar(&o.mode, "mode", string(result.ModeChurn), "churn (login, CONNACK, disconnect), hold (open and keep logins for --duration), tls-only (baseline server only)")
+	f.IntVar(&p.Attack.Workers, "workers", 16, "closed loop: concurrent workers; open loop: attempts in flight at most")
+	f.Float64Var(&p.Attack.Rate, "rate", 0, "open loop: attempts per second (0 = closed loop)")
+	f.IntVar(&p.Attack.Backlog, "backlog", 0, "open loop: due attempts that may wait for a worker before being dropped (default --workers)")
+	f.DurationVar(&p.Attack.Duration, "duration", 10*time.Second, "measured duration (hold: how long logins are held); 0 with --count")
+	f.IntVar(&p.Attack.Count, "count", 0, "measured attempts (0 = by --duration)")
+	f.DurationVar(&p.Attack.Warmup, "warmup", 0, "warm-up before the measured window (excluded from the summary)")
+	f.DurationVar(&p.Attack.ConnectTimeout, "connect-timeout", 10*time.Second, "deadline of one login (TCP + TLS + CONNECT -> CONNACK)")
+	f.Uint16Var(&p.Attack.Keepalive, "keepalive", 0, "MQTT keepalive in seconds (default 120; hold: 1200)")
 
 	f.StringVar(&o.tlsVersion, "tls", "auto", "TLS version: 1.2, 1.3 or auto")
 	f.StringVar(&o.kex, "kex", string(loadgen.KexHybrid), "key exchange: hybrid (X25519MLKEM768, Go's default), x25519, p256")
-	f.StringVar(&o.verifyServer, "verify-server", loadgen.VerifyCached, "server chain check: cached (crypto/x509 once per server certificate; CertificateVerify on every handshake) or full (every handshake)")
-	f.BoolVar(&o.resume, "resume", false, "TLS session resumption (one session cache per device)")
+	f.StringVar(&p.Attack.VerifyServer, "verify-server", loadgen.VerifyCached, "server chain check: cached (crypto/x509 once per server certificate; CertificateVerify on every handshake) or full (every handshake)")
+	f.BoolVar(&p.Attack.Resumption, "resume", false, "TLS session resumption (one session cache per device)")
 	f.StringVar(&o.mqtt, "mqtt", "3.1.1", "MQTT version: 3.1.1 or 5")
-	f.Float64Var(&o.badShare, "bad-share", 0, "share of devices presenting a bad identity (0..1), refused by the platform")
+	f.Float64Var(&p.Bad.Share, "bad-share", 0, "share of devices presenting a bad identity (0..1), refused by the platform")
 	f.StringVar(&o.badKinds, "bad-kinds", "", "bad identities to rotate: fingerprint_mismatch,unregistered,unknown_ca (default all)")
 
-	f.StringVar(&o.runID, "run-id", "", "run ID shared by the shards of one run (default: generated)")
+	f.StringVar(&p.RunID, "run-id", "", "run ID shared by the shards of one run (default: generated)")
 	f.StringVar(&o.shard, "shard", "", "run one shard i/n of the fleet (devices with index % n == i)")
-	f.BoolVar(&o.baseline, "baseline", false, "also run against a bare crypto/tls server and report the server CPU ratio")
+	f.BoolVar(&p.Baseline, "baseline", false, "also run against a bare crypto/tls server and report the server CPU ratio")
 	f.IntVar(&o.serverPID, "server-pid", 0, "PID of a local platform process, for its CPU (default: the child platform, else the target's metrics endpoint)")
-	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve the generator's Prometheus metrics on this address (e.g. :9465)")
-	f.StringVar(&o.out, "out", "loadgen-out", "output directory: results JSONL and summary.json")
-	f.StringVar(&o.htmlOut, "html", "", "also render the HTML report to this file")
+	f.StringVar(&p.MetricsAddr, "metrics-addr", "", "serve the generator's Prometheus metrics on this address (e.g. :9465)")
+	f.StringVar(&p.OutDir, "out", "loadgen-out", "output directory: results JSONL and summary.json")
+	f.StringVar(&p.HTMLPath, "html", "", "also render the HTML report to this file")
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress line on stderr")
 	f.StringVar(&o.closeMode, "close", "fin", "how a churned (MQTT 3.1.1) or tls-only login's TCP connection ends once the server confirmed it: fin, or reset (SO_LINGER 0: no TIME_WAIT on the generator, whose ephemeral ports would otherwise run out near 470 logins/s per source address against a remote server that closes after it)")
-	f.BoolVar(&o.pin, "pin", false, "pin the generator to the upper half of this machine's CPUs and the server children it starts (platform, baseline) to the lower half")
-	f.IntVar(&o.procs, "procs", 0, "generator GOMAXPROCS (default $GOMAXPROCS, else half the CPUs when the server under test runs on this machine, else all)")
-	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's CPU profile of the attacks to this file")
+	f.BoolVar(&p.Pin, "pin", false, "pin the generator to the upper half of this machine's CPUs and the server children it starts (platform, baseline) to the lower half")
+	f.IntVar(&p.Procs, "procs", 0, "generator GOMAXPROCS (default $GOMAXPROCS, else half the CPUs when the server under test runs on this machine, else all)")
+	f.StringVar(&p.CPUProfile, "cpuprofile", "", "write the generator's CPU profile of the attacks to this file")
 	cmd.AddCommand(baselineServerCmd())
 	return cmd
 }
@@ -142,347 +118,44 @@ func baselineServerCmd() *cobra.Command {
 		Hidden:             true,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return loadgen.BaselineMain(cmd.Context(), args, os.Stdin, cmd.OutOrStdout())
+			return host.BaselineMain(cmd.Context(), args, os.Stdin, cmd.OutOrStdout())
 		},
 	}
 }
 
+// runLoadgen parses the flags that need it into the plan and executes it.
 func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error {
-	stderr := cmd.ErrOrStderr()
-	mode, err := loadgen.ParseMode(o.mode)
-	if err != nil {
+	p := o.plan
+	var err error
+	if p.Attack.Mode, err = result.ParseMode(o.mode); err != nil {
 		return err
 	}
-	shard, err := loadgen.ParseShard(o.shard)
-	if err != nil {
+	if p.Shard, err = result.ParseShard(o.shard); err != nil {
 		return err
 	}
-	kinds, err := loadgen.ParseBadKinds(o.badKinds)
-	if err != nil {
+	if p.Bad.Kinds, err = result.ParseBadKinds(o.badKinds); err != nil {
 		return err
 	}
-	mqttVersion, err := parseMQTTVersion(o.mqtt)
-	if err != nil {
+	if p.Attack.MQTTVersion, err = parseMQTTVersion(o.mqtt); err != nil {
 		return err
 	}
-	if o.closeMode != "fin" && o.closeMode != "reset" {
-		return fmt.Errorf("--close %q: want fin or reset", o.closeMode)
-	}
-	if o.badShare < 0 || o.badShare > 1 {
-		return fmt.Errorf("--bad-share %g: want 0..1", o.badShare)
-	}
-	if o.count > 0 && !cmd.Flags().Changed("duration") {
-		o.duration = 0
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("loadgen: %w", err)
-	}
-	var split loadgen.CPUSplit
-	if o.pin {
-		if o.target != "" || o.inProcess {
-			return errors.New("loadgen: --pin pins the server children loadgen starts; it does not go with --target or --in-process (pin those yourself, e.g. taskset)")
-		}
-		if split, err = loadgen.SplitCPUs(); err != nil {
-			return fmt.Errorf("loadgen: --pin: %w", err)
-		}
-		if err := loadgen.PinProcess(split.Generator); err != nil {
-			return fmt.Errorf("loadgen: --pin: %w", err)
-		}
-	}
-
-	// Fleet.
-	fleetDir := o.fleetDir
-	if fleetDir == "" {
-		if fleetDir, err = os.MkdirTemp("", "certlab-fleet-*"); err != nil {
-			return fmt.Errorf("loadgen: %w", err)
-		}
-		defer os.RemoveAll(fleetDir)
-	}
-	fl, err := openFleet(ctx, fleetDir, o, stderr)
-	if err != nil {
+	if p.Attack.CloseReset, err = parseCloseMode(o.closeMode); err != nil {
 		return err
 	}
-	defer fl.Close()
-	devices := min(o.devices, fl.Len())
-	if devices <= 0 {
-		devices = fl.Len()
+	if p.Attack.Count > 0 && !cmd.Flags().Changed("duration") {
+		p.Attack.Duration = 0 // --count alone ends the run
 	}
-
-	// Target and the server's CPU source.
-	var target *iotda.Target
-	var serverCPU loadgen.CPUSource
-	// localServer: a server under test shares this machine's CPUs (not the
-	// in-process platform, which shares this process and its GOMAXPROCS).
-	localServer := o.baseline || mode == loadgen.ModeTLSOnly || o.serverPID > 0
-	if mode != loadgen.ModeTLSOnly {
-		var stop func()
-		var pid int
-		switch {
-		case o.target != "":
-			if target, err = iotda.LoadTarget(o.target); err != nil {
-				return err
-			}
-			stop = func() {}
-		case o.inProcess:
-			if target, _, stop, err = resolveTarget(ctx, "", embeddedOptions{}); err != nil {
-				return err
-			}
-			fmt.Fprintln(stderr, "loadgen: platform in this process: its CPU cannot be told from the generator's; server CPU is not measured")
-		default:
-			fmt.Fprintln(stderr, "loadgen: starting the reference platform as a child process")
-			if target, pid, stop, err = startChildPlatform(ctx, exe, split.Server); err != nil {
-				return err
-			}
-		}
-		defer stop()
-		switch {
-		case o.serverPID > 0:
-			serverCPU = loadgen.PIDCPU{PID: o.serverPID}
-		case pid > 0:
-			serverCPU = loadgen.PIDCPU{PID: pid}
-			localServer = true
-		case !o.inProcess && target.MetricsEndpoint != "":
-			serverCPU = loadgen.MetricsCPU{URL: target.MetricsEndpoint}
-		}
-		if !o.skipPrepare {
-			fmt.Fprintf(stderr, "loadgen: registering %d devices (shard %s) on %s\n", devices, shard, target.APIEndpoint)
-			pr, err := loadgen.Prepare(ctx, target, fl, loadgen.PrepareOptions{ProductID: o.productID, Devices: devices,
-				Shard: shard, Workers: o.prepareWorkers})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stderr, "loadgen: %d CAs ready; devices: %d registered, %d already there, %d updated, %d failed (%s)\n",
-				pr.VerifiedCAs(), pr.Registered, pr.Existing, pr.Updated, pr.FailedDevices(), pr.Elapsed.Round(time.Millisecond))
-			for _, df := range pr.Failures {
-				fmt.Fprintf(stderr, "  device %d (%s): %s\n", df.Index, df.NodeID, df.Error)
-			}
-		}
+	// The platform under test: --target, else --in-process, else a child.
+	p.Server = host.ServerSpec{TargetFile: o.target, PID: o.serverPID, Child: &host.PlatformOptions{}, NoPreflight: o.noPreflight}
+	if o.inProcess {
+		p.Server.InProcess = startEmbedded
 	}
-
-	ids, err := loadgen.BuildIdentities(ctx, fl, loadgen.IdentityOptions{ProductID: o.productID, Devices: devices,
-		Shard: shard, Bad: loadgen.BadPlan{Share: o.badShare, Kinds: kinds}})
-	if err != nil {
-		return err
-	}
-	// The generator's runtime, now that its long-lived heap is built; the
-	// run header records both (RunInfo.GoRuntime).
-	if target != nil && !o.inProcess && isLoopback(target.MQTTAddress()) {
-		localServer = true
-	}
-	switch {
-	case o.inProcess:
-		loadgen.Procs(o.procs, false)
-	case o.pin && o.procs == 0 && os.Getenv("GOMAXPROCS") == "":
-		loadgen.Procs(len(split.Generator), true)
-	default:
-		loadgen.Procs(o.procs, localServer)
-	}
-	loadgen.TuneGC(mode)
-
-	// Outputs.
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return fmt.Errorf("loadgen: %w", err)
-	}
-	base := "results"
-	if shard.Count > 1 {
-		base = fmt.Sprintf("results-%d-of-%d", shard.Index, shard.Count)
-	}
-	resultsPath := filepath.Join(o.out, base+".jsonl")
-	rf, err := os.Create(resultsPath)
-	if err != nil {
-		return fmt.Errorf("loadgen: %w", err)
-	}
-	results := loadgen.NewWriter(rf)
-	defer results.Close()
-
-	reg := prometheus.NewRegistry()
-	metrics, err := loadgen.NewPromMetrics(reg)
-	if err != nil {
-		return err
-	}
-	if o.metricsAddr != "" {
-		stopMetrics, err := serveMetrics(o.metricsAddr, reg)
-		if err != nil {
-			return err
-		}
-		defer stopMetrics()
-	}
-	var progress *loadgen.Progress
-	if !o.noProgress {
-		f, ok := stderr.(*os.File)
-		progress = loadgen.NewProgress(stderr, ok && term.IsTerminal(int(f.Fd())), 5*time.Second)
-	}
-
-	ac := loadgen.AttackConfig{
-		Mode: mode, Workers: o.workers, Rate: o.rate, Backlog: o.backlog, Warmup: o.warmup,
-		Duration: o.duration, Count: o.count, ConnectTimeout: o.timeout, MQTTVersion: mqttVersion,
-		Keepalive: o.keepalive, TLSVersion: normTLS(o.tlsVersion), KeyExchange: loadgen.KeyExchange(o.kex),
-		Resumption: o.resume, VerifyServer: o.verifyServer, ServerCPU: serverCPU, Metrics: metrics,
-		CloseReset: o.closeMode == "reset",
-	}
-	if o.runID == "" {
-		o.runID = runID()
-	}
-	info := loadgen.RunInfo{ID: o.runID, Devices: devices, BadShare: o.badShare, Shard: shard, KeyType: string(fl.Spec.KeyType)}
-	if o.pin {
-		info.Pinning = fmt.Sprintf("pinned: generator on CPUs %v, server under test on CPUs %v", split.Generator, split.Server)
-	}
-	if target != nil {
-		roots, err := target.RootCAs()
-		if err != nil {
-			return err
-		}
-		ac.Addr, ac.ServerName, ac.RootCAs = target.MQTTAddress(), target.ServerName(""), roots
-		info.Target, info.MQTTEndpoint = target.Name, target.MQTTAddress()
-	}
-	cfg := loadgen.Config{Attack: ac, Info: info, Results: results}
-	if progress != nil {
-		cfg.Sink = progress
-		cfg.OnAttack = func(server string) {
-			length := o.warmup + o.duration
-			progress.Begin(server, length, int64(o.count))
-		}
-	}
-	if o.baseline || mode == loadgen.ModeTLSOnly {
-		cfg.Baseline = &loadgen.BaselineOptions{Command: []string{exe, "loadgen", "baseline-server"}, CPUs: split.Server}
-	}
-
-	if o.cpuProfile != "" {
-		pf, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return fmt.Errorf("loadgen: %w", err)
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return fmt.Errorf("loadgen: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-	}
-	summary, runErr := loadgen.Run(ctx, cfg, ids)
-	if progress != nil {
-		progress.End()
-	}
-	if err := results.Close(); err != nil {
-		runErr = errors.Join(runErr, err)
-	}
-	if summary == nil {
-		return runErr
-	}
-	summaryPath := filepath.Join(o.out, strings.Replace(base, "results", "summary", 1)+".json")
-	if err := reports.WriteFile(summaryPath, reports.JSON(summary)); err != nil {
-		return errors.Join(runErr, err)
-	}
-	if o.htmlOut != "" {
-		if err := reports.WriteFile(o.htmlOut, reports.HTML(summary, reports.HTMLOptions{})); err != nil {
-			return errors.Join(runErr, err)
-		}
-	}
-	out := cmd.OutOrStdout()
-	if err := reports.Text(summary)(out); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\nresults  %s\nsummary  %s\n", resultsPath, summaryPath)
-	if o.htmlOut != "" {
-		fmt.Fprintf(out, "report   %s\n", o.htmlOut)
-	}
-	return runErr
-}
-
-// openFleet reuses the fleet in dir when it has enough devices of the key
-// type asked for, and mints one otherwise.
-func openFleet(ctx context.Context, dir string, o loadgenOptions, log io.Writer) (*fleet.Fleet, error) {
-	f, err := fleet.Load(dir)
-	switch {
-	case err == nil && f.Len() >= o.devices && f.Spec.KeyType == pki.KeyType(o.keyType):
-		return f, nil
-	case err == nil:
-		_ = f.Close()
-	case !errors.Is(err, fleet.ErrNoFleet):
-		return nil, err
-	}
-	if o.devices <= 0 {
-		return nil, fmt.Errorf("loadgen: %s holds no fleet; set --devices to mint one", dir)
-	}
-	fmt.Fprintf(log, "loadgen: minting %d %s devices over %d CAs into %s\n", o.devices, o.keyType, o.cas, dir)
-	return fleet.Mint(ctx, dir, fleet.Spec{Devices: o.devices, CAs: o.cas, KeyType: pki.KeyType(o.keyType)})
-}
-
-// startChildPlatform runs `certlab platform` on loopback ports in a
-// temporary data directory and waits for its target file.
-// With cpus set the child is pinned to them from birth.
-func startChildPlatform(ctx context.Context, exe string, cpus []int) (*iotda.Target, int, func(), error) {
-	dir, err := os.MkdirTemp("", "certlab-platform-*")
-	if err != nil {
-		return nil, 0, nil, fmt.Errorf("start platform: %w", err)
-	}
-	c := exec.Command(exe, "platform", "--data", dir, "--api-addr", "127.0.0.1:0", "--mqtt-addr", "127.0.0.1:0",
-		"--metrics-addr", "127.0.0.1:0", "--log-level", "warn")
-	c.Stdout, c.Stderr = io.Discard, os.Stderr
-	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // never outlive the generator
-	if err := loadgen.StartOn(cpus, c.Start); err != nil {
-		os.RemoveAll(dir)
-		return nil, 0, nil, fmt.Errorf("start platform: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- c.Wait() }()
-	stop := func() {
-		_ = c.Process.Signal(syscall.SIGTERM)
-		t := time.NewTimer(10 * time.Second)
-		select {
-		case <-exited:
-		case <-t.C:
-			_ = c.Process.Kill()
-			<-exited
-		}
-		t.Stop()
-		os.RemoveAll(dir)
-	}
-	path := filepath.Join(dir, platform.TargetFile)
-	deadline := time.NewTimer(30 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if _, err := os.Stat(path); err == nil {
-			t, err := iotda.LoadTarget(path)
-			if err != nil {
-				stop()
-				return nil, 0, nil, fmt.Errorf("start platform: %w", err)
-			}
-			return t, c.Process.Pid, stop, nil
-		}
-		select {
-		case err := <-exited:
-			os.RemoveAll(dir)
-			return nil, 0, nil, fmt.Errorf("start platform: exited before it was ready: %v", err)
-		case <-deadline.C:
-			stop()
-			return nil, 0, nil, errors.New("start platform: not ready after 30s")
-		case <-ctx.Done():
-			stop()
-			return nil, 0, nil, fmt.Errorf("start platform: %w", context.Cause(ctx))
-		case <-tick.C:
-		}
-	}
-}
-
-// serveMetrics serves reg (plus Go and process collectors) on addr.
-func serveMetrics(addr string, reg *prometheus.Registry) (func(), error) {
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}, nil
+	p.Fleet.KeyType = pki.KeyType(o.keyType)
+	p.Attack.TLSVersion, p.Attack.KeyExchange = normTLS(o.tlsVersion), loadgen.KeyExchange(o.kex)
+	p.Progress = !o.noProgress
+	p.Stdout, p.Log = cmd.OutOrStdout(), cmd.ErrOrStderr()
+	_, err = loadgen.Execute(ctx, p)
+	return err
 }
 
 func parseMQTTVersion(s string) (int, error) {
@@ -495,28 +168,20 @@ func parseMQTTVersion(s string) (int, error) {
 	return 0, fmt.Errorf("--mqtt %q: want 3.1.1 or 5", s)
 }
 
+// parseCloseMode parses --close: fin, or reset (AttackConfig.CloseReset).
+func parseCloseMode(s string) (reset bool, err error) {
+	switch s {
+	case "fin":
+		return false, nil
+	case "reset":
+		return true, nil
+	}
+	return false, fmt.Errorf("--close %q: want fin or reset", s)
+}
+
 func normTLS(s string) string {
 	if s == "auto" {
 		return ""
 	}
 	return s
-}
-
-func runID() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
-}
-
-// isLoopback reports whether addr (host:port) names this machine's loopback.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/certlab/certlab/loadgen"
+	"github.com/certlab/certlab/loadgen/host"
 )
 
 // exitError carries a process exit code without printing anything more.
@@ -26,7 +26,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "loadgen" && (len(os.Args) == 2 || os.Args[2] != "baseline-server") {
 		// Before anything else: this may replace the process (same PID).
 		// Not for the baseline server: it is measured with Go's defaults.
-		if err := loadgen.ReexecForLoad(os.Args); err != nil {
+		if err := host.ReexecForLoad(os.Args); err != nil {
 			fmt.Fprintln(os.Stderr, "certlab: warning:", err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/certlab/certlab/loadgen/host"
 	"github.com/certlab/certlab/sim/fleet"
 	"github.com/certlab/certlab/sim/pki"
 )
@@ -105,11 +106,12 @@ func runSim(ctx context.Context, stdout io.Writer, fl simFlags) error {
 	defer f.Close()
 	status.printf("fleet %s ready in %s", f.ID, time.Since(start).Round(time.Millisecond))
 
-	target, _, cleanup, err := resolveTarget(ctx, fl.target, embeddedOptions{NoPreflight: fl.noPreflight})
+	server, err := openServer(ctx, fl.target, fl.noPreflight)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
+	defer server.Close()
+	target := server.Target
 	client, err := target.Client()
 	if err != nil {
 		return err
@@ -145,7 +147,7 @@ func runSim(ctx context.Context, stdout io.Writer, fl simFlags) error {
 	})
 	prog.finish()
 	sum.Enrol = &rep
-	sum.Memory.InProcessPlatform = fl.target == ""
+	sum.Memory.InProcessPlatform = server.Kind == host.ServerInProcess
 	if err := sum.WriteText(stdout); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package loadgen
+package result
 
 import (
 	"encoding/json"

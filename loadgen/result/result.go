@@ -1,4 +1,4 @@
-package loadgen
+package result
 
 import (
 	"bufio"
@@ -136,7 +136,7 @@ type Window struct {
 	Held             int     `json:"held,omitempty"`               // hold mode: sessions open at the end of the ramp
 	HeldMemoryBytes  float64 `json:"held_memory_bytes,omitempty"`  // hold mode: Go heap+stack growth / held sessions
 	ServerCertKey    string  `json:"server_cert_key,omitempty"`    // key type of the server certificate seen
-	ClientFloorUs    float64 `json:"client_floor_us,omitempty"`    // client-side crypto floor per login, measured after the attack (floor.go)
+	ClientFloorUs    float64 `json:"client_floor_us,omitempty"`    // client-side crypto floor per login, measured after the attack (loadgen/host/floor.go)
 	ClientFloorOps   string  `json:"client_floor_ops,omitempty"`   // the operations of that floor
 	ClientFloorError string  `json:"client_floor_error,omitempty"` // why the floor is missing
 	NegotiatedTLS    string  `json:"negotiated_tls,omitempty"`     // TLS version of the last successful login

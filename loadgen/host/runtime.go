@@ -1,4 +1,4 @@
-package loadgen
+package host
 
 import (
 	"fmt"
@@ -86,9 +86,9 @@ func ReexecForLoad(args []string) error {
 	return fmt.Errorf("re-execute with a quiet sysmon: %w", err)
 }
 
-// runtimeSettings describes the generator's Go runtime settings for the
+// RuntimeSettings describes the generator's Go runtime settings for the
 // run header, so a report says what the generator's CPU was measured under.
-func runtimeSettings() string {
+func RuntimeSettings() string {
 	gc := "off" // the metric reads -1 as a uint64 when the collector is off
 	if p := int64(readUint64Metric("/gc/gogc:percent")); p >= 0 {
 		gc = strconv.FormatInt(p, 10)
@@ -120,8 +120,7 @@ func sysmonQuiet() bool {
 // between collections in churn and tls-only runs.
 const gcHeadroom = 256 << 20
 
-// TuneGC sets the generator's collector for a run of the given mode and
-// returns the GOGC it set (0 when it left the setting alone, because GOGC
+// TuneGC sets the generator's collector for a run and returns the GOGC it set (0 when it left the setting alone, because GOGC
 // is in the environment).
 //
 // crypto/tls allocates ≈45 KB per client handshake, so at Go's default the
@@ -133,12 +132,14 @@ const gcHeadroom = 256 << 20
 // Hold runs keep GOGC=400: their live heap grows with every held login.
 // Measured on 2 shared cores, tls-only, X25519: GOGC 1600 against 400 took
 // 6 µs off the generator's CPU per login.
-func TuneGC(mode Mode) int {
+// heldSessions says the run holds its logins open (hold mode), so its live
+// heap grows with every login.
+func TuneGC(heldSessions bool) int {
 	if os.Getenv("GOGC") != "" {
 		return 0
 	}
 	percent := 400
-	if mode != ModeHold {
+	if !heldSessions {
 		runtime.GC()
 		if live := readUint64Metric("/gc/heap/live:bytes"); live > 0 {
 			percent = int(min(max(gcHeadroom*100/live, 400), 5000))

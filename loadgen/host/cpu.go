@@ -1,4 +1,4 @@
-package loadgen
+package host
 
 import (
 	"context"
@@ -38,7 +38,7 @@ func (SelfCPU) CPUSeconds(context.Context) (float64, error) {
 	return tvSeconds(ru.Utime) + tvSeconds(ru.Stime), nil
 }
 
-func (SelfCPU) String() string { return fmt.Sprintf("pid:%d@%s", os.Getpid(), hostname()) }
+func (SelfCPU) String() string { return fmt.Sprintf("pid:%d@%s", os.Getpid(), Hostname()) }
 
 func tvSeconds(tv syscall.Timeval) float64 {
 	return float64(tv.Sec) + float64(tv.Usec)/1e6
@@ -57,7 +57,7 @@ func (p PIDCPU) CPUSeconds(context.Context) (float64, error) {
 	return procStatCPU(fmt.Sprintf("/proc/%d/stat", p.PID))
 }
 
-func (p PIDCPU) String() string { return fmt.Sprintf("pid:%d@%s", p.PID, hostname()) }
+func (p PIDCPU) String() string { return fmt.Sprintf("pid:%d@%s", p.PID, Hostname()) }
 
 func procStatCPU(path string) (float64, error) {
 	b, err := os.ReadFile(path)
@@ -187,7 +187,9 @@ func labelsMatch(have []*dto.LabelPair, want map[string]string) bool {
 	return true
 }
 
-func hostname() string {
+// Hostname is this machine's name ("localhost" when it has none), as CPU
+// sources and windows name the process they measured.
+func Hostname() string {
 	h, err := os.Hostname()
 	if err != nil {
 		return "localhost"

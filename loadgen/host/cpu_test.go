@@ -1,4 +1,4 @@
-package loadgen
+package host
 
 import (
 	"crypto/sha256"
@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -14,12 +15,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-func burn(d time.Duration) {
-	b := []byte("certlab")
-	for end := time.Now().Add(d); time.Now().Before(end); {
-		s := sha256.Sum256(b)
-		b = s[:]
+// burn spends d of CPU time on the calling goroutine's thread (its own
+// clock, independent of the sources under test), however busy the machine
+// is; it gives up after 20 s of wall time.
+func burn(t *testing.T, d time.Duration) {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start, err := threadCPU()
+	if err != nil {
+		t.Fatal(err)
 	}
+	b := []byte("certlab")
+	for giveUp := time.Now().Add(20 * time.Second); time.Now().Before(giveUp); {
+		for range 1000 {
+			s := sha256.Sum256(b)
+			b = s[:]
+		}
+		if now, _ := threadCPU(); now-start >= d.Seconds() {
+			return
+		}
+	}
+	t.Fatalf("could not burn %s of CPU in 20 s", d)
 }
 
 func TestCPUSourcesAdvance(t *testing.T) {
@@ -36,7 +53,7 @@ func TestCPUSourcesAdvance(t *testing.T) {
 		}
 		before[i] = v
 	}
-	burn(150 * time.Millisecond)
+	burn(t, 150*time.Millisecond)
 	for i, s := range sources {
 		v, err := s.CPUSeconds(t.Context())
 		if err != nil {

@@ -1,4 +1,4 @@
-package loadgen
+package host
 
 import (
 	"os/exec"

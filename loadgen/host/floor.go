@@ -1,4 +1,4 @@
-package loadgen
+package host
 
 import (
 	"crypto"
@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"runtime"
@@ -42,9 +43,13 @@ const (
 
 // FloorSpec names the key types of the logins whose floor is measured.
 type FloorSpec struct {
-	KeyExchange KeyExchange   // client share + shared secret; "" = hybrid
-	ClientKey   crypto.Signer // the device key that signs CertificateVerify
-	ServerKey   pki.KeyType   // the server's (and, assumed, its CA's) key type
+	// Group is the key exchange the logins negotiate (the first of the
+	// client's curve preferences): X25519MLKEM768 (0 means it: Go's
+	// default), X25519 or P-256. The floor counts the client's share and the
+	// shared secret.
+	Group     tls.CurveID
+	ClientKey crypto.Signer // the device key that signs CertificateVerify
+	ServerKey pki.KeyType   // the server's (and, assumed, its CA's) key type
 }
 
 // Floor is a measured client-side crypto floor.
@@ -57,7 +62,7 @@ type Floor struct {
 // operations floorBatch×floorBatches times on one locked OS thread and
 // returns the median thread CPU per login (≈0.2 s for P-256 keys).
 func MeasureClientFloor(spec FloorSpec) (Floor, error) {
-	kex, kexName, err := floorKex(spec.KeyExchange)
+	kex, kexName, err := floorKex(spec.Group)
 	if err != nil {
 		return Floor{}, fmt.Errorf("crypto floor: %w", err)
 	}
@@ -122,7 +127,7 @@ func threadCPU() (float64, error) {
 
 // floorKex returns the client's key-exchange work for one handshake: its
 // key share and, from the server's share, the shared secret.
-func floorKex(k KeyExchange) (func() error, string, error) {
+func floorKex(g tls.CurveID) (func() error, string, error) {
 	ecdhOps := func(curve ecdh.Curve) (func() error, error) {
 		peer, err := curve.GenerateKey(rand.Reader)
 		if err != nil {
@@ -137,14 +142,14 @@ func floorKex(k KeyExchange) (func() error, string, error) {
 			return err
 		}, nil
 	}
-	switch k {
-	case KexX25519:
+	switch g {
+	case tls.X25519:
 		f, err := ecdhOps(ecdh.X25519())
 		return f, "X25519", err
-	case KexP256:
+	case tls.CurveP256:
 		f, err := ecdhOps(ecdh.P256())
 		return f, "ECDH P-256", err
-	case KexHybrid, "":
+	case tls.X25519MLKEM768, 0:
 		x, err := ecdhOps(ecdh.X25519())
 		if err != nil {
 			return nil, "", err
@@ -170,7 +175,7 @@ func floorKex(k KeyExchange) (func() error, string, error) {
 			return err
 		}, "X25519MLKEM768", nil
 	}
-	return nil, "", fmt.Errorf("key exchange %q", k)
+	return nil, "", fmt.Errorf("key exchange %s", g)
 }
 
 // floorDigest stands for the hash of a TLS 1.3 signed message.

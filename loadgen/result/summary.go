@@ -1,4 +1,4 @@
-package loadgen
+package result
 
 import (
 	"errors"
@@ -136,7 +136,7 @@ type CPUStat struct {
 	PerSuccessUs float64 `json:"per_success_us"` // per server-confirmed login
 }
 
-// FloorStat is the client-side crypto floor of a server's logins (floor.go):
+// FloorStat is the client-side crypto floor of a server's logins (loadgen/host/floor.go):
 // the mean of its windows' measurements, and the generator's CPU per login
 // attempt over it.
 type FloorStat struct {
@@ -169,7 +169,7 @@ func (ss *ServerSummary) Histogram(metric string) (*hdr.Histogram, error) {
 }
 
 // Aggregator builds a Summary from records. It is not safe for concurrent
-// use; Run feeds it from one goroutine.
+// use; loadgen.Run feeds it from one goroutine.
 type Aggregator struct {
 	runs    []RunInfo
 	windows []Window

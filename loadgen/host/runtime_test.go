@@ -1,4 +1,4 @@
-package loadgen
+package host
 
 import (
 	"fmt"
@@ -105,17 +105,17 @@ func TestTuneGCAndProcs(t *testing.T) {
 	t.Setenv("GOGC", "")
 	os.Unsetenv("GOGC")
 	ballast := make([]byte, 8<<20) // a live heap of at least 8 MiB
-	if p := TuneGC(ModeChurn); p < 400 || p > 5000 {
+	if p := TuneGC(false); p < 400 || p > 5000 {
 		t.Errorf("churn GOGC = %d, want 400..5000", p)
 	} else if p > gcHeadroom*100/(8<<20) {
 		t.Errorf("churn GOGC = %d: more than %d MiB of headroom over an 8 MiB live heap", p, gcHeadroom>>20)
 	}
 	runtime.KeepAlive(ballast)
-	if p := TuneGC(ModeHold); p != 400 {
+	if p := TuneGC(true); p != 400 {
 		t.Errorf("hold GOGC = %d, want 400", p)
 	}
 	t.Setenv("GOGC", "150")
-	if p := TuneGC(ModeChurn); p != 0 {
+	if p := TuneGC(false); p != 0 {
 		t.Errorf("GOGC in the environment: TuneGC set %d, want it left alone", p)
 	}
 
@@ -127,8 +127,8 @@ func TestTuneGCAndProcs(t *testing.T) {
 	if got := Procs(3, true); got != 3 {
 		t.Errorf("--procs 3: GOMAXPROCS = %d", got)
 	}
-	if s := runtimeSettings(); !strings.Contains(s, "GOMAXPROCS=3 GOGC=") {
-		t.Errorf("runtimeSettings = %q", s)
+	if s := RuntimeSettings(); !strings.Contains(s, "GOMAXPROCS=3 GOGC=") {
+		t.Errorf("RuntimeSettings = %q", s)
 	}
 }
 
@@ -137,11 +137,11 @@ func TestTuneGCAndProcs(t *testing.T) {
 func TestRuntimeSettingsGOGC(t *testing.T) {
 	prev := debug.SetGCPercent(250)
 	t.Cleanup(func() { debug.SetGCPercent(prev) })
-	if s := runtimeSettings(); !strings.Contains(s, " GOGC=250") {
-		t.Errorf("runtimeSettings = %q, want GOGC=250", s)
+	if s := RuntimeSettings(); !strings.Contains(s, " GOGC=250") {
+		t.Errorf("RuntimeSettings = %q, want GOGC=250", s)
 	}
 	debug.SetGCPercent(-1)
-	if s := runtimeSettings(); !strings.Contains(s, " GOGC=off") {
-		t.Errorf("runtimeSettings = %q, want GOGC=off", s)
+	if s := RuntimeSettings(); !strings.Contains(s, " GOGC=off") {
+		t.Errorf("RuntimeSettings = %q, want GOGC=off", s)
 	}
 }

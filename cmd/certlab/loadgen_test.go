@@ -1,0 +1,178 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/certlab/certlab/loadgen/host"
+	"github.com/certlab/certlab/loadgen/result"
+	"github.com/certlab/certlab/platform"
+	"github.com/certlab/certlab/platform/platformtest"
+	"github.com/certlab/certlab/reports"
+)
+
+// cliChildEnv makes the test binary act as the certlab binary (main), so
+// that the children `certlab loadgen` starts — `certlab platform` and
+// `certlab loadgen baseline-server`, run as os.Executable() — are real.
+const cliChildEnv = "CERTLAB_CMD_TEST_CLI_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(cliChildEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// keepRuntime restores the GOMAXPROCS and GOGC that a loadgen run in this
+// process tunes for itself, so the tests after it run as before.
+func keepRuntime(t *testing.T) {
+	t.Helper()
+	procs, gc := runtime.GOMAXPROCS(0), debug.SetGCPercent(100)
+	debug.SetGCPercent(gc)
+	t.Cleanup(func() {
+		runtime.GOMAXPROCS(procs)
+		debug.SetGCPercent(gc)
+	})
+}
+
+// loadSummary reads the summary.json a loadgen run wrote into dir.
+func loadSummary(t *testing.T, dir string) *result.Summary {
+	t.Helper()
+	s, err := reports.Load(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestLoadgen runs `certlab loadgen` the three ways it reaches a platform
+// (a child platform process, the platform in this process, a target file)
+// with a small fleet and a tenth of bad identities, and checks the outputs
+// and what each way measures of the server's CPU.
+func TestLoadgen(t *testing.T) {
+	if testing.Short() {
+		t.Skip("mints a fleet and runs three small loads")
+	}
+	keepRuntime(t)
+	t.Setenv(cliChildEnv, "1") // the platform child is this test binary
+	t.Setenv("GORACE", "atexit_sleep_ms=0")
+	fleetDir := t.TempDir()
+	embedded := platformtest.Start(t, platformtest.WithMetrics())
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		wantLog   string
+		wantCPUOf string // prefix of the server CPU source; "" = not measured
+	}{
+		{"child platform", nil, "starting the reference platform as a child process", "pid:"},
+		{"in process", []string{"--in-process"}, "platform in this process", ""},
+		{"target file", []string{"--target", embedded.TargetPath()}, "registering 40 devices", "metrics:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			html := filepath.Join(out, "report.html")
+			args := append([]string{"loadgen", "--fleet", fleetDir, "--devices", "40", "--count", "80", "--workers", "4",
+				"--bad-share", "0.1", "--kex", "x25519", "--no-progress", "--out", out, "--html", html}, tc.args...)
+			stdout, stderr, err := runCLI(t, args...)
+			if err != nil {
+				t.Fatalf("loadgen: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+			}
+			if !strings.Contains(stderr, tc.wantLog) {
+				t.Errorf("stderr lacks %q:\n%s", tc.wantLog, stderr)
+			}
+			for _, want := range []string{"PLATFORM", "results  " + filepath.Join(out, "results.jsonl"), "report   " + html} {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout)
+				}
+			}
+			s := loadSummary(t, out)
+			ps := s.Server(result.ServerPlatform)
+			if ps == nil || ps.Attempts != 80 || ps.Unexpected != 0 || ps.Success == 0 || ps.Refused == 0 {
+				t.Fatalf("platform summary %+v: want 80 attempts, successes and refusals, none unexpected", ps)
+			}
+			switch {
+			case tc.wantCPUOf == "" && ps.ServerCPU != nil:
+				t.Errorf("server CPU measured from %s; want none for a platform in this process", ps.ServerCPU.Source)
+			case tc.wantCPUOf != "" && (ps.ServerCPU == nil || !strings.HasPrefix(ps.ServerCPU.Source, tc.wantCPUOf)):
+				t.Errorf("server CPU %+v (%s), want a source %s…", ps.ServerCPU, ps.ServerCPUNote, tc.wantCPUOf)
+			}
+			if st, err := os.Stat(html); err != nil || st.Size() == 0 {
+				t.Errorf("HTML report not written: %v", err)
+			}
+		})
+	}
+}
+
+// TestLoadgenTLSOnly runs the baseline server child alone (tls-only mode:
+// no platform), sharded, so the files are named after the shard.
+func TestLoadgenTLSOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("mints a fleet and starts the baseline child")
+	}
+	keepRuntime(t)
+	t.Setenv(cliChildEnv, "1")
+	t.Setenv("GORACE", "atexit_sleep_ms=0")
+	out := t.TempDir()
+	stdout, stderr, err := runCLI(t, "loadgen", "--mode", "tls-only", "--devices", "20", "--count", "30", "--workers", "2",
+		"--shard", "1/2", "--run-id", "r1", "--no-progress", "--out", out)
+	if err != nil {
+		t.Fatalf("loadgen: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	if strings.Contains(stderr, "platform") {
+		t.Errorf("tls-only started or registered on a platform:\n%s", stderr)
+	}
+	s, err := reports.Load(filepath.Join(out, "summary-1-of-2.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := s.Server(result.ServerBaseline)
+	if s.Server(result.ServerPlatform) != nil || bs == nil || bs.Success != 30 || bs.ServerCPU == nil {
+		t.Fatalf("summary servers %+v: want the baseline alone, 30 logins, its CPU measured", s.Servers)
+	}
+	if r := s.Runs[0]; r.ID != "r1" || r.Shard != (result.Shard{Index: 1, Count: 2}) {
+		t.Errorf("run header %+v: want run r1, shard 1/2", r)
+	}
+	if _, err := os.Stat(filepath.Join(out, "results-1-of-2.jsonl")); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestLoadgenRefusesBadFlags: each flag a run cannot honour is an error
+// that names it, before anything is minted or started.
+func TestLoadgenRefusesBadFlags(t *testing.T) {
+	out := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--mode", "storm"}, `mode "storm"`},
+		{[]string{"--shard", "3/2"}, `shard "3/2"`},
+		{[]string{"--bad-kinds", "nonsense"}, `unknown kind "nonsense"`},
+		{[]string{"--mqtt", "3"}, `--mqtt "3"`},
+		{[]string{"--close", "rst"}, `--close "rst"`},
+		{[]string{"--bad-share", "1.5"}, "--bad-share 1.5"},
+		{[]string{"--pin", "--target", "x.json"}, "--pin"},
+		{[]string{"--pin", "--in-process"}, "--pin"},
+	} {
+		_, _, err := runCLI(t, append([]string{"loadgen", "--no-progress", "--out", out, "--fleet", filepath.Join(out, "none")}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("loadgen %v: err = %v, want one naming %q", tc.args, err, tc.want)
+		}
+	}
+	if left, _ := os.ReadDir(filepath.Join(out, "none")); len(left) != 0 {
+		t.Errorf("a refused run minted a fleet")
+	}
+}
+
+// TestChildPlatformTargetFile: loadgen/host waits for the file the platform
+// writes when it is ready, under a name it cannot import from platform.
+func TestChildPlatformTargetFile(t *testing.T) {
+	if host.PlatformTargetFile != platform.TargetFile {
+		t.Fatalf("host.PlatformTargetFile = %q, platform.TargetFile = %q", host.PlatformTargetFile, platform.TargetFile)
+	}
+}

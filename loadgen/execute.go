@@ -1,0 +1,457 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/term"
+
+	"github.com/certlab/certlab/loadgen/host"
+	"github.com/certlab/certlab/loadgen/result"
+	"github.com/certlab/certlab/reports"
+	"github.com/certlab/certlab/sim/fleet"
+	"github.com/certlab/certlab/sim/pki"
+)
+
+// Plan is one whole load run, as `certlab loadgen` describes it with its
+// flags: where the platform under test comes from, the fleet, the attack,
+// the generator's process settings and the outputs. Execute carries it out.
+type Plan struct {
+	// Server is where the platform under test comes from (host.OpenServer).
+	// A child platform's Command defaults to {Executable, "platform"} and,
+	// with Pin, its CPUs to the server's half. Not used in tls-only mode.
+	Server host.ServerSpec
+	// Executable is the certlab binary that runs the children (platform,
+	// baseline server); default os.Executable().
+	Executable string
+
+	Fleet FleetPlan
+	// Attack is the attack on the platform (and on the baseline, which
+	// copies it). Execute fills in the server's address, name, roots, CPU
+	// source and the live metrics.
+	Attack AttackConfig
+	Bad    BadPlan      // which devices present a bad identity
+	Shard  result.Shard // the slice of the fleet this process runs
+	// Baseline also runs the attack against a bare crypto/tls server in a
+	// child process (implied by tls-only mode).
+	Baseline bool
+	RunID    string // shared by the shards of one run; default generated
+
+	// Pin splits this machine's CPUs: the generator on the upper half, the
+	// server children it starts (platform, baseline) on the lower half. Only
+	// with a child platform (or none: tls-only).
+	Pin bool
+	// Procs is the generator's GOMAXPROCS (host.Procs); 0 = chosen by where
+	// the server under test runs.
+	Procs int
+
+	OutDir      string // results JSONL and summary JSON; required
+	HTMLPath    string // also render the HTML report here
+	MetricsAddr string // serve the generator's Prometheus metrics here
+	Progress    bool   // a progress line (a bar on a terminal) on Log
+	CPUProfile  string // the generator's CPU profile of the attacks
+
+	Stdout io.Writer // the text summary and the output paths; default io.Discard
+	Log    io.Writer // progress and what Execute does; default io.Discard
+}
+
+// FleetPlan is the fleet a run uses and how it is registered.
+type FleetPlan struct {
+	// Dir holds the fleet, reused when it has Devices devices of KeyType,
+	// else minted there. "" = a temporary fleet, removed afterwards.
+	Dir     string
+	Devices int         // devices to use (and to mint)
+	CAs     int         // device CAs when minting
+	KeyType pki.KeyType // device key type when minting
+	// ProductID is the product the fleet is registered under; default
+	// DefaultProductID.
+	ProductID string
+	// SkipPrepare: the fleet is registered already; do not call the API.
+	SkipPrepare    bool
+	PrepareWorkers int // concurrent API calls while registering
+}
+
+// Output is what a run wrote.
+type Output struct {
+	Summary     *result.Summary
+	ResultsPath string // results JSONL
+	SummaryPath string // summary JSON
+	HTMLPath    string // "" unless Plan.HTMLPath
+}
+
+// Execute carries out a plan: pin the CPUs, open (or mint) the fleet,
+// obtain the platform under test and register the fleet on it, build the
+// identities, tune the generator's runtime, run the attacks (Run), then
+// write the summary and reports and print the text summary. Failed logins
+// are results; the error reports faults of the harness, an invalid plan or
+// ctx ending. The Output is nil when nothing was measured.
+func Execute(ctx context.Context, p Plan) (*Output, error) {
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	p.withDefaults()
+	x := &execution{plan: p, log: p.Log}
+	defer x.cleanup()
+	if err := x.pin(); err != nil {
+		return nil, err
+	}
+	if err := x.openFleet(ctx); err != nil {
+		return nil, err
+	}
+	if err := x.openServer(ctx); err != nil {
+		return nil, err
+	}
+	ids, err := BuildIdentities(ctx, x.fleet, IdentityOptions{ProductID: p.Fleet.ProductID, Devices: x.devices,
+		Shard: p.Shard, Bad: p.Bad})
+	if err != nil {
+		return nil, err
+	}
+	x.tuneRuntime()
+	return x.run(ctx, ids)
+}
+
+func (p *Plan) validate() error {
+	if p.Bad.Share < 0 || p.Bad.Share > 1 {
+		return fmt.Errorf("--bad-share %g: want 0..1", p.Bad.Share)
+	}
+	if p.Pin && (p.Server.TargetFile != "" || p.Server.InProcess != nil) {
+		return errors.New("loadgen: --pin pins the server children loadgen starts; it does not go with --target or --in-process (pin those yourself, e.g. taskset)")
+	}
+	if p.OutDir == "" {
+		return errors.New("loadgen: no output directory")
+	}
+	return nil
+}
+
+func (p *Plan) withDefaults() {
+	if p.Stdout == nil {
+		p.Stdout = io.Discard
+	}
+	if p.Log == nil {
+		p.Log = io.Discard
+	}
+	if p.Fleet.ProductID == "" {
+		p.Fleet.ProductID = DefaultProductID
+	}
+	if p.Attack.Mode == "" {
+		p.Attack.Mode = result.ModeChurn
+	}
+	if p.RunID == "" {
+		p.RunID = NewRunID()
+	}
+}
+
+// tlsOnly: the run attacks the baseline server only; no platform is involved.
+func (p *Plan) tlsOnly() bool { return p.Attack.Mode == result.ModeTLSOnly }
+
+// NewRunID returns a fresh run ID: the UTC time and 12 random hex digits.
+func NewRunID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// execution is the state of one Execute.
+type execution struct {
+	plan     Plan
+	log      io.Writer
+	split    host.CPUSplit
+	fleet    *fleet.Fleet
+	devices  int
+	server   *host.Server // nil in tls-only mode
+	cleanups []func()
+}
+
+// deferCleanup runs f when the execution ends, last deferred first.
+func (x *execution) deferCleanup(f func()) { x.cleanups = append(x.cleanups, f) }
+
+func (x *execution) cleanup() {
+	for i := len(x.cleanups) - 1; i >= 0; i-- {
+		x.cleanups[i]()
+	}
+}
+
+// executable is the certlab binary that runs the child processes.
+func (x *execution) executable() (string, error) {
+	if x.plan.Executable != "" {
+		return x.plan.Executable, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("loadgen: %w", err)
+	}
+	x.plan.Executable = exe
+	return exe, nil
+}
+
+// pin splits the CPUs and pins this process to the generator's half.
+func (x *execution) pin() error {
+	if !x.plan.Pin {
+		return nil
+	}
+	var err error
+	if x.split, err = host.SplitCPUs(); err != nil {
+		return fmt.Errorf("loadgen: --pin: %w", err)
+	}
+	if err := host.PinProcess(x.split.Generator); err != nil {
+		return fmt.Errorf("loadgen: --pin: %w", err)
+	}
+	return nil
+}
+
+// openFleet reuses the fleet in the plan's directory when it has enough
+// devices of the key type asked for, and mints one otherwise.
+func (x *execution) openFleet(ctx context.Context) error {
+	fp := x.plan.Fleet
+	dir := fp.Dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "certlab-fleet-*"); err != nil {
+			return fmt.Errorf("loadgen: %w", err)
+		}
+		x.deferCleanup(func() { _ = os.RemoveAll(dir) })
+	}
+	f, err := fleet.Load(dir)
+	switch {
+	case err == nil && f.Len() >= fp.Devices && f.Spec.KeyType == fp.KeyType:
+	case err != nil && !errors.Is(err, fleet.ErrNoFleet):
+		return err
+	default:
+		if err == nil {
+			_ = f.Close()
+		}
+		if fp.Devices <= 0 {
+			return fmt.Errorf("loadgen: %s holds no fleet; set --devices to mint one", dir)
+		}
+		fmt.Fprintf(x.log, "loadgen: minting %d %s devices over %d CAs into %s\n", fp.Devices, fp.KeyType, fp.CAs, dir)
+		if f, err = fleet.Mint(ctx, dir, fleet.Spec{Devices: fp.Devices, CAs: fp.CAs, KeyType: fp.KeyType}); err != nil {
+			return err
+		}
+	}
+	x.fleet = f
+	x.deferCleanup(func() { _ = f.Close() })
+	x.devices = min(fp.Devices, f.Len())
+	if x.devices <= 0 {
+		x.devices = f.Len()
+	}
+	return nil
+}
+
+// openServer obtains the platform under test (not in tls-only mode) and
+// registers this shard of the fleet on it unless the plan skips that.
+func (x *execution) openServer(ctx context.Context) error {
+	p := &x.plan
+	if p.tlsOnly() {
+		return nil
+	}
+	spec := p.Server
+	switch spec.Kind() {
+	case host.ServerInProcess:
+		fmt.Fprintln(x.log, "loadgen: platform in this process: its CPU cannot be told from the generator's; server CPU is not measured")
+	case host.ServerChild:
+		fmt.Fprintln(x.log, "loadgen: starting the reference platform as a child process")
+		child := *spec.Child
+		if len(child.Command) == 0 {
+			exe, err := x.executable()
+			if err != nil {
+				return err
+			}
+			child.Command = []string{exe, "platform"}
+		}
+		if child.CPUs == nil {
+			child.CPUs = x.split.Server
+		}
+		spec.Child = &child
+	}
+	s, err := host.OpenServer(ctx, spec)
+	if err != nil {
+		return err
+	}
+	x.server = s
+	x.deferCleanup(func() { _ = s.Close() })
+	if p.Fleet.SkipPrepare {
+		return nil
+	}
+	fmt.Fprintf(x.log, "loadgen: registering %d devices (shard %s) on %s\n", x.devices, p.Shard, s.Target.APIEndpoint)
+	pr, err := Prepare(ctx, s.Target, x.fleet, PrepareOptions{ProductID: p.Fleet.ProductID, Devices: x.devices,
+		Shard: p.Shard, Workers: p.Fleet.PrepareWorkers})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(x.log, "loadgen: %d CAs ready; devices: %d registered, %d already there, %d updated, %d failed (%s)\n",
+		pr.VerifiedCAs(), pr.Registered, pr.Existing, pr.Updated, pr.FailedDevices(), pr.Elapsed.Round(time.Millisecond))
+	for _, df := range pr.Failures {
+		fmt.Fprintf(x.log, "  device %d (%s): %s\n", df.Index, df.NodeID, df.Error)
+	}
+	return nil
+}
+
+// tuneRuntime sets the generator's GOMAXPROCS and collector, now that its
+// long-lived heap (the identities) is built; the run header records both
+// (RunInfo.GoRuntime).
+func (x *execution) tuneRuntime() {
+	p := &x.plan
+	switch {
+	case p.Server.Kind() == host.ServerInProcess:
+		// The platform shares this process and its GOMAXPROCS.
+		host.Procs(p.Procs, false)
+	case p.Pin && p.Procs == 0 && os.Getenv("GOMAXPROCS") == "":
+		host.Procs(len(x.split.Generator), true)
+	default:
+		host.Procs(p.Procs, x.localServer())
+	}
+	host.TuneGC(p.Attack.Mode == result.ModeHold)
+}
+
+// localServer: a server under test shares this machine's CPUs with the
+// generator (a baseline child, a child platform, a given PID, a target on
+// loopback).
+func (x *execution) localServer() bool {
+	return x.plan.Baseline || x.plan.tlsOnly() || (x.server != nil && x.server.Local)
+}
+
+// run runs the attacks with the results file, metrics and progress set up,
+// then writes the summary and reports.
+func (x *execution) run(ctx context.Context, ids []*Identity) (*Output, error) {
+	p := &x.plan
+	if err := os.MkdirAll(p.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	base := "results"
+	if p.Shard.Count > 1 {
+		base = fmt.Sprintf("results-%d-of-%d", p.Shard.Index, p.Shard.Count)
+	}
+	out := &Output{ResultsPath: filepath.Join(p.OutDir, base+".jsonl"),
+		SummaryPath: filepath.Join(p.OutDir, strings.Replace(base, "results", "summary", 1)+".json")}
+	rf, err := os.Create(out.ResultsPath)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	results := result.NewWriter(rf)
+	defer results.Close()
+
+	cfg, err := x.runConfig(ctx, results)
+	if err != nil {
+		return nil, err
+	}
+	stopProfile, err := startCPUProfile(p.CPUProfile)
+	if err != nil {
+		return nil, err
+	}
+	summary, runErr := Run(ctx, cfg, ids)
+	stopProfile()
+	if pr, ok := cfg.Sink.(*Progress); ok {
+		pr.End()
+	}
+	if err := results.Close(); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	if summary == nil {
+		return nil, runErr
+	}
+	out.Summary = summary
+	if err := x.writeReports(out); err != nil {
+		return out, errors.Join(runErr, err)
+	}
+	return out, runErr
+}
+
+// runConfig is the Config of Run: the attack aimed at the server, the run
+// header, the live metrics (served when asked), progress and the baseline.
+func (x *execution) runConfig(ctx context.Context, results *result.Writer) (Config, error) {
+	p := &x.plan
+	reg := prometheus.NewRegistry()
+	metrics, err := NewPromMetrics(reg)
+	if err != nil {
+		return Config{}, err
+	}
+	if p.MetricsAddr != "" {
+		stop, err := ServeMetrics(ctx, p.MetricsAddr, reg)
+		if err != nil {
+			return Config{}, err
+		}
+		x.deferCleanup(stop)
+	}
+	ac := p.Attack
+	ac.Metrics = metrics
+	info := result.RunInfo{ID: p.RunID, Devices: x.devices, BadShare: p.Bad.Share, Shard: p.Shard, KeyType: string(x.fleet.Spec.KeyType)}
+	if p.Pin {
+		info.Pinning = fmt.Sprintf("pinned: generator on CPUs %v, server under test on CPUs %v", x.split.Generator, x.split.Server)
+	}
+	if s := x.server; s != nil {
+		roots, err := s.Target.RootCAs()
+		if err != nil {
+			return Config{}, err
+		}
+		ac.Addr, ac.ServerName, ac.RootCAs, ac.ServerCPU = s.Target.MQTTAddress(), s.Target.ServerName(""), roots, s.CPU
+		info.Target, info.MQTTEndpoint = s.Target.Name, s.Target.MQTTAddress()
+	}
+	cfg := Config{Attack: ac, Info: info, Results: results}
+	if p.Progress {
+		f, ok := p.Log.(*os.File)
+		progress := NewProgress(p.Log, ok && term.IsTerminal(int(f.Fd())), 5*time.Second)
+		cfg.Sink = progress
+		cfg.OnAttack = func(server string) { progress.Begin(server, ac.Warmup+ac.Duration, int64(ac.Count)) }
+	}
+	if p.Baseline || p.tlsOnly() {
+		exe, err := x.executable()
+		if err != nil {
+			return Config{}, err
+		}
+		cfg.Baseline = &host.BaselineOptions{Command: []string{exe, "loadgen", "baseline-server"}, CPUs: x.split.Server}
+	}
+	return cfg, nil
+}
+
+// startCPUProfile profiles this process into path until the returned func
+// is called ("" profiles nothing).
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
+}
+
+// writeReports writes the summary JSON and the HTML report, then prints the
+// text summary and where the files are.
+func (x *execution) writeReports(out *Output) error {
+	p := &x.plan
+	if err := reports.WriteFile(out.SummaryPath, reports.JSON(out.Summary)); err != nil {
+		return err
+	}
+	if p.HTMLPath != "" {
+		if err := reports.WriteFile(p.HTMLPath, reports.HTML(out.Summary, reports.HTMLOptions{})); err != nil {
+			return err
+		}
+		out.HTMLPath = p.HTMLPath
+	}
+	if err := reports.Text(out.Summary)(p.Stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(p.Stdout, "\nresults  %s\nsummary  %s\n", out.ResultsPath, out.SummaryPath)
+	if out.HTMLPath != "" {
+		fmt.Fprintf(p.Stdout, "report   %s\n", out.HTMLPath)
+	}
+	return nil
+}
