@@ -58,8 +58,15 @@ type Config struct {
 	TLSKeyFile     string        // its key
 	ConnectTimeout time.Duration // MQTT handshake + CONNECT deadline; default 10 s
 	MaxClients     int           // MQTT connections before server_busy; 0 = unlimited
-	Logger         *slog.Logger  // default: discard
-	Name           string        // target name written to target.json; default "embedded"
+	// MaxHandshakes bounds the MQTTS TLS handshakes in flight; beyond it (and
+	// HandshakeQueue waiting) connections are refused with server_busy before
+	// TLS. 0 = broker.DefaultMaxHandshakes() (32 per GOMAXPROCS); negative = unbounded.
+	MaxHandshakes int
+	// HandshakeQueue is how many connections may wait for a handshake slot;
+	// 0 = MaxHandshakes, negative = none.
+	HandshakeQueue int
+	Logger         *slog.Logger // default: discard
+	Name           string       // target name written to target.json; default "embedded"
 
 	// Test-only knobs that break documented rules on purpose, so that a test
 	// can prove the BDD suite fails when the platform misbehaves.
@@ -164,6 +171,8 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		Directory:      p.reg,
 		ConnectTimeout: cfg.ConnectTimeout,
 		MaxClients:     cfg.MaxClients,
+		MaxHandshakes:  cfg.MaxHandshakes,
+		HandshakeQueue: cfg.HandshakeQueue,
 		Logger:         cfg.Logger,
 		Registerer:     p.promReg,
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/platform"
+	"github.com/certlab/certlab/platform/broker"
 )
 
 func platformCmd() *cobra.Command {
@@ -25,6 +26,9 @@ When ready it writes DIR/target.json and DIR/server-ca.pem with the addresses it
 actually bound (port 0 allowed); every other certlab command takes --target DIR/target.json.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = newLogger(logLevel)
+			if cfg.MaxHandshakes <= 0 {
+				cfg.MaxHandshakes = -1 // the flag's 0 or negative: unbounded
+			}
 			p, err := platform.New(cfg)
 			if err != nil {
 				return err
@@ -49,6 +53,9 @@ actually bound (port 0 allowed); every other certlab command takes --target DIR/
 	f.StringVar(&cfg.TLSKeyFile, "tls-key", "", "server key PEM")
 	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 10*time.Second, "deadline for TLS handshake + MQTT CONNECT")
 	f.IntVar(&cfg.MaxClients, "max-clients", 0, "MQTT connections before refusing with server_busy (0 = unlimited)")
+	f.IntVar(&cfg.MaxHandshakes, "max-handshakes", broker.DefaultMaxHandshakes(),
+		"MQTTS TLS handshakes in flight before new connections wait, then are closed before TLS with server_busy (default 32 per GOMAXPROCS; 0 or negative = unbounded)")
+	f.IntVar(&cfg.HandshakeQueue, "handshake-queue", 0, "connections that may wait up to 1 s for a handshake slot (0 = as many as --max-handshakes; negative = none)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.AddCommand(projectCmd())
 	return cmd

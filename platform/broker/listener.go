@@ -41,6 +41,7 @@ type listener struct {
 	addr      string
 	b         *Broker
 	clientsWg *sync.WaitGroup // mochi's Listeners.ClientsWg (see enter)
+	gate      *handshakeGate  // the bound on TLS handshakes in flight (admission.go)
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -110,6 +111,9 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		}
 		backoff = 0
 		st := &connState{acceptedAt: time.Now(), raw: raw, peer: raw.RemoteAddr().String(), connack: -1}
+		if !l.admit(st) { // [server_busy] before any TLS work (admission.go)
+			continue
+		}
 		if !l.track(st) {
 			_ = raw.Close()
 			return
@@ -166,6 +170,9 @@ func (l *listener) handle(st *connState, establish listeners.EstablishFn) {
 
 	cfg := b.base.Clone() // shallow; shares certificates and ticket keys
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error { return b.verifyConnection(st, cs) }
+	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		return nil, l.takeHandshakeSlot(st, hello) // [server_busy] (admission.go)
+	}
 	if b.cfg.SendCAList {
 		cfg.ClientCAs = b.dir.Trust().Verified
 	}
@@ -175,6 +182,8 @@ func (l *listener) handle(st *connState, establish listeners.EstablishFn) {
 	start := time.Now()
 	err := tc.HandshakeContext(ctx)
 	cancel()
+	l.gate.release(st.admission)
+	st.admission = ticketNone
 	st.handshake = time.Since(start)
 	st.handshakeDone = time.Now()
 	cs := tc.ConnectionState()
@@ -184,7 +193,7 @@ func (l *listener) handle(st *connState, establish listeners.EstablishFn) {
 	}
 	if err != nil {
 		_ = st.raw.Close()
-		if !l.isClosed() { // a shutdown is not a failed login
+		if !l.isClosed() && !st.recorded { // a shutdown is not a failed login; a busy refusal is recorded already
 			b.tlsRefused(st, err)
 		}
 		return
@@ -224,6 +233,7 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	if ln != nil {
 		_ = ln.Close()
 	}
+	l.gate.close()
 	cut := func() {
 		for _, st := range conns {
 			_ = st.raw.Close()
