@@ -400,6 +400,7 @@ func TestClassify(t *testing.T) {
 	type check func(context.Context, error) Verdict
 	dial := func(ctx context.Context, err error) Verdict { return ClassifyDial(ctx, err) }
 	hs := func(ctx context.Context, err error) Verdict { return ClassifyHandshake(ctx, err) }
+	unanswered := func(ctx context.Context, err error) Verdict { return ClassifyUnansweredHandshake(ctx, err) }
 	after := func(accepted bool) check {
 		return func(ctx context.Context, err error) Verdict {
 			return ClassifyAfterHandshake(ctx, err, accepted, PhaseConnect)
@@ -417,6 +418,10 @@ func TestClassify(t *testing.T) {
 		{"dial canceled", dial, canceled, timeout, Verdict{OutcomeError, PhaseTCP, ReasonCanceled, ""}},
 		{"dial out of local ports", dial, live, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EADDRNOTAVAIL)}, Verdict{OutcomeError, PhaseTCP, ReasonNoPorts, ""}},
 		{"dial other", dial, live, errors.New("no such host"), Verdict{OutcomeError, PhaseTCP, ReasonDial, ""}},
+		{"dial reset is a refusal before TLS", dial, live, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNRESET)}, Verdict{OutcomeRefused, PhaseTCP, ReasonClosedBeforeTLS, ""}},
+		{"unanswered handshake reset is a refusal", unanswered, live, reset, Verdict{OutcomeRefused, PhaseTLS, ReasonClosedBeforeTLS, ""}},
+		{"unanswered handshake eof is a refusal", unanswered, live, io.EOF, Verdict{OutcomeRefused, PhaseTLS, ReasonClosedBeforeTLS, ""}},
+		{"unanswered handshake timeout", unanswered, live, timeout, Verdict{OutcomeError, PhaseTLS, ReasonTimeout, ""}},
 		{"handshake alert", hs, live, alert, Verdict{OutcomeRefused, PhaseTLS, "tls_alert:bad certificate", "bad certificate"}},
 		{"handshake reset is no verdict", hs, live, reset, Verdict{OutcomeError, PhaseTLS, ReasonReset, ""}},
 		{"handshake timeout", hs, live, timeout, Verdict{OutcomeError, PhaseTLS, ReasonTimeout, ""}},
