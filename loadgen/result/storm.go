@@ -33,15 +33,15 @@ type StormInfo struct {
 	DeadlineS    float64 `json:"deadline_s"`
 	BucketMs     int     `json:"bucket_ms"`
 
-	OutageAt     time.Time `json:"outage_at"`                // sessions cut, or the platform signalled to stop
-	ServerBackAt time.Time `json:"server_back_at,omitzero"`  // restart, kill: the platform ready again
-	EndedAt      time.Time `json:"ended_at"`                 // all back, or the deadline
-	Devices      int       `json:"devices"`                  // devices of this shard
-	Held         int       `json:"held"`                     // devices holding a session at the outage
-	Capacity     float64   `json:"capacity_logins_per_s"`    // steady login capacity measured before the storm (0: not measured)
-	CapacityS    float64   `json:"capacity_probe_s"`         // how long the capacity was measured
-	CapacityNote string    `json:"capacity_note,omitempty"`  // why it was not
-	Note         string    `json:"note,omitempty"`           // anything the engine wants the reader to know
+	OutageAt     time.Time `json:"outage_at"`               // sessions cut, or the platform signalled to stop
+	ServerBackAt time.Time `json:"server_back_at,omitzero"` // restart, kill: the platform ready again
+	EndedAt      time.Time `json:"ended_at"`                // all back, or the deadline
+	Devices      int       `json:"devices"`                 // devices of this shard
+	Held         int       `json:"held"`                    // devices holding a session at the outage
+	Capacity     float64   `json:"capacity_logins_per_s"`   // steady login capacity measured before the storm (0: not measured)
+	CapacityS    float64   `json:"capacity_probe_s"`        // how long the capacity was measured
+	CapacityNote string    `json:"capacity_note,omitempty"` // why it was not
+	Note         string    `json:"note,omitempty"`          // anything the engine wants the reader to know
 
 	// ServerLogins compares the platform's own login counters with the
 	// generator's for the whole run, when the target has a metrics endpoint.
