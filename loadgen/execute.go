@@ -40,8 +40,11 @@ type Plan struct {
 	// copies it). Execute fills in the server's address, name, roots, CPU
 	// source and the live metrics.
 	Attack AttackConfig
-	Bad    BadPlan      // which devices present a bad identity
-	Shard  result.Shard // the slice of the fleet this process runs
+	// Storm is the storm of a storm-mode run (Attack.Mode result.ModeStorm);
+	// Execute gives it the child platform and the target's metrics endpoint.
+	Storm StormConfig
+	Bad   BadPlan      // which devices present a bad identity
+	Shard result.Shard // the slice of the fleet this process runs
 	// Baseline also runs the attack against a bare crypto/tls server in a
 	// child process (implied by tls-only mode).
 	Baseline bool
@@ -129,6 +132,9 @@ func (p *Plan) validate() error {
 	}
 	if p.OutDir == "" {
 		return errors.New("loadgen: no output directory")
+	}
+	if p.Attack.Mode == result.ModeStorm {
+		return p.validateStorm()
 	}
 	return nil
 }
@@ -310,7 +316,7 @@ func (x *execution) tuneRuntime() {
 	default:
 		host.Procs(p.Procs, x.localServer())
 	}
-	host.TuneGC(p.Attack.Mode == result.ModeHold)
+	host.TuneGC(p.Attack.Mode == result.ModeHold || p.Attack.Mode == result.ModeStorm)
 }
 
 // localServer: a server under test shares this machine's CPUs with the
@@ -348,7 +354,13 @@ func (x *execution) run(ctx context.Context, ids []*Identity) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	summary, runErr := Run(ctx, cfg, ids)
+	var summary *result.Summary
+	var runErr error
+	if p.Attack.Mode == result.ModeStorm {
+		summary, runErr = RunStorm(ctx, cfg, x.stormConfig(), ids)
+	} else {
+		summary, runErr = Run(ctx, cfg, ids)
+	}
 	stopProfile()
 	if pr, ok := cfg.Sink.(*Progress); ok {
 		pr.End()
@@ -397,7 +409,7 @@ func (x *execution) runConfig(ctx context.Context, results *result.Writer) (Conf
 		info.Target, info.MQTTEndpoint = s.Target.Name, s.Target.MQTTAddress()
 	}
 	cfg := Config{Attack: ac, Info: info, Results: results}
-	if p.Progress {
+	if p.Progress && ac.Mode != result.ModeStorm { // a storm logs its stages instead
 		f, ok := p.Log.(*os.File)
 		progress := NewProgress(p.Log, ok && term.IsTerminal(int(f.Fd())), 5*time.Second)
 		cfg.Sink = progress

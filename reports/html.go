@@ -40,6 +40,7 @@ type htmlData struct {
 	Spectrum   template.HTML
 	Phases     template.HTML
 	CPU        template.HTML
+	Storm      template.HTML // storm.go
 }
 
 // HTML writes a self-contained HTML report: inline CSS and SVG charts
@@ -65,6 +66,7 @@ func htmlModel(s *result.Summary, o HTMLOptions) (*htmlData, error) {
 	if d.Title == "" {
 		d.Title = "certlab login load report"
 	}
+	d.Storm = stormHTML(s.Storm)
 	var spectrum []series
 	var phaseBars, cpuBars []bar
 	for i := range s.Servers {
@@ -239,7 +241,8 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 {{if .Checks}}<div class="verdict {{if .Failed}}fail{{else}}pass{{end}}">{{if .Failed}}{{.Failed}} of {{len .Checks}} checks failed{{else}}All {{len .Checks}} checks passed{{end}}{{with .Comparison}}{{if .Regressions}}; {{plural .Regressions "regression"}} against the previous run{{end}}{{end}}</div>{{end}}
 
 <h2>Run</h2>
-<table>{{range .Settings}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>
+<table>{{range .Settings}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>{{with .Storm}}
+{{.}}{{end}}
 
 {{range .Servers}}<h2>{{.S.Server}}</h2>
 <div class="cards">

@@ -149,11 +149,11 @@ const (
 	// serve: certlab's platform at its handshake or connection limit
 	// (server_busy), mosquitto at max_connections. A refusal, not an error.
 	ReasonClosedBeforeTLS = "closed_before_tls"
-	ReasonServerCert = "server_cert"   // the server's certificate failed our verification
-	ReasonTLS        = "tls"           // other local TLS failure (no common version or cipher ...)
-	ReasonProtocol   = "protocol"      // unexpected or malformed MQTT packet
-	ReasonConfig     = "config"        // invalid Config
-	ReasonIO         = "io"            // other I/O error
+	ReasonServerCert      = "server_cert" // the server's certificate failed our verification
+	ReasonTLS             = "tls"         // other local TLS failure (no common version or cipher ...)
+	ReasonProtocol        = "protocol"    // unexpected or malformed MQTT packet
+	ReasonConfig          = "config"      // invalid Config
+	ReasonIO              = "io"          // other I/O error
 )
 
 // AlertReason is the Reason for a TLS alert received from the server.
