@@ -182,7 +182,10 @@ type storm struct {
 	endOnce  sync.Once
 
 	logMu sync.Mutex
-	tally loginTally // the generator's outcomes (collector goroutine only)
+	// The generator's outcomes (collector goroutine only), and those of
+	// attempts that started while a restarted platform was stopping or down.
+	tally, uncertain loginTally
+	backAt           atomic.Int64 // restart: Unix ns when the platform was ready again; 0 before
 }
 
 // loginTally counts the generator's outcomes the way the platform counts
@@ -203,6 +206,17 @@ func (t *loginTally) add(r *result.Result, mqttVersion int) {
 	default:
 		t.errors++
 	}
+}
+
+// duringRestart reports whether an attempt started while a restarted
+// platform was stopping or down (its outcome may have met the stopping
+// process, whose counters are lost).
+func (s *storm) duringRestart(r *result.Result) bool {
+	if s.cfg.Outage != OutageRestart || r.Warmup {
+		return false
+	}
+	back := s.backAt.Load()
+	return back == 0 || r.Start.UnixNano() < back
 }
 
 // Storm runs one storm with the given identities against ac's server and
@@ -251,6 +265,7 @@ func Storm(ctx context.Context, ac AttackConfig, sc StormConfig, ids []*Identity
 	smp.window(&win, ac.ServerCPU)
 	if lc := info.ServerLogins; lc != nil {
 		lc.Success, lc.Busy, lc.OtherRefused, lc.Errors = s.tally.success, s.tally.busy, s.tally.other, s.tally.errors
+		lc.UncertainSuccess, lc.UncertainBusy, lc.UncertainOtherRefused = s.uncertain.success, s.uncertain.busy, s.uncertain.other
 	}
 	if cerr := context.Cause(ctx); err == nil && cerr != nil {
 		err = cerr
@@ -265,6 +280,9 @@ func (s *storm) collect(cancel context.CancelCauseFunc, done chan<- struct{}) {
 	for r := range s.a.results {
 		_ = s.a.cfg.Metrics.Record(r)
 		s.tally.add(r, s.a.cfg.MQTTVersion)
+		if s.duringRestart(r) {
+			s.uncertain.add(r, s.a.cfg.MQTTVersion)
+		}
 		if failed {
 			continue
 		}
@@ -449,11 +467,22 @@ func (s *storm) device(ctx context.Context, d *stormDevice, slots chan struct{},
 		if !s.sleep(wait) {
 			return
 		}
-		if d.sess = s.attempt(ctx, d, false); d.sess != nil {
-			s.conn.Add(1)
-			if s.returned.Add(1) == int64(s.held) {
-				s.backOnce.Do(func() { close(s.allBack) })
-			}
+		if d.sess = s.attempt(ctx, d, false); d.sess == nil {
+			continue
+		}
+		s.conn.Add(1)
+		if s.returned.Add(1) == int64(s.held) {
+			s.backOnce.Do(func() { close(s.allBack) })
+		}
+		// Hold it; a platform still shutting down may cut it again, and the
+		// device then starts its policy over, as after the outage.
+		select {
+		case <-d.sess.Done():
+			d.sess = nil
+			s.conn.Add(-1)
+			s.returned.Add(-1)
+			n, prev = -1, 0
+		case <-s.end:
 			return
 		}
 	}
@@ -564,6 +593,7 @@ func (s *storm) downAndUp(ctx context.Context, info *result.StormInfo) error {
 		return fmt.Errorf("storm: start the platform again: %w", err)
 	}
 	info.ServerBackAt = time.Now()
+	s.backAt.Store(info.ServerBackAt.UnixNano())
 	s.logf("platform ready again %s after the outage", info.ServerBackAt.Sub(s.outageAt).Round(time.Millisecond))
 	return nil
 }

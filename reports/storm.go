@@ -85,6 +85,9 @@ func stormFacts(st *result.StormSummary) [][2]string {
 		if !lc.Agree() {
 			verdict = "DIFFER"
 		}
+		if n := lc.Uncertain(); n > 0 {
+			verdict += fmt.Sprintf(" (within the %d attempts that met the platform stopping or down, which a stopping process may have counted after its counters were last read)", n)
+		}
 		out = append(out, [2]string{"platform counted", fmt.Sprintf("%.0f sessions, %.0f server_busy, %.0f other refusals; the generator saw %d, %d, %d (and %d errors the platform may not see): %s",
 			lc.PlatformSuccess, lc.PlatformBusy, lc.PlatformOtherRefused, lc.Success, lc.Busy, lc.OtherRefused, lc.Errors, verdict)})
 	}

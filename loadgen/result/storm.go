@@ -80,12 +80,29 @@ type LoginCounts struct {
 	Busy         int64 `json:"generator_server_busy"`
 	OtherRefused int64 `json:"generator_other_refused"`
 	Errors       int64 `json:"generator_errors"`
+	// Of the generator's, those of attempts that started while a restarted
+	// platform was stopping or down: the stopping process may have counted
+	// them after its counters were last read (its connections reset in its
+	// shutdown look like refusals before TLS, too). Zero for the other outages.
+	UncertainSuccess      int64 `json:"uncertain_success,omitempty"`
+	UncertainBusy         int64 `json:"uncertain_server_busy,omitempty"`
+	UncertainOtherRefused int64 `json:"uncertain_other_refused,omitempty"`
 }
 
 // Agree reports whether the platform counted the sessions, the busy
-// refusals and the other refusals the generator saw.
+// refusals and the other refusals the generator saw: exactly, or within
+// the uncertain attempts of a restart.
 func (c *LoginCounts) Agree() bool {
-	return c.PlatformSuccess == float64(c.Success) && c.PlatformBusy == float64(c.Busy) && c.PlatformOtherRefused == float64(c.OtherRefused)
+	within := func(platform float64, gen, uncertain int64) bool {
+		return platform <= float64(gen) && platform >= float64(gen-uncertain)
+	}
+	return within(c.PlatformSuccess, c.Success, c.UncertainSuccess) && within(c.PlatformBusy, c.Busy, c.UncertainBusy) &&
+		within(c.PlatformOtherRefused, c.OtherRefused, c.UncertainOtherRefused)
+}
+
+// Uncertain is the number of attempts the comparison cannot place.
+func (c *LoginCounts) Uncertain() int64 {
+	return c.UncertainSuccess + c.UncertainBusy + c.UncertainOtherRefused
 }
 
 // StormSummary is a storm's series and figures; several shards merge
@@ -103,7 +120,7 @@ type StormSummary struct {
 
 	Devices       int `json:"devices"`
 	Held          int `json:"held"`           // sessions cut by the outage
-	Returned      int `json:"returned"`       // of them, devices that logged in again
+	Returned      int `json:"returned"`       // of them, devices holding a session again at the end
 	NeverReturned int `json:"never_returned"` // Held - Returned
 
 	// TimeTo50S ... TimeTo100S: seconds from the outage until that share of
@@ -142,7 +159,7 @@ type StormPoint struct {
 	Succeeded    int64            `json:"succeeded"`
 	Refused      map[string]int64 `json:"refused,omitempty"`
 	Failed       map[string]int64 `json:"failed,omitempty"`
-	Returned     int64            `json:"returned"` // devices whose first session after the outage began here
+	Returned     int64            `json:"returned"` // devices whose session held at the end began here
 	Wasted       int64            `json:"wasted"`   // wasted handshakes that ended here
 	TLSP50Us     int64            `json:"tls_p50_us,omitempty"`
 	TLSP99Us     int64            `json:"tls_p99_us,omitempty"`
@@ -180,9 +197,18 @@ const ReasonClosedBeforeTLS = "closed_before_tls"
 
 // stormAgg aggregates a storm for an Aggregator.
 type stormAgg struct {
-	infos    []StormInfo
-	buckets  map[int64]*stormAcc
-	returned map[int]bool // devices with a measured (post-outage) session
+	infos   []StormInfo
+	buckets map[int64]*stormAcc
+	// last is each device's last reconnect attempt (measured, after the
+	// outage): a device is back when it is a session, from its end on. (A
+	// device that reconnected to a platform still shutting down lost that
+	// session again and went on reconnecting.)
+	last map[int]lastAttempt
+}
+
+type lastAttempt struct {
+	end     time.Time
+	success bool
 }
 
 type stormAcc struct {
@@ -192,7 +218,7 @@ type stormAcc struct {
 }
 
 func newStormAgg() *stormAgg {
-	return &stormAgg{buckets: map[int64]*stormAcc{}, returned: map[int]bool{}}
+	return &stormAgg{buckets: map[int64]*stormAcc{}, last: map[int]lastAttempt{}}
 }
 
 func bucketOf(t time.Time) int64 {
@@ -221,17 +247,19 @@ func (s *stormAgg) record(r *Result) {
 		end.p.Succeeded++
 		end.tls = append(end.tls, r.TLSUs)
 		end.connack = append(end.connack, r.ConnackUs)
-		if !r.Warmup && !s.returned[r.Device] {
-			s.returned[r.Device] = true
-			end.p.Returned++
-		}
 	case OutcomeRefused:
 		addCount(&end.p.Refused, r.Reason, 1)
 	default:
 		addCount(&end.p.Failed, r.Phase, 1)
 	}
-	if !r.Warmup && WastedHandshake(r) {
+	if r.Warmup {
+		return
+	}
+	if WastedHandshake(r) {
 		end.p.Wasted++
+	}
+	if l, ok := s.last[r.Device]; !ok || !r.EndTime().Before(l.end) {
+		s.last[r.Device] = lastAttempt{end: r.EndTime(), success: r.Outcome == OutcomeSuccess}
 	}
 }
 
@@ -325,6 +353,12 @@ func (s *stormAgg) summary() *StormSummary {
 	for k := range s.buckets {
 		keys = append(keys, k)
 	}
+	returned := map[int64]int64{} // by bucket, from the devices' last attempts
+	for _, l := range s.last {
+		if l.success {
+			returned[bucketOf(l.end)]++
+		}
+	}
 	slices.Sort(keys)
 	outage := int64(math.MinInt64)
 	if !out.OutageAt.IsZero() {
@@ -340,8 +374,10 @@ func (s *stormAgg) summary() *StormSummary {
 			b.p.ConnackP50Us = max(b.p.ConnackP50Us, percentile(b.connack, 50))
 			b.p.ConnackP99Us = max(b.p.ConnackP99Us, percentile(b.connack, 99))
 		}
-		out.Buckets = append(out.Buckets, b.p)
-		out.Returned += int(b.p.Returned)
+		p := b.p
+		p.Returned += returned[k]
+		out.Buckets = append(out.Buckets, p)
+		out.Returned += int(p.Returned)
 		out.WastedHandshakes += b.p.Wasted
 		if k >= outage {
 			out.ClientCPUS += b.p.ClientCPUS

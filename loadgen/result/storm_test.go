@@ -258,3 +258,52 @@ func TestStormNeverReturned(t *testing.T) {
 		t.Errorf("time to 99%% %v, 100%% %v; want never", st.TimeTo99S, st.TimeTo100S)
 	}
 }
+
+// A device that reconnected to a platform still shutting down lost that
+// session again: it is back only with the session it holds at the end, and
+// not at all when its last attempt failed.
+func TestStormReturnedIsTheLastSession(t *testing.T) {
+	f := newStormFixture()
+	ms := time.Millisecond
+	rs := f.results([]int{0, 1})
+	at := func(d time.Duration) time.Time { return f.t1.Add(d) }
+	// Device 0: back at once (dying platform), then refused, then back for good at +1.25 s.
+	// Device 1 (its success at +205 ms in the fixture): lost again, then only refusals.
+	for _, r := range []Result{
+		{Device: 0, Scheduled: at(20 * ms), Start: at(20 * ms), TotalUs: 1000, Outcome: OutcomeSuccess},
+		{Device: 0, Scheduled: at(600 * ms), Start: at(600 * ms), TotalUs: 1000, Outcome: OutcomeRefused, Phase: PhaseTLS, Reason: ReasonClosedBeforeTLS},
+		{Device: 0, Scheduled: at(1250 * ms), Start: at(1250 * ms), TotalUs: 1000, Outcome: OutcomeSuccess},
+		{Device: 1, Scheduled: at(900 * ms), Start: at(900 * ms), TotalUs: 1000, Outcome: OutcomeRefused, Phase: PhaseTLS, Reason: ReasonClosedBeforeTLS},
+	} {
+		r.Server = ServerPlatform
+		rs = append(rs, &r)
+	}
+	st := aggregateStorm(t, f.run, []StormInfo{f.info([]int{0, 1})}, rs).Storm
+	if st.Held != 2 || st.Returned != 1 || st.NeverReturned != 1 {
+		t.Errorf("held %d returned %d never %d; want 2, 1, 1", st.Held, st.Returned, st.NeverReturned)
+	}
+	requireTime(t, "time to 50%", st.TimeTo50S, 1.3) // device 0's last session began in the bucket of +1.2 s
+}
+
+// The platform's counters agree with the generator's exactly, or within
+// the attempts that met a restarted platform stopping.
+func TestLoginCountsAgree(t *testing.T) {
+	exact := LoginCounts{PlatformSuccess: 10, PlatformBusy: 3, Success: 10, Busy: 3}
+	if !exact.Agree() {
+		t.Error("equal counts do not agree")
+	}
+	off := exact
+	off.PlatformBusy = 2
+	if off.Agree() {
+		t.Error("a busy refusal the platform did not count agrees")
+	}
+	off.UncertainBusy = 1
+	if !off.Agree() || off.Uncertain() != 1 {
+		t.Error("a difference within the uncertain attempts does not agree")
+	}
+	more := exact
+	more.PlatformSuccess, more.UncertainSuccess = 11, 5
+	if more.Agree() {
+		t.Error("the platform counting more than the generator saw agrees")
+	}
+}
