@@ -50,7 +50,11 @@
 //
 // Modes: churn (login, CONNACK, disconnect), hold (open the logins and keep
 // them for the duration), tls-only (handshake plus a one-byte echo; only the
-// baseline server speaks it).
+// baseline server speaks it), and storm (storm.go: measure the steady login
+// capacity, hold every device, cut every session at once — a client-side
+// reset, or a restart or kill of the child platform — and let every device
+// reconnect by a Policy of reconnect.go until all are back or a deadline;
+// RunStorm writes its results and its result.StormInfo).
 //
 // Bad identities (BadPlan.Share) replace a deterministic, evenly spread share
 // of the fleet's devices with a certificate the platform must refuse: a fresh

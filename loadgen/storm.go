@@ -182,10 +182,10 @@ type storm struct {
 	endOnce  sync.Once
 
 	logMu sync.Mutex
-	// The generator's outcomes (collector goroutine only), and those of
-	// attempts that started while a restarted platform was stopping or down.
+	// The generator's outcomes (collector goroutine only), and those the
+	// platform's counters cannot be held to (addUncertain).
 	tally, uncertain loginTally
-	backAt           atomic.Int64 // restart: Unix ns when the platform was ready again; 0 before
+	backAt           atomic.Int64 // restart, kill: Unix ns when the platform was ready again; 0 before
 }
 
 // loginTally counts the generator's outcomes the way the platform counts
@@ -208,15 +208,25 @@ func (t *loginTally) add(r *result.Result, mqttVersion int) {
 	}
 }
 
-// duringRestart reports whether an attempt started while a restarted
-// platform was stopping or down (its outcome may have met the stopping
-// process, whose counters are lost).
-func (s *storm) duringRestart(r *result.Result) bool {
-	if s.cfg.Outage != OutageRestart || r.Warmup {
-		return false
+// addUncertain counts apart the outcomes the platform's counters cannot be
+// held to: of the attempts that started between the signal and the new
+// process being ready, the connections reset before TLS (the dying
+// process's kernel resets those it had queued, and the platform counts
+// none), and under a restart every outcome (the stopping process may still
+// serve a login after its counters were last read).
+func (s *storm) addUncertain(r *result.Result) {
+	if !s.cfg.Outage.needsPlatform() || r.Warmup {
+		return
 	}
-	back := s.backAt.Load()
-	return back == 0 || r.Start.UnixNano() < back
+	if back := s.backAt.Load(); back != 0 && r.Start.UnixNano() >= back {
+		return
+	}
+	switch {
+	case s.cfg.Outage == OutageRestart:
+		s.uncertain.add(r, s.a.cfg.MQTTVersion)
+	case r.Reason == result.ReasonClosedBeforeTLS:
+		s.uncertain.busy++
+	}
 }
 
 // Storm runs one storm with the given identities against ac's server and
@@ -280,9 +290,7 @@ func (s *storm) collect(cancel context.CancelCauseFunc, done chan<- struct{}) {
 	for r := range s.a.results {
 		_ = s.a.cfg.Metrics.Record(r)
 		s.tally.add(r, s.a.cfg.MQTTVersion)
-		if s.duringRestart(r) {
-			s.uncertain.add(r, s.a.cfg.MQTTVersion)
-		}
+		s.addUncertain(r)
 		if failed {
 			continue
 		}
@@ -420,7 +428,7 @@ wait:
 			info.ServerLogins = lc
 		}
 	}
-	return result.Window{Start: s.outageAt, End: info.EndedAt, ClientCPUSeconds: clientEnd - clientStart, Held: s.held}, platformErr
+	return result.Window{Start: s.outageAt, End: info.EndedAt, ClientCPUSeconds: clientEnd - clientStart}, platformErr
 }
 
 // device is one device's life: ramp, hold, lose the session, reconnect.

@@ -183,8 +183,9 @@ func TestStormKillNothingLost(t *testing.T) {
 	if lc == nil || !lc.Agree() {
 		t.Fatalf("the platform's login counters (both processes) and the generator's differ: %+v", lc)
 	}
-	if lc.Success < 2*devices {
-		t.Errorf("%v logins counted; want the ramp's and the returns' at least", lc.PlatformSuccess)
+	if lc.PlatformSuccess != float64(lc.Success) || lc.UncertainSuccess != 0 || lc.Success < 2*devices {
+		t.Errorf("sessions: platform %v, generator %d (uncertain %d); want equal, the ramp's and the returns' at least",
+			lc.PlatformSuccess, lc.Success, lc.UncertainSuccess)
 	}
 	// The refused-TCP attempts while the platform was down are the generator's alone.
 	if st.Failed[result.PhaseTCP] == 0 && st.Attempts == st.Succeeded {

@@ -86,7 +86,7 @@ func stormFacts(st *result.StormSummary) [][2]string {
 			verdict = "DIFFER"
 		}
 		if n := lc.Uncertain(); n > 0 {
-			verdict += fmt.Sprintf(" (within the %d attempts that met the platform stopping or down, which a stopping process may have counted after its counters were last read)", n)
+			verdict += fmt.Sprintf(" (within %d attempts that met the platform stopping: resets of its queued connections, which no process counts, or logins a stopping process served after its counters were read)", n)
 		}
 		out = append(out, [2]string{"platform counted", fmt.Sprintf("%.0f sessions, %.0f server_busy, %.0f other refusals; the generator saw %d, %d, %d (and %d errors the platform may not see): %s",
 			lc.PlatformSuccess, lc.PlatformBusy, lc.PlatformOtherRefused, lc.Success, lc.Busy, lc.OtherRefused, lc.Errors, verdict)})

@@ -80,10 +80,12 @@ type LoginCounts struct {
 	Busy         int64 `json:"generator_server_busy"`
 	OtherRefused int64 `json:"generator_other_refused"`
 	Errors       int64 `json:"generator_errors"`
-	// Of the generator's, those of attempts that started while a restarted
-	// platform was stopping or down: the stopping process may have counted
-	// them after its counters were last read (its connections reset in its
-	// shutdown look like refusals before TLS, too). Zero for the other outages.
+	// Of the generator's, those the platform's counters cannot be held to:
+	// attempts that started between a restart's or kill's signal and the new
+	// process being ready and were reset before TLS (the dying process's
+	// kernel resets the connections it had queued; no process counts them),
+	// and under a restart any outcome of them (the stopping process may still
+	// serve a login after its counters were last read). Zero for client-drop.
 	UncertainSuccess      int64 `json:"uncertain_success,omitempty"`
 	UncertainBusy         int64 `json:"uncertain_server_busy,omitempty"`
 	UncertainOtherRefused int64 `json:"uncertain_other_refused,omitempty"`
