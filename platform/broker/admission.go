@@ -221,9 +221,10 @@ func (l *listener) takeHandshakeSlot(st *connState, hello *tls.ClientHelloInfo) 
 // and records it (without the per-refusal log line: a storm would flood the
 // log; count logs a summary).
 func (b *Broker) refuseBusy(st *connState, at string) {
-	resetClose(st.raw)
+	// Counted before the reset: whoever sees the connection end sees it counted.
 	b.ln.gate.count(b, at)
 	b.record(st, outcomeRefused, iotda.ReasonServerBusy, b.ln.gate.detail(at))
+	resetClose(st.raw)
 }
 
 // count counts one refusal and logs at most one WARN per busyWarnInterval.

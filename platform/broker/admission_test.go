@@ -157,7 +157,15 @@ func TestHandshakeQueue(t *testing.T) {
 	held := addDevice(t, d, fx.caA, "prod-mqtt_held", nil)
 	waiter := addDevice(t, d, fx.caA, "prod-mqtt_waiter", nil)
 
+	idle := func(t *testing.T) {
+		t.Helper()
+		eventually(t, "no handshake in flight or queued", func() bool {
+			return counterValue(t, b.reg, "certlab_platform_tls_handshakes_in_flight") == 0 &&
+				counterValue(t, b.reg, "certlab_platform_tls_handshake_queue") == 0
+		})
+	}
 	t.Run("slot freed in time", func(t *testing.T) {
+		idle(t)
 		finish := holdHandshake(t, b.Addr(), held)
 		eventually(t, "the slot taken", func() bool { return counterValue(t, b.reg, "certlab_platform_tls_handshakes_in_flight") == 1 })
 		done := make(chan *rawClient, 1)
@@ -183,6 +191,7 @@ func TestHandshakeQueue(t *testing.T) {
 		}
 	})
 	t.Run("wait runs out", func(t *testing.T) {
+		idle(t)
 		finish := holdHandshake(t, b.Addr(), held)
 		defer func() { _, _ = finish() }()
 		eventually(t, "the slot taken", func() bool { return counterValue(t, b.reg, "certlab_platform_tls_handshakes_in_flight") == 1 })
