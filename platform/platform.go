@@ -101,6 +101,7 @@ type Platform struct {
 	target   *iotda.Target
 	admin    string
 	promReg  *prometheus.Registry
+	lock     *dataDirLock
 	closeErr error
 	once     sync.Once
 }
@@ -125,12 +126,23 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 			_ = p.Close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, dataDirMode); err != nil {
 		return fmt.Errorf("start platform: data dir: %w", err)
 	}
-	p.reg, err = registry.Open(ctx, filepath.Join(cfg.DataDir, RegistryFile), registry.Options{
+	if p.lock, err = lockDataDir(cfg.DataDir, time.Now()); err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
+		return fmt.Errorf("start platform: data dir permissions: %w", err)
+	}
+	regPath := filepath.Join(cfg.DataDir, RegistryFile)
+	if err := createPrivateFile(regPath); err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	p.reg, err = registry.Open(ctx, regPath, registry.Options{
 		MaxCAsPerProject:               cfg.MaxCAsPerProject,
 		AllowCertificatesOnAnyProtocol: cfg.AllowCertificatesOnAnyProtocol,
+		Logger:                         cfg.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("start platform: %w", err)
@@ -278,6 +290,7 @@ func (p *Platform) Close() error {
 		if p.reg != nil {
 			errs = append(errs, p.reg.Close())
 		}
+		errs = append(errs, p.lock.release()) // last: nothing of ours writes in the directory any more
 		p.closeErr = errors.Join(errs...)
 	})
 	return p.closeErr
@@ -295,7 +308,7 @@ func readOrCreateSecret(path string) (string, error) {
 		return "", err
 	}
 	s := hex.EncodeToString(buf)
-	return s, writeFileAtomic(path, []byte(s), 0o600)
+	return s, writeFileAtomic(path, []byte(s), dataFileMode)
 }
 
 // writeFileAtomic writes data to path through a synced temporary file and a rename.
