@@ -57,7 +57,8 @@ type Config struct {
 	TLSCertFile    string        // optional server certificate (PEM) for API and MQTTS; default minted from the data dir's CA
 	TLSKeyFile     string        // its key
 	ConnectTimeout time.Duration // MQTT handshake + CONNECT deadline; default 10 s
-	MaxClients     int           // MQTT connections before server_busy; 0 = unlimited
+	MaxClients     int           // live MQTT sessions before server_busy (CONNACK 0x03/0x89); 0 = unlimited
+	MaxConns       int           // open MQTT connections, any stage, before new ones are closed at accept (server_busy); 0 = DefaultMaxConns(RLIMIT_NOFILE), negative = unlimited
 	Logger         *slog.Logger  // default: discard
 	Name           string        // target name written to target.json; default "embedded"
 
@@ -102,6 +103,7 @@ type Platform struct {
 	admin    string
 	promReg  *prometheus.Registry
 	lock     *dataDirLock
+	httpErrs *httpErrorLog
 	closeErr error
 	once     sync.Once
 }
@@ -161,6 +163,13 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 
 	p.promReg = prometheus.NewRegistry()
 	p.promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	maxConns, nofile, err := resolveMaxConns(cfg.MaxConns)
+	if err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	if p.httpErrs, err = newHTTPErrorLog(cfg.Logger, p.promReg); err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
 
 	p.broker, err = broker.New(broker.Config{
 		Addr:           cfg.MQTTAddr,
@@ -168,6 +177,7 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		Directory:      p.reg,
 		ConnectTimeout: cfg.ConnectTimeout,
 		MaxClients:     cfg.MaxClients,
+		MaxConns:       maxConns,
 		Logger:         cfg.Logger,
 		Registerer:     p.promReg,
 	})
@@ -208,7 +218,7 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		ErrorLog:          p.httpErrs.logger("api"),
 	}
 	go func() { _ = p.apiSrv.ServeTLS(p.apiLn, "", "") }()
 
@@ -219,7 +229,7 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(p.promReg, promhttp.HandlerOpts{Registry: p.promReg, EnableOpenMetrics: true}))
-		p.metSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		p.metSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: p.httpErrs.logger("metrics")}
 		go func() { _ = p.metSrv.Serve(p.metLn) }()
 		metricsEndpoint = "http://" + p.metLn.Addr().String() + "/metrics"
 	}
@@ -241,7 +251,8 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("start platform: %w", err)
 	}
 	cfg.Logger.Info("platform ready", "api", p.target.APIEndpoint, "mqtt", p.target.MQTTEndpoint,
-		"metrics", metricsEndpoint, "project", project.ID, "target", p.TargetPath())
+		"metrics", metricsEndpoint, "project", project.ID, "target", p.TargetPath(),
+		"mqtt_max_conns", maxConns, "open_file_limit", nofile)
 	return nil
 }
 
@@ -290,6 +301,7 @@ func (p *Platform) Close() error {
 		if p.reg != nil {
 			errs = append(errs, p.reg.Close())
 		}
+		p.httpErrs.close()
 		errs = append(errs, p.lock.release()) // last: nothing of ours writes in the directory any more
 		p.closeErr = errors.Join(errs...)
 	})
