@@ -3,10 +3,13 @@
 // with mutual-TLS certificate login (platform/broker) and a durable SQLite
 // registry (platform/registry), wired together with one data directory.
 //
-// Lifecycle: New(cfg) validates the configuration; Start opens the registry,
-// creates the first project and the server PKI on first start, binds the
-// listeners and writes DIR/target.json and DIR/server-ca.pem with the
-// addresses actually bound; Close stops everything and flushes the registry.
+// Lifecycle: New(cfg) validates the configuration; Start locks the data
+// directory (one platform per directory) and tightens its permissions
+// (datadir.go), opens the registry, creates the first project and the server
+// PKI on first start, binds the listeners (the MQTT connection limit below
+// the open-file limit: limits.go) and writes DIR/target.json and
+// DIR/server-ca.pem with the addresses actually bound; Close stops
+// everything, flushes the registry and releases the lock.
 package platform
 
 import (
