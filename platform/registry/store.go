@@ -345,8 +345,10 @@ func (r *Registry) commitBatch(batch []*op) {
 		return
 	}
 	if err := tx.Commit(); err != nil {
-		// SQLite may leave the transaction open after a failed COMMIT
-		// (disk full): end it, or every later BEGIN would fail.
+		// After SQLITE_FULL or SQLITE_IOERR SQLite "may or may not" roll
+		// the transaction back itself (it did on a full tmpfs); should it
+		// not, end it here, or every later BEGIN would fail. Without an
+		// open transaction this is a harmless error.
 		_, _ = r.db.ExecContext(r.bg, "ROLLBACK")
 		fail(fmt.Errorf("commit: %w", err))
 		return
