@@ -111,7 +111,7 @@ func (l *Logger) write(kind, msg string, attrs []slog.Attr) {
 	all := make([]slog.Attr, 0, len(attrs)+1)
 	all = append(all, slog.String("kind", kind))
 	all = append(all, attrs...)
-	l.log.LogAttrs(context.Background(), l.level, msg, all...)
+	l.log.LogAttrs(context.Background(), l.level, msg, all...) // a summary may come from a timer: there is no caller context
 }
 
 // Close writes every pending summary and stops the timers; later Log calls
