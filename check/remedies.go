@@ -12,7 +12,7 @@ var remedies = map[iotda.Reason]string{
 	iotda.ReasonCANotVerified:       "verify the issuing CA: submit a certificate signed by its key whose subject CN is the CA's verify_code",
 	iotda.ReasonCertExpired:         "issue a new device certificate and check the validity dates; also check the device clock",
 	iotda.ReasonCertNotYetValid:     "check the device and issuer clocks, or wait until NotBefore; issue certificates with NotBefore slightly in the past",
-	iotda.ReasonBadChain:            "reissue the certificate with SHA-256 (or stronger) signatures, intermediates with basicConstraints CA:TRUE, ExtKeyUsage clientAuth (or none), and configure the private key that belongs to it",
+	iotda.ReasonBadChain:            "reissue the certificate with SHA-256 (or stronger) signatures, keys within the key policy (" + iotda.KeyPolicy + "), intermediates with basicConstraints CA:TRUE, ExtKeyUsage clientAuth (or none), and configure the private key that belongs to it",
 	iotda.ReasonTLSHandshake:        "use TLS 1.2 or 1.3 with an ECDHE AES-GCM cipher suite, and trust the platform's server CA",
 	iotda.ReasonClientIDFormat:      "use the ClientId {device_id}_0_0_{YYYYMMDDHH} (UTC hour)",
 	iotda.ReasonKeepaliveRange:      "set the MQTT keepalive between 30 and 1200 seconds (IoTDA SDKs use 120)",

@@ -77,6 +77,7 @@ func (w *world) loginSteps(sc *godog.ScenarioContext) {
 
 	sc.Step(`^the login succeeds$`, w.loginSucceeds)
 	sc.Step(`^the login is refused with reason "([^"]*)"$`, w.loginRefused)
+	sc.Step(`^the login-attempt log explains "([^"]*)"$`, w.attemptExplains)
 	sc.Step(`^device "([^"]*)" disconnects$`, w.deviceDisconnects)
 	sc.Step(`^the session of device "([^"]*)" is closed by the platform within (\d+) seconds$`, func(ctx context.Context, name string, s int) error {
 		return w.sessionClosed(ctx, name, 1, time.Duration(s)*time.Second)
@@ -267,6 +268,37 @@ func (w *world) attemptLogged(ctx context.Context, l *loginRec, reason iotda.Rea
 		}
 	}
 	return err
+}
+
+// attemptExplains polls the login-attempt log for the last login and checks
+// that its explanation (detail) contains text. [@reference]
+func (w *world) attemptExplains(ctx context.Context, text string) error {
+	l := w.login
+	if l == nil {
+		return errors.New("no login was attempted")
+	}
+	if !w.env.reference {
+		return errors.New("the login-attempt log is certlab's: tag the scenario @reference")
+	}
+	var last string
+	err := eventually(ctx, logPollTimeout, func() error {
+		got, err := w.logClient(l).LoginAttempts(ctx, iotda.LoginAttemptFilter{Limit: 1000})
+		if err != nil {
+			return fmt.Errorf("read the login-attempt log: %w", err)
+		}
+		for _, a := range got.Attempts {
+			if l.matches(a) {
+				if last = a.Detail; strings.Contains(a.Detail, text) {
+					return nil
+				}
+			}
+		}
+		return errors.New("not yet")
+	})
+	if err != nil {
+		return fmt.Errorf("the login-attempt log does not explain %q for this login (last detail %q)", text, last)
+	}
+	return nil
 }
 
 // loggedReason describes the newest logged attempt matching login l ("" if

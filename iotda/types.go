@@ -280,6 +280,8 @@ const (
 	CodeProductExists    = "IOTDA.014310" // 400: product_id already exists (certlab's choice)
 	CodeDeviceNotOnline  = "IOTDA.014016" // 409-ish: device not online (V-SDK)
 	CodeInternal         = "IOTDA.000500" // 500: internal error (certlab's choice)
+	CodeStorageLost      = "IOTDA.000503" // 503: the registry's storage was removed or replaced; writes refused until restart (certlab's choice)
+	CodeStorageFull      = "IOTDA.000507" // 507: the registry could not be written: disk full (certlab's choice)
 	CodePayloadTooLarge  = "IOTDA.000013" // 413: request body over 1 MiB (certlab's choice)
 	CodeMethodNotAllowed = "IOTDA.000014" // 405 (certlab's choice)
 )

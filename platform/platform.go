@@ -3,10 +3,13 @@
 // with mutual-TLS certificate login (platform/broker) and a durable SQLite
 // registry (platform/registry), wired together with one data directory.
 //
-// Lifecycle: New(cfg) validates the configuration; Start opens the registry,
-// creates the first project and the server PKI on first start, binds the
-// listeners and writes DIR/target.json and DIR/server-ca.pem with the
-// addresses actually bound; Close stops everything and flushes the registry.
+// Lifecycle: New(cfg) validates the configuration; Start locks the data
+// directory (one platform per directory) and tightens its permissions
+// (datadir.go), opens the registry, creates the first project and the server
+// PKI on first start, binds the listeners (the MQTT connection limit below
+// the open-file limit: limits.go) and writes DIR/target.json and
+// DIR/server-ca.pem with the addresses actually bound; Close stops
+// everything, flushes the registry and releases the lock.
 package platform
 
 import (
@@ -57,7 +60,8 @@ type Config struct {
 	TLSCertFile    string        // optional server certificate (PEM) for API and MQTTS; default minted from the data dir's CA
 	TLSKeyFile     string        // its key
 	ConnectTimeout time.Duration // MQTT handshake + CONNECT deadline; default 10 s
-	MaxClients     int           // MQTT connections before server_busy; 0 = unlimited
+	MaxClients     int           // live MQTT sessions before server_busy (CONNACK 0x03/0x89); 0 = unlimited
+	MaxConns       int           // open MQTT connections, any stage, before new ones are closed at accept (server_busy); 0 = DefaultMaxConns(RLIMIT_NOFILE), negative = unlimited
 	Logger         *slog.Logger  // default: discard
 	Name           string        // target name written to target.json; default "embedded"
 
@@ -101,6 +105,8 @@ type Platform struct {
 	target   *iotda.Target
 	admin    string
 	promReg  *prometheus.Registry
+	lock     *dataDirLock
+	httpErrs *httpErrorLog
 	closeErr error
 	once     sync.Once
 }
@@ -125,12 +131,23 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 			_ = p.Close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, dataDirMode); err != nil {
 		return fmt.Errorf("start platform: data dir: %w", err)
 	}
-	p.reg, err = registry.Open(ctx, filepath.Join(cfg.DataDir, RegistryFile), registry.Options{
+	if p.lock, err = lockDataDir(cfg.DataDir, time.Now()); err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
+		return fmt.Errorf("start platform: data dir permissions: %w", err)
+	}
+	regPath := filepath.Join(cfg.DataDir, RegistryFile)
+	if err := createPrivateFile(regPath); err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	p.reg, err = registry.Open(ctx, regPath, registry.Options{
 		MaxCAsPerProject:               cfg.MaxCAsPerProject,
 		AllowCertificatesOnAnyProtocol: cfg.AllowCertificatesOnAnyProtocol,
+		Logger:                         cfg.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("start platform: %w", err)
@@ -157,6 +174,13 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 
 	p.promReg = prometheus.NewRegistry()
 	p.promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	maxConns, nofile, err := resolveMaxConns(cfg.MaxConns)
+	if err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	if p.httpErrs, err = newHTTPErrorLog(cfg.Logger, p.promReg); err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
 
 	p.broker, err = broker.New(broker.Config{
 		Addr:           cfg.MQTTAddr,
@@ -164,6 +188,7 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		Directory:      p.reg,
 		ConnectTimeout: cfg.ConnectTimeout,
 		MaxClients:     cfg.MaxClients,
+		MaxConns:       maxConns,
 		Logger:         cfg.Logger,
 		Registerer:     p.promReg,
 	})
@@ -204,7 +229,7 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		ErrorLog:          p.httpErrs.logger("api"),
 	}
 	go func() { _ = p.apiSrv.ServeTLS(p.apiLn, "", "") }()
 
@@ -215,7 +240,7 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(p.promReg, promhttp.HandlerOpts{Registry: p.promReg, EnableOpenMetrics: true}))
-		p.metSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		p.metSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: p.httpErrs.logger("metrics")}
 		go func() { _ = p.metSrv.Serve(p.metLn) }()
 		metricsEndpoint = "http://" + p.metLn.Addr().String() + "/metrics"
 	}
@@ -237,7 +262,8 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("start platform: %w", err)
 	}
 	cfg.Logger.Info("platform ready", "api", p.target.APIEndpoint, "mqtt", p.target.MQTTEndpoint,
-		"metrics", metricsEndpoint, "project", project.ID, "target", p.TargetPath())
+		"metrics", metricsEndpoint, "project", project.ID, "target", p.TargetPath(),
+		"mqtt_max_conns", maxConns, "open_file_limit", nofile)
 	return nil
 }
 
@@ -286,6 +312,8 @@ func (p *Platform) Close() error {
 		if p.reg != nil {
 			errs = append(errs, p.reg.Close())
 		}
+		p.httpErrs.close()
+		errs = append(errs, p.lock.release()) // last: nothing of ours writes in the directory any more
 		p.closeErr = errors.Join(errs...)
 	})
 	return p.closeErr
@@ -303,7 +331,7 @@ func readOrCreateSecret(path string) (string, error) {
 		return "", err
 	}
 	s := hex.EncodeToString(buf)
-	return s, writeFileAtomic(path, []byte(s), 0o600)
+	return s, writeFileAtomic(path, []byte(s), dataFileMode)
 }
 
 // writeFileAtomic writes data to path through a synced temporary file and a rename.

@@ -35,7 +35,12 @@ func TestMain(m *testing.M) {
 func runChildPlatform(dir string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	p, err := platform.New(platform.Config{DataDir: dir, APIAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "off"})
+	cfg := platform.Config{DataDir: dir, APIAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "off"}
+	if err := childLimits(&cfg); err != nil { // limits_test.go
+		fmt.Fprintln(os.Stderr, "child platform:", err)
+		return 1
+	}
+	p, err := platform.New(cfg)
 	if err == nil {
 		err = p.Start(ctx)
 	}

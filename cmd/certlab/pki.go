@@ -35,7 +35,7 @@ can make, with the login outcome each must produce.`,
 	return cmd
 }
 
-var keyTypeHelp = strings.Join([]string{string(pki.ECDSAP256), string(pki.ECDSAP384), string(pki.RSA2048),
+var keyTypeHelp = strings.Join([]string{string(pki.ECDSAP256), string(pki.ECDSAP384), string(pki.ECDSAP521), string(pki.RSA2048),
 	string(pki.RSA3072), string(pki.RSA4096), string(pki.Ed25519)}, ", ")
 
 func pkiCACmd() *cobra.Command {
@@ -215,7 +215,7 @@ func readCA(base string) (*pki.CA, error) {
 
 func parseKeyType(s string) (pki.KeyType, error) {
 	switch kt := pki.KeyType(s); kt {
-	case pki.ECDSAP256, pki.ECDSAP384, pki.RSA2048, pki.RSA3072, pki.RSA4096, pki.Ed25519:
+	case pki.ECDSAP256, pki.ECDSAP384, pki.ECDSAP521, pki.RSA2048, pki.RSA3072, pki.RSA4096, pki.Ed25519:
 		return kt, nil
 	}
 	return "", fmt.Errorf("key type %q: want one of %s", s, keyTypeHelp)

@@ -48,7 +48,8 @@ actually bound (port 0 allowed); every other certlab command takes --target DIR/
 	f.StringVar(&cfg.TLSCertFile, "tls-cert", "", "server certificate PEM (default: minted from the data directory's CA)")
 	f.StringVar(&cfg.TLSKeyFile, "tls-key", "", "server key PEM")
 	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 10*time.Second, "deadline for TLS handshake + MQTT CONNECT")
-	f.IntVar(&cfg.MaxClients, "max-clients", 0, "MQTT connections before refusing with server_busy (0 = unlimited)")
+	f.IntVar(&cfg.MaxClients, "max-clients", 0, "live MQTT sessions before refusing logins with server_busy (CONNACK 0x03/0x89; 0 = unlimited)")
+	f.IntVar(&cfg.MaxConns, "max-conns", 0, "open MQTT connections (any stage) before new ones are closed at accept with server_busy; must stay below the open-file limit so the API stays reachable (0 = the open-file limit minus max(64, 1/8 of it); -1 = unlimited)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.AddCommand(projectCmd())
 	return cmd

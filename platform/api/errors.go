@@ -16,6 +16,7 @@ type apiError struct {
 	status int
 	code   string
 	msg    string
+	quiet  bool // a server fault already logged where it happened (storage): not logged per request
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.msg) }
@@ -76,6 +77,9 @@ func errorFor(err error) *apiError {
 	if ae, ok := errors.AsType[*apiError](err); ok {
 		return ae
 	}
+	if ae := storageError(err); ae != nil {
+		return ae
+	}
 	for _, m := range registryErrors {
 		if errors.Is(err, m.sentinel) {
 			return &apiError{status: m.status, code: m.code, msg: withDetail(m.prefix, err, m.sentinel)}
@@ -117,7 +121,7 @@ func withDetail(prefix string, err, sentinel error) string {
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := errorFor(err)
 	rid := w.Header().Get(iotda.HeaderRequestID)
-	if ae.status >= http.StatusInternalServerError {
+	if ae.status >= http.StatusInternalServerError && !ae.quiet {
 		s.cfg.Logger.Error("api request failed", slog.String("request_id", rid),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
 	} else {

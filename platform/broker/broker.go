@@ -44,6 +44,7 @@ type Config struct {
 	Directory      Directory             // registry view (required)
 	ConnectTimeout time.Duration         // TLS handshake + CONNECT deadline; default 10 s
 	MaxClients     int                   // live device sessions before server_busy; 0 = unlimited
+	MaxConns       int                   // open connections (any stage) before new ones are closed at accept (server_busy); 0 = unlimited
 	AttemptLogSize int                   // login attempts kept in memory; default 10000
 	Logger         *slog.Logger          // one Info line per refusal; default discard
 	Registerer     prometheus.Registerer // metrics; default a private registry
@@ -179,6 +180,9 @@ func New(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("new broker: add hook: %w", err)
 	}
 	b.ln = &listener{id: "mqtts", addr: cfg.Addr, b: b, conns: make(map[*connState]struct{}), clientsWg: &b.srv.Listeners.ClientsWg}
+	if b.ln.guard, err = newAcceptGuard(cfg, b.ln.openConns); err != nil {
+		return nil, fmt.Errorf("new broker: %w", err)
+	}
 	return b, nil
 }
 

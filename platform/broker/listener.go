@@ -41,6 +41,7 @@ type listener struct {
 	addr      string
 	b         *Broker
 	clientsWg *sync.WaitGroup // mochi's Listeners.ClientsWg (see enter)
+	guard     *acceptGuard    // accept failures and the connection limit (accept.go)
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -103,12 +104,17 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Resource exhaustion (EMFILE...): back off like net/http does.
+			// Resource exhaustion (EMFILE...): say so, back off like net/http does.
+			l.guard.acceptFailed(err, l.Address())
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			time.Sleep(backoff)
 			continue
 		}
 		backoff = 0
+		if open := l.openConns(); l.guard.full(open) { // [server_busy] before any TLS work
+			l.guard.refuse(l.b, raw, open)
+			continue
+		}
 		st := &connState{acceptedAt: time.Now(), raw: raw, peer: raw.RemoteAddr().String(), connack: -1}
 		if !l.track(st) {
 			_ = raw.Close()
@@ -224,6 +230,7 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	if ln != nil {
 		_ = ln.Close()
 	}
+	l.guard.close()
 	cut := func() {
 		for _, st := range conns {
 			_ = st.raw.Close()

@@ -112,6 +112,10 @@ func (b *Broker) verifyConnection(st *connState, cs tls.ConnectionState) error {
 	}
 	chains, err := leaf.Verify(opts)
 	if err == nil {
+		if chains, err = withinKeyPolicy(chains); err != nil { // keypolicy.go
+			st.failReason, st.failDetail = iotda.ReasonBadChain, keyPolicyDetail(err)
+			return fmt.Errorf("%w: %s: %w", errCertRefused, st.failReason, err)
+		}
 		for _, chain := range chains {
 			a := anchor{sha256: sha256Hex(chain[len(chain)-1].Raw)}
 			if !slices.ContainsFunc(st.anchors, func(x anchor) bool { return x.sha256 == a.sha256 }) {
@@ -187,6 +191,8 @@ func classifyHandshakeError(err error, timeout time.Duration) (iotda.Reason, str
 	switch reason := iotda.ReasonForHandshakeError(err, time.Time{}); {
 	case reason == iotda.ReasonNoClientCert:
 		return reason, detailNoClientCert
+	case strings.Contains(err.Error(), "RSA key larger than"): // keypolicy.go
+		return reason, fmt.Sprintf(detailOversizedRSA, err)
 	case reason != iotda.ReasonTLSHandshake && !strings.Contains(err.Error(), "invalid signature by the client certificate"):
 		return reason, fmt.Sprintf(detailBadChain, err)
 	case reason != iotda.ReasonTLSHandshake:
