@@ -57,8 +57,8 @@ type Config struct {
 	Leaf *pki.Leaf
 	// DeviceID is the device_id the device logs in as; "" = the certificate's subject CN.
 	DeviceID string
-	// MQTTVersion is 4 (MQTT 3.1.1, default) or 5.
-	MQTTVersion int
+	// MQTTVersion is iotda.MQTT311 (default) or iotda.MQTT5.
+	MQTTVersion iotda.MQTTVersion
 	// ConnectTimeout bounds the login (TCP + TLS + CONNECT -> CONNACK); default 10 s.
 	ConnectTimeout time.Duration
 	// APITimeout bounds each API call; default 15 s.
@@ -72,7 +72,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.MQTTVersion == 0 {
-		c.MQTTVersion = 4
+		c.MQTTVersion = iotda.MQTT311
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
@@ -102,8 +102,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, errors.New("check: Config.Leaf with a certificate is required")
 	case cfg.Leaf.Key == nil:
 		return nil, errors.New("check: Config.Leaf has no private key")
-	case cfg.MQTTVersion != 4 && cfg.MQTTVersion != 5:
-		return nil, fmt.Errorf("check: MQTT version %d (want 4 for 3.1.1, or 5)", cfg.MQTTVersion)
+	case cfg.MQTTVersion != iotda.MQTT311 && cfg.MQTTVersion != iotda.MQTT5:
+		return nil, fmt.Errorf("check: MQTT version %s (want 3.1.1 or 5)", cfg.MQTTVersion)
 	}
 	if cfg.DeviceID == "" {
 		cfg.DeviceID = cfg.Leaf.Cert.Subject.CommonName
@@ -148,16 +148,16 @@ func (c *checker) api(ctx context.Context) (context.Context, context.CancelFunc)
 
 // login logs the device in once, with the certificate always presented.
 func (c *checker) login(ctx context.Context) Login {
-	out := Login{MQTTVersion: mqttName(c.cfg.MQTTVersion), Username: c.cfg.DeviceID}
+	out := Login{MQTTVersion: c.cfg.MQTTVersion.String(), Username: c.cfg.DeviceID}
 	tlsCfg, err := c.cfg.Target.TLSConfig()
 	if err != nil {
-		out.Outcome, out.Error = string(device.OutcomeError), fmt.Sprintf("target TLS configuration: %v", err)
+		out.Outcome, out.Error = iotda.OutcomeError, fmt.Sprintf("target TLS configuration: %v", err)
 		return out
 	}
 	cert := c.leaf.TLSCertificate()
 	tlsCfg.Certificates = []tls.Certificate{cert}
 	tlsCfg.GetClientCertificate = device.AlwaysPresent(cert)
-	out.ClientID = device.ClientID(c.cfg.DeviceID, c.now)
+	out.ClientID = iotda.ClientIDFor(c.cfg.DeviceID, c.now)
 	c.loginStart = time.Now()
 	s, res := device.Login(ctx, device.Config{
 		Addr:           c.cfg.Target.MQTTAddress(),
@@ -170,11 +170,11 @@ func (c *checker) login(ctx context.Context) Login {
 	if s != nil {
 		_ = s.Close()
 	}
-	out.Outcome = string(res.Outcome)
+	out.Outcome = res.Outcome
 	out.Phase = string(res.Phase)
 	out.ClientReason = res.Reason
 	out.Alert = res.Alert
-	if res.Phase == device.PhaseConnect && res.Outcome == device.OutcomeRefused {
+	if res.Phase == device.PhaseConnect && res.Outcome == iotda.OutcomeRefused {
 		code := int(res.ConnackCode)
 		out.ConnackCode = &code
 	}
@@ -241,25 +241,6 @@ func (c *checker) platformRecord(ctx context.Context, l Login) (*iotda.LoginAtte
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func mqttName(v int) string {
-	if v == 5 {
-		return "5"
-	}
-	return "3.1.1"
-}
-
-// ParseMQTTVersion reads an MQTT version as people write it: "3.1.1" (or
-// "311", "4") and "5" (or "5.0").
-func ParseMQTTVersion(s string) (int, error) {
-	switch s {
-	case "3.1.1", "311", "4", "v3.1.1", "mqttv311":
-		return 4, nil
-	case "5", "5.0", "v5", "mqttv5":
-		return 5, nil
-	}
-	return 0, fmt.Errorf("MQTT version %q: want 3.1.1 or 5", s)
 }
 
 // describe summarises the certificate for the report.

@@ -1,5 +1,11 @@
 package features
 
+import (
+	"fmt"
+
+	"github.com/certlab/certlab/iotda"
+)
+
 // Requirement is one ID of shared/requirements.md.
 type Requirement struct {
 	ID        string // tag without "@", e.g. "CA-QUOTA"
@@ -31,8 +37,8 @@ var Requirements = []Requirement{
 	{"LOGIN-CLIENTID", "ClientId {device_id}_0_{0|1}_{YYYYMMDDHH} is checked, parsed from the right"},
 	{"LOGIN-USERNAME", "username must equal the device_id; the password is ignored"},
 	{"LOGIN-PROJECT", "the anchoring CA must belong to the device's project"},
-	{"LOGIN-KEEPALIVE", "keepalive must be 30-1200 s"},
+	{"LOGIN-KEEPALIVE", fmt.Sprintf("keepalive must be %d-%d s", iotda.MinKeepalive, iotda.MaxKeepalive)},
 	{"LOGIN-TAKEOVER", "one connection per device: a second login takes over"},
-	{"ACL-OWN-TOPICS", "a device publishes and subscribes only under $oc/devices/{its device_id}/"},
+	{"ACL-OWN-TOPICS", "a device publishes and subscribes only under " + iotda.TopicPrefix("{its device_id}")},
 	{"MQTT-LIMITS", "no QoS 2, no retained messages, no wills, PUBLISH <= 1 MB"},
 }

@@ -98,11 +98,11 @@ type Expectation struct {
 }
 
 // ExpectPlatform is what a platform that follows the login-refusal table
-// (shared/requirements.md) answers to kind over MQTT version v (4 or 5).
+// (docs/requirements.md) answers to kind over MQTT version v (4 or 5).
 func ExpectPlatform(kind BadKind, mqttVersion int) Expectation {
 	connect := func(r iotda.Reason) Expectation {
-		ref := iotda.Refusals[r]
-		return Expectation{Outcome: OutcomeRefused, Phase: PhaseConnect, Reason: r, Connack: int(ref.Code(mqttVersion))}
+		ref, _ := iotda.RefusalFor(r)
+		return Expectation{Outcome: OutcomeRefused, Phase: PhaseConnect, Reason: r, Connack: int(ref.Code(iotda.MQTTVersion(mqttVersion)))}
 	}
 	switch kind {
 	case BadFingerprint:

@@ -82,14 +82,10 @@ func orDash(s string) string {
 	return s
 }
 
-func mqttVersion(v int) string {
-	switch v {
-	case 3:
-		return "3.1"
-	case 4:
-		return "3.1.1"
-	case 5:
-		return "5"
+// mqttVersion is "-" for an attempt that never reached CONNECT.
+func mqttVersion(v iotda.MQTTVersion) string {
+	if v == 0 {
+		return "-"
 	}
-	return "-"
+	return v.String()
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certlab/certlab/check"
+	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/sim/pki"
 )
 
@@ -42,7 +43,7 @@ not run.`,
 			if targetPath == "" {
 				return errors.New("check: --target FILE is required (certlab platform writes DIR/target.json)")
 			}
-			v, err := check.ParseMQTTVersion(mqtt)
+			v, err := iotda.ParseMQTTVersion(mqtt)
 			if err != nil {
 				return fmt.Errorf("check: --mqtt: %w", err)
 			}

@@ -108,7 +108,7 @@ Examples:
 	f.IntVar(&o.count, "count", 0, "measured attempts (0 = by --duration)")
 	f.DurationVar(&o.warmup, "warmup", 0, "warm-up before the measured window (excluded from the summary)")
 	f.DurationVar(&o.timeout, "connect-timeout", 10*time.Second, "deadline of one login (TCP + TLS + CONNECT -> CONNACK)")
-	f.Uint16Var(&o.keepalive, "keepalive", 0, "MQTT keepalive in seconds (default 120; hold: 1200)")
+	f.Uint16Var(&o.keepalive, "keepalive", 0, fmt.Sprintf("MQTT keepalive in seconds (default %d; hold: %d)", iotda.DefaultKeepalive, iotda.MaxKeepalive))
 
 	f.StringVar(&o.tlsVersion, "tls", "auto", "TLS version: 1.2, 1.3 or auto")
 	f.StringVar(&o.kex, "kex", string(loadgen.KexHybrid), "key exchange: hybrid (X25519MLKEM768, Go's default), x25519, p256")
@@ -161,9 +161,9 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if err != nil {
 		return err
 	}
-	mqttVersion, err := parseMQTTVersion(o.mqtt)
+	mqttVersion, err := iotda.ParseMQTTVersion(o.mqtt)
 	if err != nil {
-		return err
+		return fmt.Errorf("--mqtt: %w", err)
 	}
 	if o.closeMode != "fin" && o.closeMode != "reset" {
 		return fmt.Errorf("--close %q: want fin or reset", o.closeMode)
@@ -316,7 +316,7 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 
 	ac := loadgen.AttackConfig{
 		Mode: mode, Workers: o.workers, Rate: o.rate, Backlog: o.backlog, Warmup: o.warmup,
-		Duration: o.duration, Count: o.count, ConnectTimeout: o.timeout, MQTTVersion: mqttVersion,
+		Duration: o.duration, Count: o.count, ConnectTimeout: o.timeout, MQTTVersion: int(mqttVersion),
 		Keepalive: o.keepalive, TLSVersion: normTLS(o.tlsVersion), KeyExchange: loadgen.KeyExchange(o.kex),
 		Resumption: o.resume, VerifyServer: o.verifyServer, ServerCPU: serverCPU, Metrics: metrics,
 		CloseReset: o.closeMode == "reset",
@@ -483,16 +483,6 @@ func serveMetrics(addr string, reg *prometheus.Registry) (func(), error) {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}, nil
-}
-
-func parseMQTTVersion(s string) (int, error) {
-	switch s {
-	case "3.1.1", "4", "311":
-		return 4, nil
-	case "5", "5.0":
-		return 5, nil
-	}
-	return 0, fmt.Errorf("--mqtt %q: want 3.1.1 or 5", s)
 }
 
 func normTLS(s string) string {

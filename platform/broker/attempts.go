@@ -14,15 +14,11 @@ import (
 	"github.com/certlab/certlab/iotda"
 )
 
-const (
-	outcomeSuccess = "success"
-	outcomeRefused = "refused"
-	attemptTime    = "2006-01-02T15:04:05.000Z07:00" // RFC 3339 with milliseconds
-)
+const attemptTime = "2006-01-02T15:04:05.000Z07:00" // RFC 3339 with milliseconds
 
 // refused records a refusal, counts it and logs one line.
 func (b *Broker) refused(st *connState, reason iotda.Reason, detail string) {
-	a := b.record(st, outcomeRefused, reason, detail)
+	a := b.record(st, reason, detail)
 	b.log.Info("login refused",
 		"reason", string(reason), "stage", string(a.Stage), "peer", a.Peer,
 		"client_id", a.ClientID, "device_id", a.DeviceID, "connack", a.ConnackCode,
@@ -33,9 +29,9 @@ func (b *Broker) refused(st *connState, reason iotda.Reason, detail string) {
 // record builds the attempt from what the connection learnt, stores and counts
 // it. The returned copy has no time fields: they are formatted only when the
 // log is read (LoginAttempts).
-func (b *Broker) record(st *connState, outcome string, reason iotda.Reason, detail string) iotda.LoginAttempt {
+func (b *Broker) record(st *connState, reason iotda.Reason, detail string) iotda.LoginAttempt {
 	st.recorded = true
-	stage := stageOf(reason)
+	stage, outcome := reason.Stage(), reason.Outcome()
 	rec := attemptRec{at: b.now()}
 	a := iotda.LoginAttempt{
 		Peer:        st.peer,
@@ -52,7 +48,7 @@ func (b *Broker) record(st *connState, outcome string, reason iotda.Reason, deta
 		Username:    st.username,
 		DeviceID:    st.deviceID,
 		ProjectID:   st.projectID,
-		MQTTVersion: int(st.version),
+		MQTTVersion: iotda.MQTTVersion(st.version),
 		Keepalive:   int(st.keepalive),
 		HandshakeMs: float64(st.handshake.Microseconds()) / 1000,
 	}
@@ -74,24 +70,13 @@ func (b *Broker) record(st *connState, outcome string, reason iotda.Reason, deta
 	case len(st.anchors) > 0 && st.anchors[0].ca != nil:
 		a.CAID = st.anchors[0].ca.ID
 	}
-	if outcome == outcomeRefused && stage == iotda.StageConnect && st.connack >= 0 {
+	if outcome == iotda.OutcomeRefused && stage == iotda.StageConnect && st.connack >= 0 {
 		a.ConnackCode = st.connack
 	}
 	rec.a = a
 	b.attempts.put(rec)
 	b.metrics.login(reason)
 	return a
-}
-
-// stageOf returns where a reason ends a login.
-func stageOf(reason iotda.Reason) iotda.Stage {
-	if r, ok := RefusalFor(reason); ok {
-		return r.Stage
-	}
-	if reason == iotda.ReasonTLSHandshake {
-		return iotda.StageTLS
-	}
-	return iotda.StageConnect // ok, connect_timeout, malformed_connect
 }
 
 func (b *Broker) wrongProjectDetail(st *connState, deviceID, projectID string) string {

@@ -84,9 +84,6 @@ const (
 	// MaxPacketSize is the largest MQTT packet accepted: MaxPayload plus room
 	// for the fixed header, topic and properties.
 	MaxPacketSize = MaxPayload + 4096
-	// MinKeepalive and MaxKeepalive bound the CONNECT keepalive in seconds. [LOGIN-KEEPALIVE]
-	MinKeepalive = 30
-	MaxKeepalive = 1200
 )
 
 // Timeouts of background work. Each is an upper bound, not a typical figure.
@@ -102,7 +99,7 @@ const (
 var (
 	// ErrDeviceOffline: SendDown was asked to reach a device with no live session.
 	ErrDeviceOffline = errors.New("device is not online")
-	// ErrTopicNotAllowed: SendDown was given a topic outside $oc/devices/{device_id}/. [ACL-OWN-TOPICS]
+	// ErrTopicNotAllowed: SendDown was given a topic outside the device's own (iotda.TopicPrefix). [ACL-OWN-TOPICS]
 	ErrTopicNotAllowed = errors.New("topic is outside the device's own topics")
 	// ErrPayloadTooLarge: SendDown was given more than MaxPayload bytes. [MQTT-LIMITS]
 	ErrPayloadTooLarge = errors.New("payload exceeds 1 MB")

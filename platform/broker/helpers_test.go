@@ -271,9 +271,7 @@ func addDevice(t testing.TB, d *memDir, ca *pki.CA, id string, mod func(*registr
 // clientID builds an IoTDA ClientId for the current hour.
 func clientID(deviceID string) string { return clientIDAt(deviceID, time.Now()) }
 
-func clientIDAt(deviceID string, t time.Time) string {
-	return deviceID + "_0_0_" + t.UTC().Format("2006010215")
-}
+func clientIDAt(deviceID string, t time.Time) string { return iotda.ClientIDFor(deviceID, t) }
 
 // ---- broker ----
 

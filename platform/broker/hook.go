@@ -21,28 +21,16 @@ import (
 	"github.com/certlab/certlab/platform/registry"
 )
 
-// ReasonWillNotSupported refuses a CONNECT that carries a will. IoTDA does
-// not support wills; certlab refuses them as "not authorized". [MQTT-LIMITS]
-const ReasonWillNotSupported = iotda.ReasonWillNotSupported
-
-// RefusalFor returns the refusal-table row of a reason.
-func RefusalFor(reason iotda.Reason) (iotda.Refusal, bool) {
-	r, ok := iotda.Refusals[reason]
-	return r, ok
-}
-
 // connackCode is the CONNACK code for a refusal, for the client's protocol
 // version. mochi maps only a few v5 codes to v3 (it would send a raw 0x87 or
 // 0x8A to a 3.1.1 client), so both codes come from the table. [LOGIN-*]
 func connackCode(reason iotda.Reason, version byte) packets.Code {
-	r, _ := RefusalFor(reason)
+	r, _ := iotda.RefusalFor(reason)
 	if version < 5 {
-		return packets.Code{Code: r.Code(int(version))}
+		return packets.Code{Code: r.Code(iotda.MQTTVersion(version))}
 	}
-	return packets.Code{Code: r.Code(int(version)), Reason: string(reason)} // the Reason String names the refusal
+	return packets.Code{Code: r.Code(iotda.MQTTVersion(version)), Reason: string(reason)} // the Reason String names the refusal
 }
-
-const topicPrefix = "$oc/devices/"
 
 type x509Hook struct {
 	mqtt.HookBase
@@ -179,7 +167,7 @@ func (b *Broker) login(st *connState, cl *mqtt.Client, pk packets.Packet) error 
 // reason found at CONNECT (the CA was deleted during the login) has no
 // CONNACK code: the connection is just closed.
 func (b *Broker) refuseConnect(st *connState, reason iotda.Reason, detail string) error {
-	if r, _ := RefusalFor(reason); r.Stage == iotda.StageTLS {
+	if reason.Stage() == iotda.StageTLS {
 		b.refused(st, reason, detail)
 		return packets.ErrNotAuthorized
 	}
@@ -197,16 +185,16 @@ func (b *Broker) check(st *connState, cl *mqtt.Client) (iotda.Reason, string) {
 	if len(st.anchors) > 0 && st.anchors[0].ca != nil {
 		st.projectID = st.anchors[0].ca.ProjectID
 	}
-	id, err := ParseClientID(st.clientID) // [LOGIN-CLIENTID]
+	id, err := iotda.ParseClientID(st.clientID) // [LOGIN-CLIENTID]
 	if err != nil {
 		return iotda.ReasonClientIDFormat, fmt.Sprintf(detailClientIDFormat, st.clientID, err)
 	}
 	st.deviceID = id.DeviceID
-	if st.keepalive < MinKeepalive || st.keepalive > MaxKeepalive { // [LOGIN-KEEPALIVE]
-		return iotda.ReasonKeepaliveRange, fmt.Sprintf(detailKeepalive, st.keepalive, MinKeepalive, MaxKeepalive)
+	if !iotda.KeepaliveAllowed(int(st.keepalive)) { // [LOGIN-KEEPALIVE]
+		return iotda.ReasonKeepaliveRange, fmt.Sprintf(detailKeepalive, st.keepalive, iotda.MinKeepalive, iotda.MaxKeepalive)
 	}
 	if cl.Properties.Will.Flag != 0 { // [MQTT-LIMITS]
-		return ReasonWillNotSupported, detailWill
+		return iotda.ReasonWillNotSupported, detailWill
 	}
 	dev, ok := b.dir.LookupDevice(id.DeviceID)
 	if !ok {
@@ -267,16 +255,14 @@ func (b *Broker) checkFingerprint(st *connState, deviceID, primary, secondary st
 	return iotda.ReasonOK, ""
 }
 
-// fingerprintMatches compares a registered fingerprint with the leaf's:
-// 64 hex digits are SHA-256, 40 are SHA-1, case-insensitive. [DEV-FINGERPRINT]
+// fingerprintMatches compares a registered fingerprint with the leaf's,
+// computing its SHA-1 only when the registered one is SHA-1. [DEV-FINGERPRINT]
 func fingerprintMatches(registered string, st *connState) bool {
-	switch len(registered) {
-	case 64:
-		return strings.EqualFold(registered, st.sha256)
-	case 40:
-		return strings.EqualFold(registered, st.sha1Hex())
+	sha1 := ""
+	if iotda.FingerprintDigest(registered) == iotda.DigestSHA1 {
+		sha1 = st.sha1Hex()
 	}
-	return false
+	return iotda.FingerprintMatches(registered, st.sha256, sha1)
 }
 
 // admit registers the session (taking over any previous one of the same
@@ -298,7 +284,7 @@ func (b *Broker) admit(st *connState) error {
 		b.mu.Unlock()
 		return b.refuseConnect(st, iotda.ReasonUnknownCA, detailCADeletedDuringLogin)
 	}
-	st.prefix = topicPrefix + st.deviceID + "/"
+	st.prefix = iotda.TopicPrefix(st.deviceID)
 	st.accepted = true
 	b.sessions[st.deviceID] = st
 	b.setOnline(st.deviceID, true) // [DEV-STATUS]
@@ -320,7 +306,7 @@ func (b *Broker) admit(st *connState) error {
 			_ = old.raw.SetWriteDeadline(time.Unix(1, 0))
 		}
 	}
-	b.record(st, outcomeSuccess, iotda.ReasonOK, "")
+	b.record(st, iotda.ReasonOK, "")
 	b.metrics.connectSeconds.Observe(time.Since(st.handshakeDone).Seconds())
 	return nil
 }

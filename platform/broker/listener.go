@@ -77,7 +77,7 @@ func (l *listener) bound() bool {
 //
 // TCP keep-alive probes are off: every connection already has a read
 // deadline (ConnectTimeout until the login, then mochi's 1.5 x the MQTT
-// keepalive, which [LOGIN-KEEPALIVE] bounds to 30..1200 s), so a dead peer is
+// keepalive, which [LOGIN-KEEPALIVE] bounds to iotda.MaxKeepalive), so a dead peer is
 // dropped without them, and enabling them costs four setsockopt calls per
 // accepted connection on the login hot path.
 func (l *listener) Init(*slog.Logger) error {

@@ -119,7 +119,7 @@ func TestConnectDeadline(t *testing.T) {
 				t.Errorf("MQTT 5 client got %s, want CONNACK 0x82", describe(got))
 			}
 			a := waitAttempt(t, b.Broker, "", iotda.ReasonMalformedConnect)
-			if a.MQTTVersion != 0 && a.MQTTVersion != int(version) {
+			if a.MQTTVersion != 0 && a.MQTTVersion != iotda.MQTTVersion(version) {
 				t.Errorf("attempt %+v", a)
 			}
 		})
@@ -153,7 +153,7 @@ func TestCloseIsPrompt(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A peer that stops reading: fill its receive window with downlinks.
-	sub := "$oc/devices/" + dev5.ID + "/sys/messages/down"
+	sub := iotda.DeviceTopic(dev5.ID, iotda.TopicMessagesDown)
 	if _, err := v5.c.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: sub, QoS: 0}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // This file turns errors into (Outcome, Phase, Reason). The rule that matters
@@ -23,7 +25,7 @@ import (
 // The Classify functions give attempts that do not go through Login (the
 // load generator's TLS-only echo) the verdicts Login gives.
 type Verdict struct {
-	Outcome Outcome
+	Outcome iotda.Outcome
 	Phase   Phase
 	Reason  string
 	Alert   string
@@ -32,7 +34,7 @@ type Verdict struct {
 // ClassifyDial classifies an error of the TCP dial. parent is the caller's
 // context: a timeout after it was canceled is ReasonCanceled.
 func ClassifyDial(parent context.Context, err error) Verdict {
-	v := Verdict{Outcome: OutcomeError, Phase: PhaseTCP}
+	v := Verdict{Outcome: iotda.OutcomeError, Phase: PhaseTCP}
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		v.Reason = ReasonRefusedTCP
@@ -51,9 +53,9 @@ func ClassifyDial(parent context.Context, err error) Verdict {
 // included, is an error (servers send alerts). [LOGIN-TLS]
 func ClassifyHandshake(parent context.Context, err error) Verdict {
 	if alert, ok := tlsAlert(err); ok {
-		return Verdict{Outcome: OutcomeRefused, Phase: PhaseTLS, Reason: AlertReason(alert), Alert: alert}
+		return Verdict{Outcome: iotda.OutcomeRefused, Phase: PhaseTLS, Reason: AlertReason(alert), Alert: alert}
 	}
-	v := Verdict{Outcome: OutcomeError, Phase: PhaseTLS}
+	v := Verdict{Outcome: iotda.OutcomeError, Phase: PhaseTLS}
 	switch {
 	case isTimeout(err):
 		v.Reason = timeoutReason(parent)
@@ -84,15 +86,15 @@ func ClassifyAfterHandshake(parent context.Context, err error, certAccepted bool
 // whatever error that caused.
 func classifyAfterHandshake(parent context.Context, err error, certAccepted bool, phase Phase, expired bool) Verdict {
 	if alert, ok := tlsAlert(err); ok {
-		return Verdict{Outcome: OutcomeRefused, Phase: PhaseTLS, Reason: AlertReason(alert), Alert: alert}
+		return Verdict{Outcome: iotda.OutcomeRefused, Phase: PhaseTLS, Reason: AlertReason(alert), Alert: alert}
 	}
 	if dr := dropReason(err); dr != "" {
 		if !certAccepted {
-			return Verdict{Outcome: OutcomeRefused, Phase: PhaseTLS, Reason: dr}
+			return Verdict{Outcome: iotda.OutcomeRefused, Phase: PhaseTLS, Reason: dr}
 		}
-		return Verdict{Outcome: OutcomeError, Phase: phase, Reason: dr}
+		return Verdict{Outcome: iotda.OutcomeError, Phase: phase, Reason: dr}
 	}
-	v := Verdict{Outcome: OutcomeError, Phase: phase}
+	v := Verdict{Outcome: iotda.OutcomeError, Phase: phase}
 	switch {
 	case isTimeout(err) || expired:
 		v.Reason = timeoutReason(parent)
