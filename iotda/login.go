@@ -64,7 +64,9 @@ func (r Refusal) Code(v MQTTVersion) byte {
 // and `certlab check` look up which stage and code a refusal carries. Its
 // order is the order of the checks: the platform refuses a login with the
 // first row that applies (platform/broker/login.go walks its rules in this
-// order, and a test holds them to it).
+// order, and a test holds them to it). A CA deleted while a device logs in is
+// caught again after the handshake, as unknown_ca, just before the project
+// check and once more when the session is admitted.
 var Refusals = []Refusal{
 	// TLS handshake: the client certificate and its chain. [LOGIN-TLS]
 	{ReasonNoClientCert, StageTLS, 0, 0},

@@ -109,7 +109,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		backoff = 0
-		st := &connState{acceptedAt: time.Now(), raw: raw, peer: raw.RemoteAddr().String(), connack: -1}
+		st := newConnState(raw)
 		if !l.track(st) {
 			_ = raw.Close()
 			return
