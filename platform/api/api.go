@@ -27,10 +27,51 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/platform/registry"
-	"github.com/prometheus/client_golang/prometheus"
 )
+
+// Registry is what the API needs from the platform's registry: the domain
+// rules (quotas, uniqueness, validation) and the durable store behind them.
+// Each write is atomic and enforces its own rules; reads answer from memory.
+// *registry.Registry implements it, the broker's Directory is its login-path
+// counterpart.
+type Registry interface {
+	// Projects and their credentials.
+	Projects() []registry.Project
+	ProjectByAccessKey(ak string) (registry.Project, bool)
+	ProjectByToken(token string) (registry.Project, bool)
+	CreateProject(ctx context.Context, name string) (registry.Project, error)
+
+	// Device CA certificates. [CA-UPLOAD] [CA-VERIFY] [CA-DELETE] [CA-LIST]
+	AddCA(ctx context.Context, projectID, appID, pemContent string) (registry.CA, error)
+	CA(projectID, caID string) (registry.CA, error)
+	ListCAs(projectID, appID string, p registry.Page) ([]registry.CA, int64, error)
+	VerifyCA(ctx context.Context, projectID, caID, verifyPEM string) error
+	DeleteCA(ctx context.Context, projectID, caID string) error
+
+	// Products.
+	CreateProduct(ctx context.Context, p registry.Product) (registry.Product, error)
+	Product(projectID, productID string) (registry.Product, error)
+	ListProducts(projectID, appID string, p registry.Page) ([]registry.Product, int64, error)
+	DeleteProduct(ctx context.Context, projectID, productID string) error
+
+	// Devices.
+	CreateDevice(ctx context.Context, projectID string, d registry.NewDevice) (registry.Device, error)
+	Device(projectID, deviceID string) (registry.Device, error)
+	ListDevices(projectID string, f registry.DeviceFilter, p registry.Page) ([]registry.Device, int64, error)
+	UpdateDevice(ctx context.Context, projectID, deviceID string, name, description *string, ext []byte) (registry.Device, error)
+	DeleteDevice(ctx context.Context, projectID, deviceID string) error
+	ResetFingerprint(ctx context.Context, projectID, deviceID, fingerprintType, fingerprint string, force bool) (registry.Device, error)
+	SetFrozen(ctx context.Context, projectID, deviceID string, frozen bool) (registry.Device, error)
+
+	// Counts sizes the registry for the metrics.
+	Counts() (projects, cas, verifiedCAs, products, devices int)
+}
+
+var _ Registry = (*registry.Registry)(nil)
 
 // Devices is the live side of the platform the API reads and drives: login
 // attempts, downstream messages and device shadows. The MQTT broker
@@ -41,20 +82,16 @@ type Devices interface {
 	// optionally filtered by device ID and reason ("" = any).
 	LoginAttempts(deviceID, reason string, limit int) []iotda.LoginAttempt
 	// SendDown publishes payload on topic to the device's live session. It
-	// returns an error wrapping ErrDeviceOffline when the device is not connected.
+	// returns an error wrapping iotda.ErrDeviceOffline when the device is not connected.
 	SendDown(ctx context.Context, deviceID, topic string, payload []byte) error
 	// Shadow returns the device's shadow (latest reported properties per service).
 	Shadow(deviceID string) []iotda.DeviceShadowData
 }
 
-// ErrDeviceOffline is returned (wrapped) by Devices.SendDown when the device
-// has no live session.
-var ErrDeviceOffline = errors.New("device is not online")
-
 // Config configures New.
 type Config struct {
 	// Registry is the platform's registry (required).
-	Registry *registry.Registry
+	Registry Registry
 	// Devices is the MQTT side; nil = no broker (see Devices).
 	Devices Devices
 	// AdminToken is the X-Certlab-Admin-Token value that POST /certlab/v1/projects
@@ -103,7 +140,7 @@ func (c Config) withDefaults() Config {
 // server is the http.Handler New returns.
 type server struct {
 	cfg      Config
-	reg      *registry.Registry
+	reg      Registry
 	mux      *http.ServeMux
 	patterns map[string]bool // every registered mux pattern: the bounded route label set
 	metrics  *metrics

@@ -221,7 +221,7 @@ func (s *server) createMessage(w http.ResponseWriter, req *request) error {
 	}
 
 	if s.cfg.Devices == nil {
-		return fmt.Errorf("send message to %s: no MQTT broker attached: %w", deviceID, ErrDeviceOffline)
+		return fmt.Errorf("send message to %s: no MQTT broker attached: %w", deviceID, iotda.ErrDeviceOffline)
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), s.cfg.SendTimeout)
 	defer cancel()

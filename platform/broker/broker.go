@@ -97,8 +97,6 @@ const (
 
 // Sentinel errors.
 var (
-	// ErrDeviceOffline: SendDown was asked to reach a device with no live session.
-	ErrDeviceOffline = errors.New("device is not online")
 	// ErrTopicNotAllowed: SendDown was given a topic outside the device's own (iotda.TopicPrefix). [ACL-OWN-TOPICS]
 	ErrTopicNotAllowed = errors.New("topic is outside the device's own topics")
 	// ErrPayloadTooLarge: SendDown was given more than MaxPayload bytes. [MQTT-LIMITS]
@@ -129,6 +127,12 @@ type Broker struct {
 	started   bool
 	startErr  error
 	closeOnce sync.Once
+
+	// ctx lives from Start to the end of Close: mochi's hook callbacks carry
+	// no context, so the login's directory calls and handshakes derive theirs
+	// from it. It keeps the values of Start's context, not its cancellation.
+	ctx  context.Context
+	stop context.CancelFunc
 }
 
 // New validates cfg and builds a broker ready to Start.
@@ -202,8 +206,9 @@ func baseTLSConfig(cfg Config) (*tls.Config, error) {
 	return c, nil
 }
 
-// Start binds the listener and serves. Addr returns the bound address.
-func (b *Broker) Start() error {
+// Start binds the listener (ctx bounds the bind) and serves until Close.
+// Addr returns the bound address.
+func (b *Broker) Start(ctx context.Context) error {
 	b.lifecycle.Lock()
 	defer b.lifecycle.Unlock()
 	if b.isClosed() {
@@ -213,16 +218,20 @@ func (b *Broker) Start() error {
 		return b.startErr
 	}
 	b.started = true
-	b.startErr = b.start()
+	b.ctx, b.stop = context.WithCancel(context.WithoutCancel(ctx))
+	b.startErr = b.start(ctx)
 	return b.startErr
 }
 
-func (b *Broker) start() error {
+func (b *Broker) start(ctx context.Context) error {
 	if err := b.srv.Subscribe(topicMessagesUp, 1, b.onMessageUp); err != nil {
 		return fmt.Errorf("start broker: subscribe %s: %w", topicMessagesUp, err)
 	}
 	if err := b.srv.Subscribe(topicPropertiesReport, 2, b.onPropertiesReport); err != nil {
 		return fmt.Errorf("start broker: subscribe %s: %w", topicPropertiesReport, err)
+	}
+	if err := b.ln.listen(ctx); err != nil {
+		return fmt.Errorf("start broker: listen %s: %w", b.cfg.Addr, err)
 	}
 	if err := b.srv.AddListener(b.ln); err != nil {
 		return fmt.Errorf("start broker: listen %s: %w", b.cfg.Addr, err)
@@ -250,6 +259,7 @@ func (b *Broker) Addr() string { return b.ln.Address() }
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.lifecycle.Lock() // waits for a Start in progress
+		stop := b.stop
 		b.mu.Lock()
 		b.closed = true
 		var v3 []*mqtt.Client
@@ -267,6 +277,9 @@ func (b *Broker) Close() error {
 		_ = b.srv.Close() // calls listener.Close, then waits for mochi's client goroutines
 		b.ln.wg.Wait()    // handshakes in progress and their establish calls
 		b.bg.Wait()
+		if stop != nil {
+			stop() // last: the sessions' final status writes above still need it
+		}
 	})
 	return nil
 }

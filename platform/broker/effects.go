@@ -74,7 +74,7 @@ func connackCode(reason iotda.Reason, version byte) packets.Code {
 // It may still refuse: another certificate was bound first (a concurrent
 // first login), or the directory could not write. [DEV-FINGERPRINT-BIND]
 func (b *Broker) bindFingerprint(st *connState) (iotda.Reason, string) {
-	ctx, cancel := context.WithTimeout(context.Background(), bindTimeout)
+	ctx, cancel := context.WithTimeout(b.ctx, bindTimeout)
 	defer cancel()
 	bound, err := b.dir.BindFingerprint(ctx, st.deviceID, st.login.sha256)
 	if err != nil {
@@ -129,7 +129,7 @@ func (b *Broker) admit(st *connState) error {
 
 // setOnline tells the directory; call with b.mu held (see admit).
 func (b *Broker) setOnline(deviceID string, online bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+	ctx, cancel := context.WithTimeout(b.ctx, statusTimeout)
 	defer cancel()
 	err := b.dir.SetOnline(ctx, deviceID, online, b.now())
 	switch {

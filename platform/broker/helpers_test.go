@@ -298,7 +298,7 @@ func startBroker(t testing.TB, d *memDir, mod func(*Config)) *testBroker {
 	if err != nil {
 		t.Fatalf("new broker: %v", err)
 	}
-	if err := b.Start(); err != nil {
+	if err := b.Start(t.Context()); err != nil {
 		t.Fatalf("start broker: %v", err)
 	}
 	t.Cleanup(func() { _ = b.Close() })

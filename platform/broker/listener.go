@@ -67,21 +67,16 @@ func (l *listener) Address() string {
 	return l.addr
 }
 
-func (l *listener) bound() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.ln != nil
-}
-
-// Init opens the TCP socket (called by mochi's AddListener).
+// listen opens the TCP socket; Broker.start calls it before handing the
+// listener to mochi, with the caller's context.
 //
 // TCP keep-alive probes are off: every connection already has a read
 // deadline (ConnectTimeout until the login, then mochi's 1.5 x the MQTT
 // keepalive, which [LOGIN-KEEPALIVE] bounds to iotda.MaxKeepalive), so a dead peer is
 // dropped without them, and enabling them costs four setsockopt calls per
 // accepted connection on the login hot path.
-func (l *listener) Init(*slog.Logger) error {
-	ctx, cancel := context.WithTimeout(context.Background(), listenTimeout)
+func (l *listener) listen(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, listenTimeout)
 	defer cancel()
 	lc := net.ListenConfig{KeepAlive: -1}
 	ln, err := lc.Listen(ctx, "tcp", l.addr)
@@ -91,6 +86,16 @@ func (l *listener) Init(*slog.Logger) error {
 	l.mu.Lock()
 	l.ln = ln
 	l.mu.Unlock()
+	return nil
+}
+
+// Init is called by mochi's AddListener, after listen opened the socket.
+func (l *listener) Init(*slog.Logger) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln == nil {
+		return errors.New("mqtts listener: not listening")
+	}
 	return nil
 }
 
@@ -171,7 +176,7 @@ func (l *listener) handle(st *connState, establish listeners.EstablishFn) {
 	}
 	tc := tls.Server(st.raw, cfg)
 	// The deadline is the bound; the context only lets the handshake return early.
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	start := time.Now()
 	err := tc.HandshakeContext(ctx)
 	cancel()

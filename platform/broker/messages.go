@@ -132,7 +132,7 @@ func (b *Broker) SendDown(ctx context.Context, deviceID, topic string, payload [
 		return fmt.Errorf("send down to %s: %w", deviceID, ErrClosed)
 	}
 	if !online {
-		return fmt.Errorf("send down to %s: %w", deviceID, ErrDeviceOffline)
+		return fmt.Errorf("send down to %s: %w", deviceID, iotda.ErrDeviceOffline)
 	}
 	if err := b.srv.Publish(topic, payload, false, 1); err != nil {
 		return fmt.Errorf("send down to %s: %w", deviceID, err)

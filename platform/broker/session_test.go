@@ -237,7 +237,7 @@ func TestSendDown(t *testing.T) {
 		payload []byte
 		want    error
 	}{
-		{"offline device", offline.ID, "", []byte("x"), ErrDeviceOffline},
+		{"offline device", offline.ID, "", []byte("x"), iotda.ErrDeviceOffline},
 		{"foreign topic", dev.ID, iotda.DeviceTopic(offline.ID, iotda.TopicMessagesDown), []byte("x"), ErrTopicNotAllowed},
 		{"wildcard topic", dev.ID, iotda.TopicPrefix(dev.ID) + "#", []byte("x"), ErrTopicNotAllowed},
 		{"payload over 1 MB", dev.ID, "", make([]byte, MaxPayload+1), ErrPayloadTooLarge},
