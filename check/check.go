@@ -12,7 +12,7 @@
 // (auth type, frozen, MQTT product, primary or secondary fingerprint in
 // SHA-256 or SHA-1) [DEV-FINGERPRINT] [DEV-FINGERPRINT-SECONDARY]
 // [PROTO-MQTT-ONLY] [DEV-FREEZE]. Each problem names the login-refusal reason
-// it causes (shared/requirements.md, "Login refusals") and a remedy; the
+// it causes (docs/requirements.md, "Login refusals") and a remedy; the
 // certificate remedies are the ones of the sim/pki catalogue, so a variant
 // and its explanation have one wording.
 //

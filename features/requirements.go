@@ -6,13 +6,13 @@ import (
 	"github.com/certlab/certlab/iotda"
 )
 
-// Requirement is one ID of shared/requirements.md.
+// Requirement is one ID of docs/requirements.md.
 type Requirement struct {
 	ID        string // tag without "@", e.g. "CA-QUOTA"
 	Behaviour string // one-line summary
 }
 
-// Requirements is the requirement catalogue of shared/requirements.md, in its
+// Requirements is the requirement catalogue of docs/requirements.md, in its
 // order. The suite must cover every ID with at least one scenario
 // (coverage_test.go enforces it); Run reports results for each.
 var Requirements = []Requirement{

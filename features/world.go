@@ -65,7 +65,7 @@ func (e *env) cleanupWarnings() []string {
 
 // initScenario is godog's ScenarioInitializer: it runs once per scenario, so
 // the world it allocates is private to that scenario even when scenarios run
-// concurrently (libraries.md §A3.2).
+// concurrently (docs/libraries.md A3.2).
 func (e *env) initScenario(sc *godog.ScenarioContext) {
 	w := &world{env: e, cas: map[string]*caRec{}, devices: map[string]*deviceRec{}}
 	sc.Before(w.before)

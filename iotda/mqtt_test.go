@@ -1,6 +1,9 @@
 package iotda
 
 import (
+	"fmt"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -166,5 +169,35 @@ func TestRefusalTable(t *testing.T) {
 	}
 	if ref, _ := RefusalFor(ReasonDeviceFrozen); ref.Code(MQTT311) != 0x05 || ref.Code(MQTT5) != 0x8A {
 		t.Errorf("device_frozen codes %+v", ref)
+	}
+}
+
+// docs/requirements.md §4 states the refusal table for people: the same
+// rows in the same order with the same stages and codes.
+func TestRefusalTableMatchesDocs(t *testing.T) {
+	doc, err := os.ReadFile("../docs/requirements.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "## 4. Login refusals")
+	if !ok {
+		t.Fatal("docs/requirements.md has no section 4. Login refusals")
+	}
+	var rows []string
+	for _, m := range regexp.MustCompile(`(?m)^\| ([a-z_]+) \| (tls|connect) \| (0x[0-9A-F]{2}|-) \| (0x[0-9A-F]{2}|-) \|`).FindAllStringSubmatch(section, -1) {
+		rows = append(rows, strings.Join(m[1:], " "))
+	}
+	var want []string
+	for _, r := range Refusals {
+		code := func(c byte) string {
+			if c == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("0x%02X", c)
+		}
+		want = append(want, strings.Join([]string{string(r.Reason), string(r.Stage), code(r.MQTT3), code(r.MQTT5)}, " "))
+	}
+	if !slices.Equal(rows, want) {
+		t.Errorf("docs/requirements.md §4 has\n  %q\niotda.Refusals is\n  %q", rows, want)
 	}
 }

@@ -3,7 +3,7 @@
 // or the echoed byte of the baseline server), with the CPU each side spent per
 // login.
 //
-// The shape follows vegeta (shared/reference/libraries.md §B1): an engine emits
+// The shape follows vegeta (docs/libraries.md B1): an engine emits
 // a stream of flat Result records; an Aggregator turns the stream into a
 // Summary; package reports renders summaries. Nothing the reports need lives
 // only in memory: results are written as JSONL (one Result per attempt, plus a

@@ -7,5 +7,5 @@
 // results files (JSONL from `certlab loadgen`, any number of shards) and
 // summary JSON files, and merges them exactly (HDR histograms) into one
 // loadgen.Summary. Every renderer is a Reporter, func(io.Writer) error, in
-// the manner of vegeta's reporters (shared/reference/libraries.md §B1).
+// the manner of vegeta's reporters (docs/libraries.md B1).
 package reports

@@ -8,7 +8,7 @@ Feature: Devices use only their own topics
   https://support.huaweicloud.com/intl/en-us/api-iothub/iot_06_v5_3004.html;
   IoTDA usage limits ("devices may only publish and subscribe to their own
   topics") https://support.huaweicloud.com/intl/en-us/productdesc-iothub/iot_04_0010.html;
-  certlab shared/reference/iotda.md §8.4, §8.5.
+  certlab docs/iotda.md §8.4, §8.5.
 
   Background:
     Given a verified device CA "acme"

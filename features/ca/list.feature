@@ -6,7 +6,7 @@ Feature: Listing device CA certificates
 
   Sources: IoTDA API ListCertificates
   https://support.huaweicloud.com/intl/en-us/api-iothub/iot_06_v5_0099.html;
-  certlab shared/reference/iotda.md §3 (pagination) and §4.2.
+  certlab docs/iotda.md §3 (pagination) and §4.2.
 
   @CA-LIST
   Scenario: paging through the CA list with limit and marker

@@ -9,7 +9,7 @@ Feature: At most 100 device CA certificates per project
   Sources: IoTDA "MQTT(S) Certificate Authentication" (constraints: up to 100
   device CA certificates); IoTDA usage limits
   https://support.huaweicloud.com/intl/en-us/productdesc-iothub/iot_04_0010.html;
-  certlab shared/reference/iotda.md §3 (error table), §4.4, §9 and the
+  certlab docs/iotda.md §3 (error table), §4.4, §9 and the
   CA-QUOTA error code IOTDA.014302 (iotda/types.go).
 
   Background:

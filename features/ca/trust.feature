@@ -6,8 +6,8 @@ Feature: Only verified, present CAs authenticate devices
   Sources: IoTDA API AddCertificate ("only CA certificates in verified state
   take effect") https://support.huaweicloud.com/intl/en-us/api-iothub/iot_06_v5_0014.html,
   DeleteCertificate https://support.huaweicloud.com/intl/en-us/api-iothub/iot_06_v5_0022.html;
-  certlab shared/reference/iotda.md §4.3, §8.3; the login-refusal table of
-  shared/requirements.md.
+  certlab docs/iotda.md §4.3, §8.3; the login-refusal table of
+  docs/requirements.md.
 
   Background:
     Given an MQTT product

@@ -7,7 +7,7 @@ Feature: Uploading device CA certificates
   Sources: IoTDA "MQTT(S) Certificate Authentication", step "Uploading a Device
   CA Certificate"; API AddCertificate
   https://support.huaweicloud.com/intl/en-us/api-iothub/iot_06_v5_0014.html;
-  certlab shared/reference/iotda.md §4.1, §4.2 and §4.4.
+  certlab docs/iotda.md §4.1, §4.2 and §4.4.
 
   @CA-UPLOAD
   Scenario: a valid device CA certificate is accepted and starts unverified

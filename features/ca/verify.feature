@@ -8,7 +8,7 @@ Feature: Proof of possession of a device CA
   Sources: IoTDA "MQTT(S) Certificate Authentication", step "Verifying a
   Device CA Certificate"; API CheckCertificate
   https://support.huaweicloud.com/intl/en-us/api-iothub/iot_06_v5_0016.html;
-  certlab shared/reference/iotda.md §4.3.
+  certlab docs/iotda.md §4.3.
 
   Background:
     Given an uploaded device CA "acme"

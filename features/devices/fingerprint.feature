@@ -10,7 +10,7 @@ Feature: Device certificate fingerprints
   https://support.huaweicloud.com/intl/en-us/api-iothub/iot_06_v5_0046.html,
   ResetFingerprint (huaweicloud-sdk-go-v3 model_reset_fingerprint.go,
   AuthInfoRes.secondary_fingerprint); IoTDP FAQ "What is a certificate
-  fingerprint"; certlab shared/reference/iotda.md §7.1, §7.3 and §8.3.
+  fingerprint"; certlab docs/iotda.md §7.1, §7.3 and §8.3.
 
   Background:
     Given a verified device CA "acme"

@@ -7,8 +7,8 @@ Feature: Device status and freezing
   Sources: IoTDA API ShowDevice (status ONLINE|OFFLINE|ABNORMAL|INACTIVE|FROZEN)
   https://support.huaweicloud.com/intl/en-us/api-iothub/iot_06_v5_0055.html,
   FreezeDevice / UnfreezeDevice (huaweicloud-sdk-go-v3: "a frozen device
-  cannot connect"); certlab shared/reference/iotda.md §7.2, §7.3 and the
-  login-refusal table of shared/requirements.md.
+  cannot connect"); certlab docs/iotda.md §7.2, §7.3 and the
+  login-refusal table of docs/requirements.md.
 
   Background:
     Given a verified device CA "acme"

@@ -6,7 +6,7 @@ Feature: Only MQTT devices can use X.509 certificates
   Sources: IoTDA "MQTT(S) Certificate Authentication" constraints ("Only MQTT
   devices can use X.509 certificates"), IoTDA user guide iot_01_0211;
   API CreateProduct protocol_type values (huaweicloud-sdk-go-v3 AddProduct);
-  certlab shared/reference/iotda.md §6 and error code IOTDA.014309 (iotda/types.go).
+  certlab docs/iotda.md §6 and error code IOTDA.014309 (iotda/types.go).
 
   @PROTO-MQTT-ONLY
   Scenario Outline: a CERTIFICATES device under a product with protocol_type <protocol> is refused while a SECRET device is accepted

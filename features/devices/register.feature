@@ -8,7 +8,7 @@ Feature: Registering devices
   Sources: IoTDA API AddDevice
   https://support.huaweicloud.com/intl/en-us/api-iothub/iot_06_v5_0046.html;
   IoTDA "MQTT(S) Certificate Authentication", step "Registering a device";
-  certlab shared/reference/iotda.md §7.1, §7.2 and §9.
+  certlab docs/iotda.md §7.1, §7.2 and §9.
 
   Background:
     Given an MQTT product

@@ -1,7 +1,7 @@
 @login
 Feature: Certificate login refusals
   Every refusal has a reason and, per the login-refusal table of
-  shared/requirements.md (iotda.Refusals), a stage: certificate problems are
+  docs/requirements.md (iotda.Refusals), a stage: certificate problems are
   refused during the TLS handshake (the client certificate is required and its
   chain verified against the verified CAs), identity problems with a CONNACK
   code that depends on the MQTT version. Keepalive must be 30–1200 s; the
@@ -13,8 +13,8 @@ Feature: Certificate login refusals
   https://support.huaweicloud.com/intl/en-us/api-iothub/iot_06_v5_3009.html;
   IoTDA usage limits (keepalive 30–1200 s)
   https://support.huaweicloud.com/intl/en-us/productdesc-iothub/iot_04_0010.html;
-  IoTDP FAQ on fingerprints; certlab shared/reference/iotda.md §8.1–§8.3 and
-  the login-refusal table of shared/requirements.md.
+  IoTDP FAQ on fingerprints; certlab docs/iotda.md §8.1–§8.3 and
+  the login-refusal table of docs/requirements.md.
 
   Background:
     Given a verified device CA "acme"

@@ -12,7 +12,7 @@ Feature: Certificate login succeeds
   https://support.huaweicloud.com/intl/en-us/api-iothub/iot_06_v5_3009.html;
   IoTDA usage limits (one connection per device)
   https://support.huaweicloud.com/intl/en-us/productdesc-iothub/iot_04_0010.html;
-  certlab shared/reference/iotda.md §8.1–§8.4.
+  certlab docs/iotda.md §8.1–§8.4.
 
   Background:
     Given a verified device CA "acme"

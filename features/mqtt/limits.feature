@@ -9,7 +9,7 @@ Feature: MQTT protocol limits
 
   Sources: IoTDA usage limits ("no QoS 2, will or retained messages", "max
   PUBLISH 1 MB") https://support.huaweicloud.com/intl/en-us/productdesc-iothub/iot_04_0010.html;
-  certlab shared/reference/iotda.md §8.4; MQTT 5.0
+  certlab docs/iotda.md §8.4; MQTT 5.0
   https://docs.oasis-open.org/mqtt/mqtt/v5.0/mqtt-v5.0.html.
 
   Background:

@@ -5,7 +5,7 @@
 //
 // Wire compatibility with Huawei's SDK is the contract: paths, JSON names,
 // status codes and the error body {"error_code","error_msg"} follow
-// shared/reference/iotda.md (§3, §4, §6, §7, §10) and the types in package
+// docs/iotda.md (§3, §4, §6, §7, §10) and the types in package
 // iotda. Every v5 and certlab route (except healthz) is authenticated with an
 // AK/SK signature (SDK-HMAC-SHA256 or V11-HMAC-SHA256, checked by
 // iotda.VerifyRequest) or a project's static X-Auth-Token, and a project's
@@ -101,7 +101,7 @@ type Config struct {
 	Now func() time.Time
 	// ClockSkew is how far X-Sdk-Date may be from Now, either way; 0 = 15 minutes.
 	ClockSkew time.Duration
-	// MaxBodyBytes bounds request bodies in bytes; 0 = 1 MiB (IoTDA's REST body limit, reference/iotda.md §9).
+	// MaxBodyBytes bounds request bodies in bytes; 0 = 1 MiB (IoTDA's REST body limit, docs/iotda.md §9).
 	MaxBodyBytes int64
 	// SendTimeout bounds Devices.SendDown; 0 = 10 seconds.
 	SendTimeout time.Duration
@@ -171,7 +171,7 @@ func New(cfg Config) (http.Handler, error) {
 	return s, nil
 }
 
-// routes registers every route. Paths and methods: reference/iotda.md §4, §6, §7.
+// routes registers every route. Paths and methods: docs/iotda.md §4, §6, §7.
 func (s *server) routes() {
 	const v5 = "/v5/iot/{project_id}"
 

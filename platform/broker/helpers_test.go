@@ -359,7 +359,7 @@ func dialTLS(t testing.TB, addr string, cfg *tls.Config) (*tls.Conn, error) {
 
 // probeRefused reports whether the server refused the TLS handshake: under
 // TLS 1.2 the dial fails; under TLS 1.3 the client finishes first and the
-// alert arrives on the first read (libraries.md A2.4).
+// alert arrives on the first read (docs/libraries.md A2.4).
 func probeRefused(t testing.TB, addr string, cfg *tls.Config) (bool, error) {
 	t.Helper()
 	c, err := dialTLS(t, addr, cfg)

@@ -2,7 +2,7 @@ package broker
 
 // listener.go: the mutual-TLS listener. mochi's own TCP listener runs the
 // TLS handshake lazily inside its first read, with no deadline before
-// CONNECT, and its Close waits forever for silent peers (libraries.md A1.7).
+// CONNECT, and its Close waits forever for silent peers (docs/libraries.md A1.7).
 // This one accepts, handshakes under a deadline, and only then hands mochi a
 // connection whose CONNECT must still arrive before the same deadline.
 

@@ -99,7 +99,7 @@ func deviceCert(t testing.TB, ca *pki.CA, deviceID string) *pki.Leaf {
 
 // testHook is the in-test broker's auth/ACL hook: it accepts any client whose
 // certificate the TLS layer verified, refuses chosen client ids with a chosen
-// CONNACK code (libraries.md §A1.4), lets a device use only topics under
+// CONNACK code (docs/libraries.md A1.4), lets a device use only topics under
 // $oc/devices/{username}/ [ACL-OWN-TOPICS], and records how sessions ended.
 type testHook struct {
 	mqtt.HookBase
@@ -177,7 +177,7 @@ func newBroker(tlsCfg *tls.Config) (*mqtt.Server, *testHook, string, error) {
 }
 
 // closeBroker closes srv, giving up after 5 s (mochi's Close waits for
-// half-open clients forever, libraries.md §A1.7).
+// half-open clients forever, docs/libraries.md A1.7).
 func closeBroker(srv *mqtt.Server) error {
 	done := make(chan struct{})
 	go func() { _ = srv.Close(); close(done) }()

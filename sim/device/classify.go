@@ -18,7 +18,7 @@ import (
 // most: only a server verdict is a refusal. A TLS alert is one at any time; a
 // drop (EOF, ECONNRESET, EPIPE) before CONNACK is one only while the server may
 // still be judging our certificate, i.e. under TLS 1.3 before the probe said
-// otherwise (libraries.md §A2.4). Everything else is an error. [LOGIN-TLS]
+// otherwise (docs/libraries.md A2.4). Everything else is an error. [LOGIN-TLS]
 
 // Verdict is how an error ended a login attempt: the Outcome, Phase and
 // Reason of its Result, and the TLS alert text if the server sent one.

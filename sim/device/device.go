@@ -46,7 +46,7 @@ type Config struct {
 	// deterministic: after the handshake and before CONNECT, Login reads with
 	// this deadline. An alert (or a drop) is a TLS-phase refusal; a timeout means
 	// the server accepted the certificate. It adds this delay to every accepted
-	// TLS 1.3 login, so it is meant for negative tests (libraries.md §A2.4).
+	// TLS 1.3 login, so it is meant for negative tests (docs/libraries.md A2.4).
 	// Ignored under TLS 1.2, whose handshake itself reports the rejection.
 	ProbeTLSRejection time.Duration
 
@@ -272,7 +272,7 @@ func (a *attempt) login(parent context.Context, cfg Config, res *Result, probe b
 	res.TLSVersion, res.CipherSuite, res.DidResume = st.Version, st.CipherSuite, st.DidResume
 
 	// Under TLS 1.3 the server has not necessarily judged our certificate yet
-	// (performance.md, "Traps seen in peer tools"). certAccepted records whether
+	// (docs/performance.md, "Traps seen in peer tools"). certAccepted records whether
 	// we know it has: always under TLS 1.2, after a quiet probe under TLS 1.3.
 	certAccepted := st.Version != tls.VersionTLS13
 	if cfg.ProbeTLSRejection > 0 && !certAccepted {
@@ -371,7 +371,7 @@ func AlwaysPresent(cert tls.Certificate) func(*tls.CertificateRequestInfo) (*tls
 // probeTLSRejection reads from a fresh TLS 1.3 connection with a short
 // deadline. Nothing may arrive before CONNECT, so a timeout means the server
 // accepted our certificate, and an alert or a drop means it did not
-// (libraries.md §A2.4: 50/50 deterministic in both directions). dl is the
+// (docs/libraries.md A2.4: 50/50 deterministic in both directions). dl is the
 // login's deadline, restored after a quiet probe.
 func probeTLSRejection(ctx, parent context.Context, tc *tls.Conn, dl time.Time, d time.Duration, res *Result) bool {
 	pdl := time.Now().Add(d)

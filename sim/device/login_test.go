@@ -84,7 +84,7 @@ func TestLoginRefusedTLS(t *testing.T) {
 		tls   uint16
 		alert string
 	}{
-		// The alerts a Go server sends (libraries.md §A2.4).
+		// The alerts a Go server sends (docs/libraries.md A2.4).
 		{"unknown-ca-tls12", true, tls.VersionTLS12, "unknown certificate authority"},
 		{"unknown-ca-tls13", true, tls.VersionTLS13, "unknown certificate authority"},
 		{"no-cert-tls12", false, tls.VersionTLS12, "handshake failure"},
@@ -145,7 +145,7 @@ func TestLoginPresentsCertificate(t *testing.T) {
 
 // Without the probe, a TLS 1.3 rejection surfaces as an alert or a drop before
 // CONNACK; both must be counted as TLS-phase refusals, never as success or a
-// connect-phase error (performance.md, "Traps seen in peer tools").
+// connect-phase error (docs/performance.md, "Traps seen in peer tools").
 func TestLoginRefusedTLS13WithoutProbe(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t)
@@ -170,7 +170,7 @@ func TestLoginRefusedTLS13WithoutProbe(t *testing.T) {
 // [LOGIN-CLIENTID] [LOGIN-USERNAME] [LOGIN-KEEPALIVE] and the rest of the
 // refusal table: every CONNECT-stage refusal of iotda.Refusals is read back
 // with the code for the device's MQTT version; plus mochi's trap of a raw
-// v5 code on a 3.1.1 CONNACK (libraries.md §A1.4).
+// v5 code on a 3.1.1 CONNACK (docs/libraries.md A1.4).
 func TestLoginConnackRefusal(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t)

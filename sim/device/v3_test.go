@@ -79,7 +79,7 @@ func TestV3WireBytes(t *testing.T) {
 
 // TestV5CoalescedRecords checks that the MQTT 5 session (paho) sends each
 // packet as one TLS record, and that CONNECT carries Receive Maximum 16 and
-// does not switch problem information off (libraries.md §A2).
+// does not switch problem information off (docs/libraries.md A2).
 func TestV5CoalescedRecords(t *testing.T) {
 	t.Parallel()
 	p := getPKI(t)

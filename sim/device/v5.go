@@ -1,6 +1,6 @@
 package device
 
-// MQTT 5 session on eclipse/paho.golang's paho.Client (libraries.md §A2).
+// MQTT 5 session on eclipse/paho.golang's paho.Client (docs/libraries.md A2).
 
 import (
 	"context"
@@ -175,7 +175,7 @@ func loginV5(ctx, parent context.Context, tc *tls.Conn, cfg Config, res *Result,
 		},
 	})
 
-	rm := cfg.ReceiveMaximum // paho sizes a channel with it: 65535 would cost ~0.5 MB (libraries.md §A2.5)
+	rm := cfg.ReceiveMaximum // paho sizes a channel with it: 65535 would cost ~0.5 MB (docs/libraries.md A2.5)
 	cp := &paho.Connect{
 		ClientID:     cfg.ClientID,
 		KeepAlive:    cfg.Keepalive,
@@ -186,7 +186,7 @@ func loginV5(ctx, parent context.Context, tc *tls.Conn, cfg Config, res *Result,
 		PasswordFlag: cfg.Password != nil,
 		Properties: &paho.ConnectProperties{
 			ReceiveMaximum:     &rm,
-			RequestProblemInfo: true, // else the broker drops reason strings (libraries.md TL;DR 7)
+			RequestProblemInfo: true, // else the broker drops reason strings (docs/libraries.md A2.3)
 		},
 	}
 	t := time.Now()
