@@ -83,7 +83,7 @@ not run.`,
 	f.StringVar(&certPath, "cert", "", "device certificate PEM, followed by any intermediates it presents (required)")
 	f.StringVar(&keyPath, "key", "", "device private key PEM (default: the --cert file)")
 	f.StringVar(&cfg.DeviceID, "device-id", "", "device_id to log in as (default: the certificate's subject CN)")
-	f.StringVar(&mqtt, "mqtt", "3.1.1", "MQTT version: 3.1.1 or 5")
+	f.StringVar(&mqtt, "mqtt", iotda.MQTT311.String(), "MQTT version: 3.1.1 or 5")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", check.DefaultConnectTimeout, "deadline for TCP + TLS + CONNECT -> CONNACK")
 	f.DurationVar(&cfg.AttemptWait, "attempt-wait", check.DefaultAttemptWait, "how long to wait for the platform's record of the login")

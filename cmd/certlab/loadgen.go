@@ -114,7 +114,7 @@ Examples:
 	f.StringVar(&o.kex, "kex", string(loadgen.KexHybrid), "key exchange: hybrid (X25519MLKEM768, Go's default), x25519, p256")
 	f.StringVar(&o.verifyServer, "verify-server", loadgen.VerifyCached, "server chain check: cached (crypto/x509 once per server certificate; CertificateVerify on every handshake) or full (every handshake)")
 	f.BoolVar(&o.resume, "resume", false, "TLS session resumption (one session cache per device)")
-	f.StringVar(&o.mqtt, "mqtt", "3.1.1", "MQTT version: 3.1.1 or 5")
+	f.StringVar(&o.mqtt, "mqtt", iotda.MQTT311.String(), "MQTT version: 3.1.1 or 5")
 	f.Float64Var(&o.badShare, "bad-share", 0, "share of devices presenting a bad identity (0..1), refused by the platform")
 	f.StringVar(&o.badKinds, "bad-kinds", "", "bad identities to rotate: fingerprint_mismatch,unregistered,unknown_ca (default all)")
 
