@@ -76,12 +76,21 @@ type verdict struct {
 	anchors   []anchor        // the roots of the verified chains (handshake; carried on)
 	deviceID  string          // from the ClientId, once parsed
 	projectID string          // the device's project once found; before, the anchoring CA's
-	device    registry.Device // once found
+	device    loginDevice     // once found
 	ca        *registry.CA    // the anchoring CA in the device's project; for ca_not_verified, the unverified CA
 	bind      bool            // no fingerprint is registered: admitting the login binds the leaf's [DEV-FINGERPRINT-BIND]
 }
 
 func (v *verdict) ok() bool { return v.reason == iotda.ReasonOK }
+
+// loginDevice is what the login reads of the registered device: the fields
+// of registry.Device the rules check, copied once (a whole Device would more
+// than double the per-connection state).
+type loginDevice struct {
+	ID, ProjectID, ProductID, AuthType string
+	Fingerprint, SecondaryFingerprint  string // primary ("" = bind at first login) and secondary
+	Frozen                             bool
+}
 
 // rule is one check of the login. check returns ReasonOK, or a refusal and
 // its explanation; it may note what it learnt in the verdict.
@@ -242,7 +251,9 @@ func (l *login) deviceRegistered(v *verdict) (iotda.Reason, string) {
 	if !ok {
 		return iotda.ReasonDeviceNotFound, fmt.Sprintf(detailDeviceNotFound, v.deviceID)
 	}
-	v.device, v.projectID = dev, dev.ProjectID
+	v.device = loginDevice{ID: dev.ID, ProjectID: dev.ProjectID, ProductID: dev.ProductID, AuthType: dev.AuthType,
+		Fingerprint: dev.Fingerprint, SecondaryFingerprint: dev.SecondaryFingerprint, Frozen: dev.Frozen}
+	v.projectID = dev.ProjectID
 	return iotda.ReasonOK, ""
 }
 

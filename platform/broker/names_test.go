@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/certlab/certlab/iotda"
-	"github.com/certlab/certlab/platform/registry"
 )
 
 func TestCipherSuiteName(t *testing.T) {
@@ -104,7 +103,7 @@ func TestLazySHA1Fingerprint(t *testing.T) {
 			st := &connState{}
 			st.login.certs = []*x509.Certificate{leaf.Cert}
 			st.setLeaf(leaf.Cert)
-			v := verdict{device: registry.Device{ID: "d", Fingerprint: tc.primary}}
+			v := verdict{device: loginDevice{ID: "d", Fingerprint: tc.primary}}
 			reason, detail := st.login.fingerprintRegistered(&v)
 			if reason != tc.want {
 				t.Fatalf("reason %q (%s), want %q", reason, detail, tc.want)
