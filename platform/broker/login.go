@@ -103,7 +103,9 @@ type rule struct {
 
 // rules is the login decision, in the order of the login-refusal table: a
 // login is refused with the first rule that refuses. TestRulesFollowTheRefusalTable
-// holds the order to iotda.Refusals.
+// holds the order to iotda.Refusals. unknown_ca comes back twice after the
+// handshake, for a CA deleted while the device logs in: just before the
+// project check (so the attempt names the device) and at admission.
 var rules = []rule{
 	{"a client certificate is presented", stageHandshake,
 		[]iotda.Reason{iotda.ReasonNoClientCert}, (*login).certificatePresented},
@@ -130,11 +132,10 @@ var rules = []rule{
 // decide walks the rules of one stage in order and returns the verdict: the
 // first refusal, or ReasonOK and what the rules learnt. It reads the login's
 // inputs and the directory, and writes nothing but l.v, the verdict it
-// returns (kept in the login, which lives on the heap anyway, because a local
-// verdict passed to the rules would cost an allocation per stage), and the
-// leaf's SHA-1 cache (sha1Hex). The
-// handshake and connect stages start a fresh verdict; admission continues the
-// connect one.
+// returns, and the leaf's SHA-1 cache (sha1Hex). The verdict is built in the
+// login, which lives on the heap anyway: a local verdict handed to the rules
+// would cost an allocation per stage. The handshake and connect stages start
+// a fresh verdict; admission continues the connect one.
 func (l *login) decide(s stage) verdict {
 	v := &l.v
 	switch s {
