@@ -388,8 +388,8 @@ func (c *checker) device(ctx context.Context) []Finding {
 		if reg.value == "" {
 			continue
 		}
-		if alg, ok := fingerprintMatches(reg.value, sha256, sha1); ok {
-			return []Finding{dev, fp.pass(fmt.Sprintf("the certificate matches the %s fingerprint (%s)", reg.which, alg))}
+		if iotda.FingerprintMatches(reg.value, sha256, sha1) { // [DEV-FINGERPRINT]
+			return []Finding{dev, fp.pass(fmt.Sprintf("the certificate matches the %s fingerprint (%s)", reg.which, iotda.FingerprintDigest(reg.value)))}
 		}
 	}
 	registered := []string{}
@@ -424,17 +424,4 @@ func (c *checker) deviceState(ctx context.Context, f Finding, d *iotda.Device) F
 			remedyFor(iotda.ReasonNotMQTTProduct))
 	}
 	return f.pass(fmt.Sprintf("registered with %s under MQTT product %q, status %s", d.AuthInfo.AuthType, p.ProductID, d.Status))
-}
-
-// fingerprintMatches compares a registered fingerprint with the
-// certificate's: 40 hex digits are SHA-1, 64 SHA-256, case-insensitively. [DEV-FINGERPRINT]
-func fingerprintMatches(registered, sha256, sha1 string) (string, bool) {
-	r := strings.ToLower(strings.ReplaceAll(registered, ":", ""))
-	switch len(r) {
-	case 64:
-		return "SHA-256", r == sha256
-	case 40:
-		return "SHA-1", r == sha1
-	}
-	return "", false
 }

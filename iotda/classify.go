@@ -2,7 +2,7 @@ package iotda
 
 // classify.go: the one mapping from Go's certificate-verification and
 // server-side TLS handshake errors to the TLS-stage reasons of the
-// login-refusal table (shared/requirements.md), used by the platform's
+// login-refusal table (docs/requirements.md), used by the platform's
 // listener, by `certlab check` and by the PKI catalogue tests, which pin it
 // against real x509.Verify and crypto/tls behaviour (sim/pki).
 //

@@ -26,7 +26,7 @@ const (
 )
 
 // Target says how to reach a platform: the embedded reference platform or a
-// real IoTDA instance (design.md, "The target file").
+// real IoTDA instance (docs/design.md, "The target file").
 type Target struct {
 	Name            string `json:"name"`
 	APIEndpoint     string `json:"api_endpoint"`               // https://host:port
@@ -242,7 +242,7 @@ func trimMQTTScheme(ep string) string {
 }
 
 // sdkRegionalHost is the SDK's GetDefaultDerivedPredicate pattern: hosts it
-// matches use standard signing, others derived (reference/iotda.md §2.3).
+// matches use standard signing, others derived (docs/iotda.md §2.3).
 var sdkRegionalHost = regexp.MustCompile(`^[a-z][a-z0-9-]+(\.[a-z]{2,}-[a-z]+-\d{1,2})?\.(my)?(huaweicloud|myhwclouds).(com|cn)`)
 
 // huaweiInstanceEndpoint reports whether endpoint is a Huawei Cloud host that

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/loadgen/host"
 	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/sim/device"
@@ -41,7 +42,7 @@ type AttackConfig struct {
 
 	ConnectTimeout time.Duration // deadline of one attempt (all phases); default 10 s
 	MQTTVersion    int           // 4 (3.1.1, default) or 5
-	Keepalive      uint16        // seconds; default 120 (hold mode: 1200 so no ping is due) [LOGIN-KEEPALIVE]
+	Keepalive      uint16        // seconds; default iotda.DefaultKeepalive (hold mode: iotda.MaxKeepalive, so no ping is due) [LOGIN-KEEPALIVE]
 
 	TLSVersion  string      // "1.2", "1.3" or "" (auto)
 	KeyExchange KeyExchange // default KexHybrid
@@ -91,9 +92,9 @@ func (c AttackConfig) withDefaults() AttackConfig {
 		c.MQTTVersion = 4
 	}
 	if c.Keepalive == 0 {
-		c.Keepalive = 120
+		c.Keepalive = iotda.DefaultKeepalive
 		if c.Mode == result.ModeHold {
-			c.Keepalive = 1200
+			c.Keepalive = iotda.MaxKeepalive
 		}
 	}
 	if c.KeyExchange == "" {
@@ -538,9 +539,9 @@ func (a *attacker) mqttLogin(ctx context.Context, d *deviceState, r *result.Resu
 	cfg := device.Config{
 		Addr:           a.cfg.Addr,
 		TLS:            d.tls,
-		MQTTVersion:    a.cfg.MQTTVersion,
-		ClientID:       device.ClientID(d.id.DeviceID, now), // [LOGIN-CLIENTID]
-		Username:       d.id.DeviceID,                       // [LOGIN-USERNAME]
+		MQTTVersion:    iotda.MQTTVersion(a.cfg.MQTTVersion),
+		ClientID:       iotda.ClientIDFor(d.id.DeviceID, now), // [LOGIN-CLIENTID]
+		Username:       d.id.DeviceID,                         // [LOGIN-USERNAME]
 		Keepalive:      a.cfg.Keepalive,
 		ConnectTimeout: a.cfg.ConnectTimeout,
 		ResetOnClose:   a.cfg.CloseReset,
@@ -561,7 +562,7 @@ func (a *attacker) mqttLogin(ctx context.Context, d *deviceState, r *result.Resu
 	if res.ErrText != "" {
 		r.Error = res.ErrText
 	}
-	if res.Outcome == device.OutcomeSuccess {
+	if res.Outcome == iotda.OutcomeSuccess {
 		a.noteTLS(res.TLSVersion, res.CipherSuite)
 	}
 	end := res.Start.Add(res.Total)

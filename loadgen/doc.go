@@ -3,7 +3,7 @@
 // or the echoed byte of the baseline server), with the CPU each side spent per
 // login.
 //
-// The shape follows vegeta (shared/reference/libraries.md §B1): a library
+// The shape follows vegeta (docs/libraries.md B1): a library
 // with a thin main. An engine emits a stream of flat result.Result records; a
 // result.Aggregator turns the stream into a result.Summary; package reports
 // renders summaries. The load generator is split by what each part is:

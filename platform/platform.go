@@ -48,6 +48,9 @@ const (
 	TargetFile     = "target.json"
 )
 
+// shutdownTimeout bounds the graceful shutdown of each HTTP server in Close.
+const shutdownTimeout = 5 * time.Second
+
 // DefaultProject is the name of the project created on first start.
 const DefaultProject = "default"
 
@@ -107,6 +110,7 @@ type Platform struct {
 	promReg  *prometheus.Registry
 	lock     *dataDirLock
 	httpErrs *httpErrorLog
+	ctx      context.Context // Start's, without its cancellation (see shutdown)
 	closeErr error
 	once     sync.Once
 }
@@ -126,6 +130,7 @@ func New(cfg Config) (*Platform, error) {
 // once every listener is bound and target.json is written.
 func (p *Platform) Start(ctx context.Context) (err error) {
 	cfg := p.cfg
+	p.ctx = context.WithoutCancel(ctx) // Close's graceful shutdown keeps Start's values, not its deadline
 	defer func() {
 		if err != nil {
 			_ = p.Close()
@@ -196,13 +201,13 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("start platform: %w", err)
 	}
 	p.reg.OnChange(p.broker.HandleEvent)
-	if err := p.broker.Start(); err != nil {
+	if err := p.broker.Start(ctx); err != nil {
 		return fmt.Errorf("start platform: mqtt: %w", err)
 	}
 
 	handler, err := api.New(api.Config{
 		Registry:   p.reg,
-		Devices:    brokerDevices{p.broker},
+		Devices:    p.broker,
 		AdminToken: p.admin,
 		Logger:     cfg.Logger,
 		Registerer: p.promReg,
@@ -294,15 +299,13 @@ func (p *Platform) Gatherer() prometheus.Gatherer { return p.promReg }
 func (p *Platform) Close() error {
 	p.once.Do(func() {
 		var errs []error
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
 		if p.apiSrv != nil {
-			errs = append(errs, p.apiSrv.Shutdown(ctx))
+			errs = append(errs, p.shutdown(p.apiSrv))
 		} else if p.apiLn != nil {
 			errs = append(errs, p.apiLn.Close())
 		}
 		if p.metSrv != nil {
-			errs = append(errs, p.metSrv.Shutdown(ctx))
+			errs = append(errs, p.shutdown(p.metSrv))
 		} else if p.metLn != nil {
 			errs = append(errs, p.metLn.Close())
 		}
@@ -317,6 +320,14 @@ func (p *Platform) Close() error {
 		p.closeErr = errors.Join(errs...)
 	})
 	return p.closeErr
+}
+
+// shutdown stops an HTTP server gracefully for at most shutdownTimeout. A
+// server exists only after Start, which set p.ctx.
+func (p *Platform) shutdown(srv *http.Server) error {
+	ctx, cancel := context.WithTimeout(p.ctx, shutdownTimeout)
+	defer cancel()
+	return srv.Shutdown(ctx)
 }
 
 // readOrCreateSecret returns the hex secret stored in path, creating it on first use.
@@ -357,17 +368,4 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
-}
-
-// brokerDevices adapts the broker to the API's view of live devices, so each
-// package keeps its own sentinel error.
-type brokerDevices struct{ *broker.Broker }
-
-// SendDown reports an offline device with api.ErrDeviceOffline.
-func (d brokerDevices) SendDown(ctx context.Context, deviceID, topic string, payload []byte) error {
-	err := d.Broker.SendDown(ctx, deviceID, topic, payload)
-	if errors.Is(err, broker.ErrDeviceOffline) {
-		return fmt.Errorf("%w: %w", api.ErrDeviceOffline, err)
-	}
-	return err
 }

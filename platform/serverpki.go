@@ -1,7 +1,7 @@
 package platform
 
 // serverpki.go: the platform's own server PKI. The platform imports none of
-// the harness (design.md), so it does not use sim/pki: it needs only a CA,
+// the harness (docs/design.md), so it does not use sim/pki: it needs only a CA,
 // kept in the data directory across restarts, and a server certificate
 // minted from it at every start.
 

@@ -7,7 +7,7 @@
 // results files (JSONL from `certlab loadgen`, any number of shards) and
 // summary JSON files, and merges them exactly (HDR histograms) into one
 // result.Summary. Every renderer is a Reporter, func(io.Writer) error, in
-// the manner of vegeta's reporters (shared/reference/libraries.md §B1).
+// the manner of vegeta's reporters (docs/libraries.md B1).
 //
 // It imports only the result schema (package loadgen/result), nothing that
 // dials a socket: `go list -deps ./reports` holds no MQTT client, broker,

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/certlab/certlab/loadgen/result"
+	"github.com/certlab/certlab/iotda"
 )
 
 // JSON writes the summary as indented JSON (what `certlab loadgen` saves
@@ -84,9 +85,9 @@ func settings(s *result.Summary) [][2]string {
 	if r.Resumption {
 		resumption = "on"
 	}
-	mqtt := "3.1.1"
-	if r.MQTTVersion == 5 {
-		mqtt = "5"
+	mqtt := iotda.MQTTVersion(r.MQTTVersion)
+	if mqtt == 0 { // the load generator's default
+		mqtt = iotda.MQTT311
 	}
 	out := [][2]string{
 		{"run", r.ID},
@@ -95,7 +96,7 @@ func settings(s *result.Summary) [][2]string {
 		{"mode", fmt.Sprintf("%s; %s; %d workers%s", r.Mode, loop, r.Workers, closeText(r.CloseReset))},
 		{"length", length},
 		{"TLS", fmt.Sprintf("%s, key exchange %s, resumption %s", r.TLSVersion, r.KeyExchange, resumption)},
-		{"MQTT", mqtt},
+		{"MQTT", mqtt.String()},
 		{"devices", fmt.Sprintf("%d (%.1f%% bad identities)", r.Devices, r.BadShare*100)},
 	}
 	shards := map[string]bool{}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/loadgen"
 	"github.com/certlab/certlab/loadgen/host"
 	"github.com/certlab/certlab/loadgen/result"
@@ -84,13 +85,13 @@ Examples:
 	f.IntVar(&p.Attack.Count, "count", 0, "measured attempts (0 = by --duration)")
 	f.DurationVar(&p.Attack.Warmup, "warmup", 0, "warm-up before the measured window (excluded from the summary)")
 	f.DurationVar(&p.Attack.ConnectTimeout, "connect-timeout", 10*time.Second, "deadline of one login (TCP + TLS + CONNECT -> CONNACK)")
-	f.Uint16Var(&p.Attack.Keepalive, "keepalive", 0, "MQTT keepalive in seconds (default 120; hold: 1200)")
+	f.Uint16Var(&p.Attack.Keepalive, "keepalive", 0, fmt.Sprintf("MQTT keepalive in seconds (default %d; hold: %d)", iotda.DefaultKeepalive, iotda.MaxKeepalive))
 
 	f.StringVar(&o.tlsVersion, "tls", "auto", "TLS version: 1.2, 1.3 or auto")
 	f.StringVar(&o.kex, "kex", string(loadgen.KexHybrid), "key exchange: hybrid (X25519MLKEM768, Go's default), x25519, p256")
 	f.StringVar(&p.Attack.VerifyServer, "verify-server", loadgen.VerifyCached, "server chain check: cached (crypto/x509 once per server certificate; CertificateVerify on every handshake) or full (every handshake)")
 	f.BoolVar(&p.Attack.Resumption, "resume", false, "TLS session resumption (one session cache per device)")
-	f.StringVar(&o.mqtt, "mqtt", "3.1.1", "MQTT version: 3.1.1 or 5")
+	f.StringVar(&o.mqtt, "mqtt", iotda.MQTT311.String(), "MQTT version: 3.1.1 or 5")
 	f.Float64Var(&p.Bad.Share, "bad-share", 0, "share of devices presenting a bad identity (0..1), refused by the platform")
 	f.StringVar(&o.badKinds, "bad-kinds", "", "bad identities to rotate: fingerprint_mismatch,unregistered,unknown_ca (default all)")
 
@@ -136,9 +137,11 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if p.Bad.Kinds, err = result.ParseBadKinds(o.badKinds); err != nil {
 		return err
 	}
-	if p.Attack.MQTTVersion, err = parseMQTTVersion(o.mqtt); err != nil {
-		return err
+	mqttVersion, err := iotda.ParseMQTTVersion(o.mqtt)
+	if err != nil {
+		return fmt.Errorf("--mqtt: %w", err)
 	}
+	p.Attack.MQTTVersion = int(mqttVersion)
 	if p.Attack.CloseReset, err = parseCloseMode(o.closeMode); err != nil {
 		return err
 	}
@@ -156,16 +159,6 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	p.Stdout, p.Log = cmd.OutOrStdout(), cmd.ErrOrStderr()
 	_, err = loadgen.Execute(ctx, p)
 	return err
-}
-
-func parseMQTTVersion(s string) (int, error) {
-	switch s {
-	case "3.1.1", "4", "311":
-		return 4, nil
-	case "5", "5.0":
-		return 5, nil
-	}
-	return 0, fmt.Errorf("--mqtt %q: want 3.1.1 or 5", s)
 }
 
 // parseCloseMode parses --close: fin, or reset (AttackConfig.CloseReset).

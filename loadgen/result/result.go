@@ -9,25 +9,28 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // FormatVersion is the version of the results file format (RunInfo.Format).
 const FormatVersion = 1
 
-// Outcome is how an attempt ended.
-type Outcome string
+// Outcome is how an attempt ended: iotda's login outcomes plus
+// OutcomeDropped, which only a load generator has.
+type Outcome = iotda.Outcome
 
 // Attempt outcomes.
 const (
 	// OutcomeSuccess: the server confirmed the login (CONNACK 0x00, or the
 	// baseline server echoed the byte). Nothing else counts as success.
-	OutcomeSuccess Outcome = "success"
+	OutcomeSuccess = iotda.OutcomeSuccess
 	// OutcomeRefused: the server said no (TLS alert, CONNACK code, or under
 	// TLS 1.3 a drop before confirmation).
-	OutcomeRefused Outcome = "refused"
+	OutcomeRefused = iotda.OutcomeRefused
 	// OutcomeError: the attempt failed without a verdict on the device
 	// (timeout, refused TCP connection, protocol error).
-	OutcomeError Outcome = "error"
+	OutcomeError = iotda.OutcomeError
 	// OutcomeDropped: open loop only; the attempt was due but the backlog was
 	// full, so it was never sent.
 	OutcomeDropped Outcome = "dropped"

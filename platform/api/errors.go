@@ -85,11 +85,11 @@ func errorFor(err error) *apiError {
 			return &apiError{status: m.status, code: m.code, msg: withDetail(m.prefix, err, m.sentinel)}
 		}
 	}
-	if errors.Is(err, ErrDeviceOffline) {
+	if errors.Is(err, iotda.ErrDeviceOffline) {
 		// IoTDA would queue the message for an offline device; the reference
 		// platform delivers synchronously or refuses, so the caller knows.
 		return &apiError{status: http.StatusConflict, code: iotda.CodeDeviceNotOnline,
-			msg: withDetail("The device is not online", err, ErrDeviceOffline)}
+			msg: withDetail("The device is not online", err, iotda.ErrDeviceOffline)}
 	}
 	return &apiError{status: http.StatusInternalServerError, code: iotda.CodeInternal,
 		msg: "Internal server error"}

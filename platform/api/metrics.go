@@ -6,8 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/certlab/certlab/platform/registry"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/certlab/certlab/platform/registry"
 )
 
 // Metric namespace and subsystem.
@@ -26,7 +27,7 @@ type metrics struct {
 
 // newMetrics builds the metrics and, when reg is not nil, registers them and
 // a collector of registry sizes.
-func newMetrics(reg prometheus.Registerer, r *registry.Registry) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, r Registry) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Subsystem: metricsSubsystem,
@@ -70,12 +71,12 @@ func methodLabel(m string) string {
 // registryCollector exposes registry sizes as gauges and the health of its
 // storage, read at scrape time.
 type registryCollector struct {
-	reg                                           *registry.Registry
+	reg                                           Registry
 	projects, cas, verifiedCAs, products, devices *prometheus.Desc
 	storageOK, writeFailures                      *prometheus.Desc
 }
 
-func newRegistryCollector(r *registry.Registry) *registryCollector {
+func newRegistryCollector(r Registry) *registryCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, name), help, nil, nil)
 	}

@@ -85,9 +85,6 @@ const (
 	// MaxPacketSize is the largest MQTT packet accepted: MaxPayload plus room
 	// for the fixed header, topic and properties.
 	MaxPacketSize = MaxPayload + 4096
-	// MinKeepalive and MaxKeepalive bound the CONNECT keepalive in seconds. [LOGIN-KEEPALIVE]
-	MinKeepalive = 30
-	MaxKeepalive = 1200
 )
 
 // Timeouts of background work. Each is an upper bound, not a typical figure.
@@ -101,9 +98,7 @@ const (
 
 // Sentinel errors.
 var (
-	// ErrDeviceOffline: SendDown was asked to reach a device with no live session.
-	ErrDeviceOffline = errors.New("device is not online")
-	// ErrTopicNotAllowed: SendDown was given a topic outside $oc/devices/{device_id}/. [ACL-OWN-TOPICS]
+	// ErrTopicNotAllowed: SendDown was given a topic outside the device's own (iotda.TopicPrefix). [ACL-OWN-TOPICS]
 	ErrTopicNotAllowed = errors.New("topic is outside the device's own topics")
 	// ErrPayloadTooLarge: SendDown was given more than MaxPayload bytes. [MQTT-LIMITS]
 	ErrPayloadTooLarge = errors.New("payload exceeds 1 MB")
@@ -133,6 +128,12 @@ type Broker struct {
 	started   bool
 	startErr  error
 	closeOnce sync.Once
+
+	// ctx lives from Start to the end of Close: mochi's hook callbacks carry
+	// no context, so the login's directory calls and handshakes derive theirs
+	// from it. It keeps the values of Start's context, not its cancellation.
+	ctx  context.Context
+	stop context.CancelFunc
 }
 
 // New validates cfg and builds a broker ready to Start.
@@ -209,8 +210,9 @@ func baseTLSConfig(cfg Config) (*tls.Config, error) {
 	return c, nil
 }
 
-// Start binds the listener and serves. Addr returns the bound address.
-func (b *Broker) Start() error {
+// Start binds the listener (ctx bounds the bind) and serves until Close.
+// Addr returns the bound address.
+func (b *Broker) Start(ctx context.Context) error {
 	b.lifecycle.Lock()
 	defer b.lifecycle.Unlock()
 	if b.isClosed() {
@@ -220,16 +222,20 @@ func (b *Broker) Start() error {
 		return b.startErr
 	}
 	b.started = true
-	b.startErr = b.start()
+	b.ctx, b.stop = context.WithCancel(context.WithoutCancel(ctx))
+	b.startErr = b.start(ctx)
 	return b.startErr
 }
 
-func (b *Broker) start() error {
+func (b *Broker) start(ctx context.Context) error {
 	if err := b.srv.Subscribe(topicMessagesUp, 1, b.onMessageUp); err != nil {
 		return fmt.Errorf("start broker: subscribe %s: %w", topicMessagesUp, err)
 	}
 	if err := b.srv.Subscribe(topicPropertiesReport, 2, b.onPropertiesReport); err != nil {
 		return fmt.Errorf("start broker: subscribe %s: %w", topicPropertiesReport, err)
+	}
+	if err := b.ln.listen(ctx); err != nil {
+		return fmt.Errorf("start broker: listen %s: %w", b.cfg.Addr, err)
 	}
 	if err := b.srv.AddListener(b.ln); err != nil {
 		return fmt.Errorf("start broker: listen %s: %w", b.cfg.Addr, err)
@@ -257,6 +263,7 @@ func (b *Broker) Addr() string { return b.ln.Address() }
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.lifecycle.Lock() // waits for a Start in progress
+		stop := b.stop
 		b.mu.Lock()
 		b.closed = true
 		var v3 []*mqtt.Client
@@ -274,6 +281,9 @@ func (b *Broker) Close() error {
 		_ = b.srv.Close() // calls listener.Close, then waits for mochi's client goroutines
 		b.ln.wg.Wait()    // handshakes in progress and their establish calls
 		b.bg.Wait()
+		if stop != nil {
+			stop() // last: the sessions' final status writes above still need it
+		}
 	})
 	return nil
 }

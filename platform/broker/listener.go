@@ -2,7 +2,7 @@ package broker
 
 // listener.go: the mutual-TLS listener. mochi's own TCP listener runs the
 // TLS handshake lazily inside its first read, with no deadline before
-// CONNECT, and its Close waits forever for silent peers (libraries.md A1.7).
+// CONNECT, and its Close waits forever for silent peers (docs/libraries.md A1.7).
 // This one accepts, handshakes under a deadline, and only then hands mochi a
 // connection whose CONNECT must still arrive before the same deadline.
 
@@ -68,21 +68,16 @@ func (l *listener) Address() string {
 	return l.addr
 }
 
-func (l *listener) bound() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.ln != nil
-}
-
-// Init opens the TCP socket (called by mochi's AddListener).
+// listen opens the TCP socket; Broker.start calls it before handing the
+// listener to mochi, with the caller's context.
 //
 // TCP keep-alive probes are off: every connection already has a read
 // deadline (ConnectTimeout until the login, then mochi's 1.5 x the MQTT
-// keepalive, which [LOGIN-KEEPALIVE] bounds to 30..1200 s), so a dead peer is
+// keepalive, which [LOGIN-KEEPALIVE] bounds to iotda.MaxKeepalive), so a dead peer is
 // dropped without them, and enabling them costs four setsockopt calls per
 // accepted connection on the login hot path.
-func (l *listener) Init(*slog.Logger) error {
-	ctx, cancel := context.WithTimeout(context.Background(), listenTimeout)
+func (l *listener) listen(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, listenTimeout)
 	defer cancel()
 	lc := net.ListenConfig{KeepAlive: -1}
 	ln, err := lc.Listen(ctx, "tcp", l.addr)
@@ -92,6 +87,16 @@ func (l *listener) Init(*slog.Logger) error {
 	l.mu.Lock()
 	l.ln = ln
 	l.mu.Unlock()
+	return nil
+}
+
+// Init is called by mochi's AddListener, after listen opened the socket.
+func (l *listener) Init(*slog.Logger) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln == nil {
+		return errors.New("mqtts listener: not listening")
+	}
 	return nil
 }
 
@@ -115,7 +120,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			l.guard.refuse(l.b, raw, open)
 			continue
 		}
-		st := &connState{acceptedAt: time.Now(), raw: raw, peer: raw.RemoteAddr().String(), connack: -1}
+		st := newConnState(raw)
 		if !l.track(st) {
 			_ = raw.Close()
 			return
@@ -177,7 +182,7 @@ func (l *listener) handle(st *connState, establish listeners.EstablishFn) {
 	}
 	tc := tls.Server(st.raw, cfg)
 	// The deadline is the bound; the context only lets the handshake return early.
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	start := time.Now()
 	err := tc.HandshakeContext(ctx)
 	cancel()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // Sentinel errors.
@@ -57,11 +59,11 @@ type transport interface {
 // concurrent use.
 type Session struct {
 	t       transport
-	version int
+	version iotda.MQTTVersion
 }
 
-// Version is the MQTT protocol level of the session: 3, 4 (3.1.1) or 5.
-func (s *Session) Version() int { return s.version }
+// Version is the MQTT protocol level of the session.
+func (s *Session) Version() iotda.MQTTVersion { return s.version }
 
 // Publish sends a PUBLISH. With QoS 1 it waits (at most AckTimeout, and ctx)
 // for the PUBACK and returns its reason code: under MQTT 5 a denied publish is

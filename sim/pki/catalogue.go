@@ -47,7 +47,7 @@ type VariantCase struct {
 	Name Variant
 	Desc string
 	// WantReason is the login outcome: iotda.ReasonOK, or the TLS-stage
-	// refusal reason of the login-refusal table (shared/requirements.md).
+	// refusal reason of the login-refusal table (docs/requirements.md).
 	WantReason iotda.Reason
 	// Remedy tells a device vendor what to change.
 	Remedy string

@@ -279,7 +279,7 @@ func TestCatalogueIsComplete(t *testing.T) {
 			t.Errorf("variant %q has no description", c.Name)
 		}
 		if c.WantReason != iotda.ReasonOK {
-			if r, ok := iotda.Refusals[c.WantReason]; !ok || r.Stage != iotda.StageTLS {
+			if r, ok := iotda.RefusalFor(c.WantReason); !ok || r.Stage != iotda.StageTLS {
 				t.Errorf("variant %q: reason %q is not a TLS-stage refusal of the table", c.Name, c.WantReason)
 			}
 			if c.Remedy == "" {
