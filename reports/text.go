@@ -8,8 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/iotda"
+	"github.com/certlab/certlab/loadgen/result"
 )
 
 // JSON writes the summary as indented JSON (what `certlab loadgen` saves
