@@ -139,7 +139,7 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	}
 	mqttVersion, err := iotda.ParseMQTTVersion(o.mqtt)
 	if err != nil {
-		return fmt.Errorf("--mqtt: %w", err)
+		return fmt.Errorf("--mqtt %q: %w", o.mqtt, err)
 	}
 	p.Attack.MQTTVersion = int(mqttVersion)
 	if p.Attack.CloseReset, err = parseCloseMode(o.closeMode); err != nil {
