@@ -13,9 +13,13 @@ package result
 // of per-second percentiles needs no finer resolution.
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"math/bits"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // TimedMetrics are the latency metrics kept per second, all of successful
@@ -31,8 +35,46 @@ type LatencySecond struct {
 }
 
 // LatencyCounts is a sparse latency histogram: (bucket floor in µs, count)
-// pairs in ascending order of floor. Buckets are those of LatencyBucket.
+// pairs in ascending order of floor. Buckets are those of LatencyBucket. In
+// JSON it is one string of "floor:count" pairs separated by spaces
+// ("992:3 1008:1"), so that an indented summary stays one line per histogram.
 type LatencyCounts [][2]int64
+
+// MarshalJSON writes the "floor:count ..." string.
+func (lc LatencyCounts) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 2+len(lc)*10)
+	b = append(b, '"')
+	for i, p := range lc {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendInt(b, p[0], 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, p[1], 10)
+	}
+	return append(b, '"'), nil
+}
+
+// UnmarshalJSON reads the "floor:count ..." string.
+func (lc *LatencyCounts) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("latency counts: want a string of floor:count pairs: %w", err)
+	}
+	fields := strings.Fields(s)
+	out := make(LatencyCounts, 0, len(fields))
+	for _, f := range fields {
+		fs, cs, ok := strings.Cut(f, ":")
+		floor, err1 := strconv.ParseInt(fs, 10, 64)
+		count, err2 := strconv.ParseInt(cs, 10, 64)
+		if !ok || err1 != nil || err2 != nil || floor < 0 || count < 0 {
+			return fmt.Errorf("latency counts: %q is not floor:count", f)
+		}
+		out = append(out, [2]int64{floor, count})
+	}
+	*lc = out
+	return nil
+}
 
 // latencyExactBits: values below 1<<latencyExactBits µs are their own
 // bucket; above, each doubling holds 1<<(latencyExactBits-1) = 32 buckets,

@@ -121,3 +121,27 @@ func TestAggregatorLatencyTimeline(t *testing.T) {
 		t.Fatalf("round trip: %v, %d seconds", err, len(back))
 	}
 }
+
+func TestLatencyCountsJSON(t *testing.T) {
+	in := LatencyCounts{{62, 1}, {992, 3}, {1008, 12}}
+	b, err := json.Marshal(map[string]LatencyCounts{"total": in, "none": nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"none":"","total":"62:1 992:3 1008:12"}`; string(b) != want {
+		t.Fatalf("JSON %s, want %s", b, want)
+	}
+	var back map[string]LatencyCounts
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back["total"]) != 3 || back["total"][2] != [2]int64{1008, 12} || len(back["none"]) != 0 {
+		t.Fatalf("round trip: %v", back)
+	}
+	for _, bad := range []string{`"12"`, `"a:1"`, `"1:-2"`, `[[1,2]]`} {
+		var lc LatencyCounts
+		if err := json.Unmarshal([]byte(bad), &lc); err == nil {
+			t.Errorf("%s accepted as %v", bad, lc)
+		}
+	}
+}
