@@ -97,9 +97,9 @@ func Markdown(s *result.Summary, checks []Check, cmp *Comparison) Reporter {
 			}
 		}
 		if p := Primary(s); p != nil && (p.Refused > 0 || p.Errors > 0 || p.Dropped > 0) {
-			fmt.Fprintf(&b, "\n<details><summary>Outcomes (%s)</summary>\n\n| outcome | count | unexpected |\n|---|---:|---:|\n", p.Server)
+			fmt.Fprintf(&b, "\n<details><summary>Outcomes (%s)</summary>\n\n| outcome | count | unexpected | meaning |\n|---|---:|---:|---|\n", p.Server)
 			for _, r := range p.Breakdown {
-				fmt.Fprintf(&b, "| %s | %d | %d |\n", mdEscape(breakdownLabel(r)), r.Count, r.Unexpected)
+				fmt.Fprintf(&b, "| %s | %d | %d | %s |\n", mdEscape(breakdownWith(r, r.Reason)), r.Count, r.Unexpected, mdEscape(reasonMeaning(r.Reason)))
 			}
 			b.WriteString("\n</details>\n")
 		}

@@ -49,7 +49,11 @@ func Text(s *result.Summary) Reporter {
 			if len(ss.Breakdown) > 0 {
 				fmt.Fprintf(tw, "  outcomes\tcount\tunexpected\n")
 				for _, b := range ss.Breakdown {
-					fmt.Fprintf(tw, "    %s\t%d\t%d\n", breakdownLabel(b), b.Count, b.Unexpected)
+					meaning := reasonMeaning(b.Reason)
+					if meaning != "" {
+						meaning = "\t" + meaning
+					}
+					fmt.Fprintf(tw, "    %s\t%d\t%d%s\n", breakdownWith(b, b.Reason), b.Count, b.Unexpected, meaning)
 				}
 			}
 		}
@@ -163,13 +167,24 @@ func cpuText(c *result.CPUStat) string {
 	return fmt.Sprintf("%.0f µs per login (%.0f µs per success; %.2f s)", c.PerAttemptUs, c.PerSuccessUs, c.Seconds)
 }
 
-func breakdownLabel(b result.BreakdownRow) string {
+// breakdownShort names a breakdown row for a chart label, with the MQTT
+// name of a CONNACK code: "refused · connect · connack:0x86 bad user name or password".
+func breakdownShort(b result.BreakdownRow) string {
+	reason := b.Reason
+	if m := reasonMeaning(b.Reason); m != "" {
+		name, _, _ := strings.Cut(m, ";")
+		reason += " " + name
+	}
+	return breakdownWith(b, reason)
+}
+
+func breakdownWith(b result.BreakdownRow, reason string) string {
 	parts := []string{string(b.Outcome)}
 	if b.Phase != "" {
 		parts = append(parts, b.Phase)
 	}
-	if b.Reason != "" {
-		parts = append(parts, b.Reason)
+	if reason != "" {
+		parts = append(parts, reason)
 	}
 	return strings.Join(parts, " · ")
 }

@@ -70,10 +70,13 @@ type ServerSummary struct {
 	Latency    map[string]LatencyStats `json:"latency"`    // by metric, µs
 	Histograms map[string]string       `json:"histograms"` // HDR V2 compressed (base64), for exact merges
 
-	Breakdown  []BreakdownRow   `json:"breakdown"`  // by outcome, phase, reason
-	Identities []IdentityRow    `json:"identities"` // by identity kind
-	Timeline   []Bucket         `json:"timeline"`   // per second (Unix seconds)
-	TLSVersion map[string]int64 `json:"tls_versions,omitempty"`
+	Breakdown  []BreakdownRow `json:"breakdown"`  // by outcome, phase, reason
+	Identities []IdentityRow  `json:"identities"` // by identity kind
+	Timeline   []Bucket       `json:"timeline"`   // per second (Unix seconds)
+	// LatencyTimeline is the latency of successful logins per second (Unix
+	// seconds, by the second the login ended, as in Timeline); latencytime.go.
+	LatencyTimeline []LatencySecond  `json:"latency_timeline,omitempty"`
+	TLSVersion      map[string]int64 `json:"tls_versions,omitempty"`
 
 	ClientCPU CPUStat `json:"client_cpu"`
 	// ClientFloor is the client-side crypto floor measured on the
@@ -194,8 +197,9 @@ type serverAgg struct {
 	breakdown  map[breakdownKey]*BreakdownRow
 	identities map[identityKey]*IdentityRow
 	timeline   map[int64]*Bucket
-	first      time.Time // earliest scheduled (measured)
-	last       time.Time // latest end (measured)
+	latency    latencyTimeline // per-second latency of successes
+	first      time.Time       // earliest scheduled (measured)
+	last       time.Time       // latest end (measured)
 }
 
 // NewAggregator returns an empty Aggregator.
@@ -288,6 +292,7 @@ func (a *Aggregator) Record(r *Result) error {
 		sa.record(MetricTCP, r.TCPUs)
 		sa.record(MetricTLS, r.TLSUs)
 		sa.record(MetricConnack, r.ConnackUs)
+		sa.latency.record(end.Unix(), r)
 		if r.TLSVersion != "" {
 			s.TLSVersion[r.TLSVersion]++
 		}
@@ -390,6 +395,7 @@ func (a *Aggregator) AddSummary(s *Summary) error {
 			t.Errors += b.Errors
 			t.Dropped += b.Dropped
 		}
+		sa.latency.merge(in.LatencyTimeline)
 	}
 	return nil
 }
@@ -461,6 +467,7 @@ func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
 		s.Timeline = append(s.Timeline, *b)
 	}
 	slices.SortFunc(s.Timeline, func(x, y Bucket) int { return int(x.Unix - y.Unix) })
+	s.LatencyTimeline = sa.latency.seconds()
 
 	// The measured span: the union of this server's windows, or the span of
 	// its results when no window was recorded (an interrupted run).
