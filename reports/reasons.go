@@ -7,7 +7,6 @@ package reports
 // device_not_found or username_mismatch)".
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 
@@ -97,24 +96,15 @@ func connackName(code byte) string {
 	return "not an MQTT CONNACK code"
 }
 
-// refusalTable is certlab's login-refusal table in a fixed order. It is the
-// one place this package reads iotda's table: point it at an ordered list
-// when iotda offers one.
-func refusalTable() []iotda.Refusal {
-	rows := make([]iotda.Refusal, 0, len(iotda.Refusals))
-	for _, r := range iotda.Refusals {
-		rows = append(rows, r)
-	}
-	slices.SortFunc(rows, func(a, b iotda.Refusal) int { return strings.Compare(string(a.Reason), string(b.Reason)) })
-	return rows
-}
+// refusalTable is certlab's login-refusal table, in its check order.
+func refusalTable() []iotda.Refusal { return iotda.Refusals }
 
 // refusalsWithCode lists the certlab refusal reasons that carry CONNACK code
 // code in its MQTT version (see connackName).
 func refusalsWithCode(code byte) []string {
-	version := 5
+	version := iotda.MQTT5
 	if code < 0x80 {
-		version = 4
+		version = iotda.MQTT311
 	}
 	var out []string
 	for _, r := range refusalTable() {
