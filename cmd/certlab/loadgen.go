@@ -153,19 +153,21 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if p.Attack.Mode, err = result.ParseMode(o.mode); err != nil {
 		return err
 	}
-	if err := refuseUnhonouredFlags(cmd, p.Attack.Mode); err != nil {
-		return err
-	}
 	if p.Shard, err = result.ParseShard(o.shard); err != nil {
 		return err
 	}
-	if p.Bad.Kinds, err = result.ParseBadKinds(o.badKinds); err != nil {
-		return err
+	if o.badKinds != "" { // else nil: the default kinds (for a broker target, unknown_ca only)
+		if p.Bad.Kinds, err = result.ParseBadKinds(o.badKinds); err != nil {
+			return err
+		}
 	}
 	if p.Attack.MQTTVersion, err = parseMQTTVersion(o.mqtt); err != nil {
 		return err
 	}
 	if p.Attack.CloseReset, err = parseCloseMode(o.closeMode); err != nil {
+		return err
+	}
+	if err := refuseUnhonouredFlags(cmd, p.Attack.Mode); err != nil {
 		return err
 	}
 	if p.Attack.Count > 0 && !cmd.Flags().Changed("duration") {
