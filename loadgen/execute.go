@@ -224,33 +224,20 @@ func (x *execution) pin() error {
 }
 
 // openFleet reuses the fleet in the plan's directory when it has enough
-// devices of the key type asked for, and mints one otherwise.
+// devices of the key type asked for, and mints one otherwise (OpenFleet).
 func (x *execution) openFleet(ctx context.Context) error {
 	fp := x.plan.Fleet
-	dir := fp.Dir
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "certlab-fleet-*"); err != nil {
+	if fp.Dir == "" {
+		dir, err := os.MkdirTemp("", "certlab-fleet-*")
+		if err != nil {
 			return fmt.Errorf("loadgen: %w", err)
 		}
 		x.deferCleanup(func() { _ = os.RemoveAll(dir) })
+		fp.Dir = dir
 	}
-	f, err := fleet.Load(dir)
-	switch {
-	case err == nil && f.Len() >= fp.Devices && f.Spec.KeyType == fp.KeyType:
-	case err != nil && !errors.Is(err, fleet.ErrNoFleet):
+	f, err := OpenFleet(ctx, fp, x.log)
+	if err != nil {
 		return err
-	default:
-		if err == nil {
-			_ = f.Close()
-		}
-		if fp.Devices <= 0 {
-			return fmt.Errorf("loadgen: %s holds no fleet; set --devices to mint one", dir)
-		}
-		fmt.Fprintf(x.log, "loadgen: minting %d %s devices over %d CAs into %s\n", fp.Devices, fp.KeyType, fp.CAs, dir)
-		if f, err = fleet.Mint(ctx, dir, fleet.Spec{Devices: fp.Devices, CAs: fp.CAs, KeyType: fp.KeyType}); err != nil {
-			return err
-		}
 	}
 	x.fleet = f
 	x.deferCleanup(func() { _ = f.Close() })
@@ -259,6 +246,35 @@ func (x *execution) openFleet(ctx context.Context) error {
 		x.devices = f.Len()
 	}
 	return nil
+}
+
+// OpenFleet opens the fleet in fp.Dir when it holds at least fp.Devices
+// devices of fp.KeyType, and mints one there otherwise (saying so on log).
+// With fp.SkipPrepare a fleet to be minted is an error: its certificates
+// (and CAs) would be new, so no server could know them.
+func OpenFleet(ctx context.Context, fp FleetPlan, log io.Writer) (*fleet.Fleet, error) {
+	f, err := fleet.Load(fp.Dir)
+	switch {
+	case err == nil && f.Len() >= fp.Devices && f.Spec.KeyType == fp.KeyType:
+		return f, nil
+	case err != nil && !errors.Is(err, fleet.ErrNoFleet):
+		return nil, err
+	}
+	held := "holds no fleet"
+	if err == nil {
+		held = fmt.Sprintf("holds %d %s devices", f.Len(), f.Spec.KeyType)
+		_ = f.Close()
+	}
+	if fp.Devices <= 0 {
+		return nil, fmt.Errorf("loadgen: %s %s; set --devices to mint one", fp.Dir, held)
+	}
+	if fp.SkipPrepare {
+		return nil, fmt.Errorf("--skip-prepare: %s %s, so this run would mint %d %s devices that no server knows; "+
+			"mint the fleet first and register it, or have the broker trust its CAs (certlab pki fleet-ca --fleet %s --devices %d --key-type %s --out fleet-ca.pem), "+
+			"or drop --skip-prepare", fp.Dir, held, fp.Devices, fp.KeyType, fp.Dir, fp.Devices, fp.KeyType)
+	}
+	fmt.Fprintf(log, "loadgen: minting %d %s devices over %d CAs into %s\n", fp.Devices, fp.KeyType, fp.CAs, fp.Dir)
+	return fleet.Mint(ctx, fp.Dir, fleet.Spec{Devices: fp.Devices, CAs: fp.CAs, KeyType: fp.KeyType})
 }
 
 // openServer obtains the platform under test (not in tls-only mode) and

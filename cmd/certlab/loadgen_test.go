@@ -191,6 +191,8 @@ func TestLoadgenRefusesBadFlags(t *testing.T) {
 		// Nothing to register, or no bad identity.
 		{[]string{"--skip-prepare", "--prepare-workers", "2"}, "--prepare-workers"},
 		{[]string{"--bad-kinds", "unknown_ca"}, "--bad-kinds"},
+		// --skip-prepare: a fleet this run would mint is known to no server.
+		{[]string{"--skip-prepare"}, "--skip-prepare: " + filepath.Join(out, "none") + " holds no fleet, so this run would mint 1000"},
 		// A broker without a REST API.
 		{[]string{"--target", broker}, "--skip-prepare"},
 		{[]string{"--target", broker, "--skip-prepare", "--bad-share", "0.1", "--bad-kinds", "fingerprint_mismatch"}, "--bad-kinds fingerprint_mismatch"},

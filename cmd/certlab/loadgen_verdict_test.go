@@ -39,6 +39,7 @@ func TestLoadgenDeadMQTTPort(t *testing.T) {
 	// its API alone, so only the MQTT endpoint is ever dialled.
 	writeTargetFile(t, target, fmt.Sprintf(`{"name":"dead","api_endpoint":"https://127.0.0.1:1","mqtt_endpoint":%q,"project_id":"p","access_key":"a","secret_key":"s"}`, addr))
 	out := filepath.Join(dir, "out")
+	mustRunCLI(t, "pki", "fleet-ca", "--fleet", filepath.Join(dir, "fleet"), "--devices", "4", "--out", filepath.Join(dir, "ca.pem"))
 	_, stderr, err := runCLI(t, "loadgen", "--target", target, "--no-preflight", "--skip-prepare", "--devices", "4",
 		"--fleet", filepath.Join(dir, "fleet"), "--duration", "30s", "--workers", "4", "--no-progress", "--out", out)
 	want := fmt.Sprintf("loadgen: MQTT endpoint %s refuses connections (%d consecutive refused dials, no login succeeded): is the broker running?",
@@ -75,6 +76,10 @@ func TestLoadgenExitStatus(t *testing.T) {
 		return stderr, err
 	}
 
+	// Register the even half of the fleet (shard 0/2, which also logs it in).
+	if stderr, err := run("--target", p.TargetPath(), "--shard", "0/2", "--count", "10"); err != nil {
+		t.Fatalf("registering half the fleet: %v\n%s", err, stderr)
+	}
 	t.Run("nothing registered: no login succeeded", func(t *testing.T) {
 		// The in-process platform knows neither the fleet's CA nor its devices.
 		stderr, err := run("--in-process", "--skip-prepare", "--count", "20")
@@ -83,11 +88,6 @@ func TestLoadgenExitStatus(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
 	})
-
-	// Register the even half of the fleet (shard 0/2, which also logs it in).
-	if stderr, err := run("--target", p.TargetPath(), "--shard", "0/2", "--count", "10"); err != nil {
-		t.Fatalf("registering half the fleet: %v\n%s", err, stderr)
-	}
 	t.Run("half the devices unknown: error share 50%", func(t *testing.T) {
 		stderr, err := run("--target", p.TargetPath(), "--skip-prepare", "--count", "40")
 		requireExit(t, err, exitLoadgenFailed)
