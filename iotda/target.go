@@ -272,7 +272,7 @@ func (t *Target) Credentials() Credentials {
 // root CAs. opts come last and may override any of them. A target without
 // api_endpoint has no client (ErrNoAPI).
 func (t *Target) Client(opts ...ClientOption) (*Client, error) {
-	if err := t.RequireAPI("an API client"); err != nil {
+	if err := t.RequireAPI("this use"); err != nil {
 		return nil, fmt.Errorf("target client: %w", err)
 	}
 	pool, err := t.RootCAs()

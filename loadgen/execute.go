@@ -80,7 +80,9 @@ type FleetPlan struct {
 	// ProductID is the product the fleet is registered under; default
 	// DefaultProductID.
 	ProductID string
-	// SkipPrepare: the fleet is registered already; do not call the API.
+	// SkipPrepare: the fleet is registered already (or its CAs are trusted
+	// by a broker without an API); do not call the API. A fleet the run
+	// would have to mint is then an error (OpenFleet).
 	SkipPrepare    bool
 	PrepareWorkers int // concurrent API calls while registering
 }
