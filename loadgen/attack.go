@@ -42,6 +42,7 @@ type AttackConfig struct {
 
 	ConnectTimeout time.Duration // deadline of one attempt (all phases); default 10 s
 	MQTTVersion    int           // 4 (3.1.1, default) or 5
+	Names          LoginNames    // the ClientId and username of each login; zero: IoTDA's
 	Keepalive      uint16        // seconds; default iotda.DefaultKeepalive (hold mode: iotda.MaxKeepalive, so no ping is due) [LOGIN-KEEPALIVE]
 
 	TLSVersion  string      // "1.2", "1.3" or "" (auto)
@@ -423,7 +424,9 @@ schedule:
 }
 
 // hold logs every device in once (Count of them when set), Workers at a
-// time, keeps the sessions for Duration and closes them. The window covers
+// time, keeps the sessions for Duration and closes them. With a Pacer the
+// ramp is paced: login i starts no earlier than its due time and its
+// latency runs from it, as in the open loop (holdRamp). The window covers
 // the ramp; memory per held session is measured after it.
 func (a *attacker) hold(ctx context.Context) result.Window {
 	cfg := a.cfg
@@ -435,9 +438,11 @@ func (a *attacker) hold(ctx context.Context) result.Window {
 	start := a.mark(ctx)
 	sessions := make([]closer, n)
 	sem := make(chan struct{}, cfg.Workers)
+	ramp := newHoldRamp(cfg.Pacer)
 	var wg sync.WaitGroup
 	for i := range n {
-		if ctx.Err() != nil {
+		due, ok := ramp.wait(ctx, uint64(i))
+		if !ok || ctx.Err() != nil {
 			break
 		}
 		select {
@@ -447,8 +452,10 @@ func (a *attacker) hold(ctx context.Context) result.Window {
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			now := time.Now()
-			r, s := a.attempt(ctx, uint64(i), now, false)
+			if due.IsZero() { // unpaced: due when a worker takes it
+				due = time.Now()
+			}
+			r, s := a.attempt(ctx, uint64(i), due, false)
 			if s != nil {
 				sessions[i] = s
 				cfg.Metrics.held(1)
@@ -540,8 +547,8 @@ func (a *attacker) mqttLogin(ctx context.Context, d *deviceState, r *result.Resu
 		Addr:           a.cfg.Addr,
 		TLS:            d.tls,
 		MQTTVersion:    iotda.MQTTVersion(a.cfg.MQTTVersion),
-		ClientID:       iotda.ClientIDFor(d.id.DeviceID, now), // [LOGIN-CLIENTID]
-		Username:       d.id.DeviceID,                         // [LOGIN-USERNAME]
+		ClientID:       a.cfg.Names.clientID(d.id, now), // [LOGIN-CLIENTID]
+		Username:       a.cfg.Names.username(d.id, now), // [LOGIN-USERNAME]
 		Keepalive:      a.cfg.Keepalive,
 		ConnectTimeout: a.cfg.ConnectTimeout,
 		ResetOnClose:   a.cfg.CloseReset,

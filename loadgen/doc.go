@@ -49,8 +49,21 @@
 // finds the backlog full is recorded as Outcome "dropped".
 //
 // Modes: churn (login, CONNACK, disconnect), hold (open the logins and keep
-// them for the duration), tls-only (handshake plus a one-byte echo; only the
-// baseline server speaks it).
+// them for the duration; a Pacer paces the ramp-up), tls-only (handshake
+// plus a one-byte echo; only the baseline server speaks it). A setting the
+// mode cannot honour is an error naming its flag (Plan.validateModeFlags).
+//
+// The server under test is a platform (certlab's or IoTDA: a REST API and
+// the login-refusal table) or, for a target file without api_endpoint, any
+// MQTT broker that logs devices in by certificate (broker.go): labelled
+// result.ServerTarget, expected to check chains only (ExpectBroker), with
+// the ClientId and username conventions the target names (LoginNames).
+//
+// Verdict: Execute stops an attack whose server refuses its first
+// DefaultUnreachableAfter dials (*UnreachableError) and fails a completed
+// run that confirmed no login or whose unexpected share exceeds
+// Plan.MaxErrorShare (Judge, *VerdictError); `certlab loadgen` exits 1 and
+// 2 on them.
 //
 // Bad identities (BadPlan.Share) replace a deterministic, evenly spread share
 // of the fleet's devices with a certificate the platform must refuse: a fresh

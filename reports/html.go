@@ -59,6 +59,7 @@ type htmlData struct {
 	Settings   [][2]string
 	Servers    []htmlServer
 	Ratio      float64
+	RatioOf    string // the server under test of Ratio: platform or target
 	Checks     []Check
 	Failed     int
 	Comparison *Comparison
@@ -76,7 +77,7 @@ type htmlData struct {
 // HTML writes a self-contained HTML report: inline CSS and SVG charts
 // (latency percentiles, phase latencies, throughput over time, outcome and
 // refusal breakdown, CPU per login on both sides), the run settings and the
-// platform/baseline ratio when the run had a baseline.
+// platform (or target) / baseline ratio when the run had a baseline.
 func HTML(s *result.Summary, o HTMLOptions) Reporter {
 	return func(w io.Writer) error {
 		d, err := htmlModel(s, o)
@@ -115,6 +116,9 @@ func htmlModel(s *result.Summary, o HTMLOptions) (*htmlData, error) {
 				}
 			}
 		}
+	}
+	if u := s.UnderTest(); u != nil {
+		d.RatioOf = u.Server
 	}
 	var spectrum []series
 	var phaseBars, cpuBars []bar
@@ -349,7 +353,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 {{with .Spectrum}}<div class="chart" data-chart="spectrum">{{.}}</div>{{end}}
 {{with .Phases}}<div class="chart" data-chart="phases">{{.}}</div>{{end}}
 {{with .CPU}}<div class="chart" data-chart="cpu">{{.}}</div>{{end}}
-{{if .Ratio}}<p>Server CPU per login, platform / bare crypto/tls baseline (same certificates, same client CA pool, same run): <b>{{printf "%.2f" .Ratio}}×</b></p>{{end}}
+{{if .Ratio}}<p>Server CPU per login, {{.RatioOf}} / bare crypto/tls baseline (same certificates, same client CA pool, same run): <b>{{printf "%.2f" .Ratio}}×</b></p>{{end}}
 
 {{if .Checks}}<h2>Checks</h2>
 <table><tr><th>check</th><th>server</th><th class="n">value</th><th class="n">limit</th><th>result</th></tr>

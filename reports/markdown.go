@@ -71,7 +71,7 @@ func Markdown(s *result.Summary, checks []Check, cmp *Comparison) Reporter {
 			return fmt.Sprintf("%.0f", ss.ServerCPU.PerAttemptUs)
 		})
 		if s.BaselineRatio > 0 {
-			fmt.Fprintf(&b, "\nServer CPU per login, platform / baseline: **%.2f×**\n", s.BaselineRatio)
+			fmt.Fprintf(&b, "\nServer CPU per login, %s / baseline: **%.2f×**\n", s.UnderTest().Server, s.BaselineRatio)
 		}
 		if len(checks) > 0 {
 			b.WriteString("\n| check | server | value | limit | result |\n|---|---|---:|---:|---|\n")

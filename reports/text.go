@@ -59,7 +59,7 @@ func Text(s *result.Summary) Reporter {
 		}
 		_ = tw.Flush()
 		if s.BaselineRatio > 0 {
-			fmt.Fprintf(tw, "\nserver CPU per login, platform / baseline\t%.2f×\n", s.BaselineRatio)
+			fmt.Fprintf(tw, "\nserver CPU per login, %s / baseline\t%.2f×\n", s.UnderTest().Server, s.BaselineRatio)
 		}
 		return tw.Flush()
 	}

@@ -98,6 +98,9 @@ not run (bad flags or files, target unreachable, credentials refused).`,
 				return fmt.Errorf("check: %w", err)
 			}
 			defer server.Close()
+			if err := server.Target.RequireAPI("certlab check (it reads the device's registration and login attempts)"); err != nil {
+				return fmt.Errorf("check: %w", err)
+			}
 			cfg.Target = server.Target
 			r, err := check.Run(cmd.Context(), cfg)
 			if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -14,6 +15,10 @@ import (
 	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/sim/pki"
 )
+
+// exitLoadgenFailed is loadgen's exit status for a run that measured but
+// failed its verdict (loadgen.Judge); 1 is a run that could not be made.
+const exitLoadgenFailed = 2
 
 // loadgenOptions are the flags of `certlab loadgen`: most bind straight into
 // the plan, the rest are parsed into it by runLoadgen.
@@ -45,9 +50,17 @@ Without --target, loadgen starts the reference platform as a child process
 on the target (CAs uploaded and verified, an MQTT product, devices with their
 fingerprints) unless --skip-prepare.
 
+Any mTLS MQTT broker can be the target: a target file without api_endpoint
+(then --skip-prepare is required, and the broker must trust the fleet's CAs:
+"certlab pki fleet-ca"), with its ClientId and username conventions as
+client_id_template / username_template ({device_id}, {node_id}, {product_id},
+{cn}, {YYYYMMDDHH}; IoTDA's by default). Its results are labelled "target"; it
+is expected to check certificate chains only, so --bad-kinds is unknown_ca.
+
 Pacing: a closed loop with --workers, or an open loop with --rate (latency is
 measured from each attempt's scheduled time; attempts that find no free worker
-are recorded as dropped). --baseline also runs the same identities against a
+are recorded as dropped). In hold mode --rate paces the ramp-up of the held
+logins (at most --workers in flight). A flag the mode cannot honour is an error. --baseline also runs the same identities against a
 bare crypto/tls server (child process) and reports the server CPU ratio.
 
 Each summary also states the client-side crypto floor, measured on this machine
@@ -56,11 +69,20 @@ multiple of it. The generator re-executes itself with sysmon kept out of deep sl
 (GODEBUG=schedtrace; CERTLAB_LOADGEN_RUNTIME=default opts out) and, next to a local
 server, uses half the CPUs (--procs); --pin also pins the server children.
 
+Exit status: 0 when the run passed; 2 when it measured but failed: no login
+succeeded, or more than --max-error-share (default 0.05) of a server's
+attempts ended unexpectedly (errors, drops, good identities refused, bad
+identities let in or refused the wrong way; the expected refusals of
+--bad-share identities are not errors); 1 when it could not run (bad flags, a
+target that fails its pre-flight, or an MQTT endpoint that refuses the first
+50 dials: the run stops at once instead of dialling for the whole duration).
+
 Examples:
   certlab loadgen --fleet /tmp/fleet --devices 2000 --duration 20s --workers 16 --baseline
   certlab loadgen --pin --fleet /tmp/fleet --devices 2000 --mode tls-only --kex x25519 --tls 1.3
   certlab loadgen --target target.json --fleet fleet --rate 500 --duration 1m --bad-share 0.1
-  certlab loadgen --target target.json --fleet fleet --shard 2/8 --out out/shard-2`,
+  certlab loadgen --target target.json --fleet fleet --shard 2/8 --out out/shard-2
+  certlab loadgen --target mosquitto.json --skip-prepare --fleet fleet --devices 200 --duration 20s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLoadgen(cmd.Context(), cmd, o) },
 	}
@@ -79,11 +101,11 @@ Examples:
 
 	f.StringVar(&o.mode, "mode", string(result.ModeChurn), "churn (login, CONNACK, disconnect), hold (open and keep logins for --duration), tls-only (baseline server only)")
 	f.IntVar(&p.Attack.Workers, "workers", 16, "closed loop: concurrent workers; open loop: attempts in flight at most")
-	f.Float64Var(&p.Attack.Rate, "rate", 0, "open loop: attempts per second (0 = closed loop)")
-	f.IntVar(&p.Attack.Backlog, "backlog", 0, "open loop: due attempts that may wait for a worker before being dropped (default --workers)")
+	f.Float64Var(&p.Attack.Rate, "rate", 0, "open loop: attempts per second (0 = closed loop); hold: logins started per second during the ramp-up")
+	f.IntVar(&p.Attack.Backlog, "backlog", 0, "open loop (churn, tls-only): due attempts that may wait for a worker before being dropped (default --workers)")
 	f.DurationVar(&p.Attack.Duration, "duration", 10*time.Second, "measured duration (hold: how long logins are held); 0 with --count")
 	f.IntVar(&p.Attack.Count, "count", 0, "measured attempts (0 = by --duration)")
-	f.DurationVar(&p.Attack.Warmup, "warmup", 0, "warm-up before the measured window (excluded from the summary)")
+	f.DurationVar(&p.Attack.Warmup, "warmup", 0, "warm-up before the measured window (excluded from the summary; not in hold mode)")
 	f.DurationVar(&p.Attack.ConnectTimeout, "connect-timeout", 10*time.Second, "deadline of one login (TCP + TLS + CONNECT -> CONNACK)")
 	f.Uint16Var(&p.Attack.Keepalive, "keepalive", 0, fmt.Sprintf("MQTT keepalive in seconds (default %d; hold: %d)", iotda.DefaultKeepalive, iotda.MaxKeepalive))
 
@@ -92,7 +114,8 @@ Examples:
 	f.StringVar(&p.Attack.VerifyServer, "verify-server", loadgen.VerifyCached, "server chain check: cached (crypto/x509 once per server certificate; CertificateVerify on every handshake) or full (every handshake)")
 	f.BoolVar(&p.Attack.Resumption, "resume", false, "TLS session resumption (one session cache per device)")
 	f.StringVar(&o.mqtt, "mqtt", iotda.MQTT311.String(), "MQTT version: 3.1.1 or 5")
-	f.Float64Var(&p.Bad.Share, "bad-share", 0, "share of devices presenting a bad identity (0..1), refused by the platform")
+	f.Float64Var(&p.Bad.Share, "bad-share", 0, "share of devices presenting a bad identity (0..1), which the server must refuse")
+	f.Float64Var(&p.MaxErrorShare, "max-error-share", loadgen.DefaultMaxErrorShare, "fail the run (exit 2) when more than this share (0..1) of a server's attempts end unexpectedly: errors, drops, good identities refused, bad ones let in")
 	f.StringVar(&o.badKinds, "bad-kinds", "", "bad identities to rotate: fingerprint_mismatch,unregistered,unknown_ca (default all)")
 
 	f.StringVar(&p.RunID, "run-id", "", "run ID shared by the shards of one run (default: generated)")
@@ -134,8 +157,10 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if p.Shard, err = result.ParseShard(o.shard); err != nil {
 		return err
 	}
-	if p.Bad.Kinds, err = result.ParseBadKinds(o.badKinds); err != nil {
-		return err
+	if o.badKinds != "" { // else nil: the default kinds (for a broker target, unknown_ca only)
+		if p.Bad.Kinds, err = result.ParseBadKinds(o.badKinds); err != nil {
+			return err
+		}
 	}
 	mqttVersion, err := iotda.ParseMQTTVersion(o.mqtt)
 	if err != nil {
@@ -143,6 +168,9 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	}
 	p.Attack.MQTTVersion = int(mqttVersion)
 	if p.Attack.CloseReset, err = parseCloseMode(o.closeMode); err != nil {
+		return err
+	}
+	if err := refuseUnhonouredFlags(cmd, p.Attack.Mode); err != nil {
 		return err
 	}
 	if p.Attack.Count > 0 && !cmd.Flags().Changed("duration") {
@@ -158,6 +186,10 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	p.Progress = !o.noProgress
 	p.Stdout, p.Log = cmd.OutOrStdout(), cmd.ErrOrStderr()
 	_, err = loadgen.Execute(ctx, p)
+	if ve, ok := errors.AsType[*loadgen.VerdictError](err); ok {
+		fmt.Fprintln(cmd.ErrOrStderr(), "certlab:", ve)
+		return exitError{code: exitLoadgenFailed}
+	}
 	return err
 }
 

@@ -29,9 +29,10 @@ func pkiCmd() *cobra.Command {
                                                    fingerprints to register the device with
 
 "certlab pki variants" lists the deliberately bad certificates "device --variant"
-can make, with the login outcome each must produce.`,
+can make, with the login outcome each must produce. "certlab pki fleet-ca" exports
+a fleet's device CAs for the trust store of a broker that is not certlab's platform.`,
 	}
-	cmd.AddCommand(pkiCACmd(), pkiDeviceCmd(), pkiVerifyCertCmd(), pkiVariantsCmd())
+	cmd.AddCommand(pkiCACmd(), pkiDeviceCmd(), pkiVerifyCertCmd(), pkiVariantsCmd(), pkiFleetCACmd())
 	return cmd
 }
 

@@ -107,7 +107,7 @@ func runSim(ctx context.Context, stdout io.Writer, fl simFlags) error {
 	defer f.Close()
 	status.printf("fleet %s ready in %s", f.ID, time.Since(start).Round(time.Millisecond))
 
-	server, err := openServer(ctx, fl.target, fl.noPreflight)
+	server, err := openServer(ctx, fl.target, fl.noPreflight, "certlab sim (it registers the fleet)")
 	if err != nil {
 		return err
 	}

@@ -46,8 +46,13 @@ const (
 
 // Server names (Result.Server, Window.Server).
 const (
+	// ServerPlatform: a platform that follows IoTDA's contract (a REST API
+	// and the login-refusal table): certlab's reference platform or IoTDA.
 	ServerPlatform = "platform"
-	ServerBaseline = "baseline"
+	// ServerTarget: any other MQTT broker a target file names (no REST API),
+	// e.g. mosquitto; it checks the certificate chain and nothing more.
+	ServerTarget   = "target"
+	ServerBaseline = "baseline" // the bare crypto/tls server loadgen starts
 )
 
 // Result is the record of one login attempt: flat, one JSON line each.
@@ -55,7 +60,7 @@ const (
 // to Start in a closed loop) to the end of the attempt, so queueing is in it.
 type Result struct {
 	Seq       uint64    `json:"seq"`       // attempt number within its server's attack, from 0
-	Server    string    `json:"server"`    // "platform" or "baseline"
+	Server    string    `json:"server"`    // "platform", "target" or "baseline"
 	Device    int       `json:"device"`    // fleet index of the device
 	Identity  BadKind   `json:"identity"`  // "good" or the kind of bad identity presented
 	Scheduled time.Time `json:"scheduled"` // when the attempt was due

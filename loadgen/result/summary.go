@@ -41,9 +41,10 @@ type Summary struct {
 	Format  string          `json:"format"`
 	Runs    []RunInfo       `json:"runs"` // one per shard/file
 	Windows []Window        `json:"windows"`
-	Servers []ServerSummary `json:"servers"` // platform first, then baseline
-	// BaselineRatio is the platform's server CPU per login attempt divided
-	// by the baseline server's, when both were measured.
+	Servers []ServerSummary `json:"servers"` // platform (or target) first, then baseline
+	// BaselineRatio is the server CPU per login attempt of the server under
+	// test (platform or target) divided by the baseline server's, when both
+	// were measured.
 	BaselineRatio float64 `json:"baseline_ratio,omitempty"`
 }
 
@@ -156,6 +157,15 @@ func (s *Summary) Server(name string) *ServerSummary {
 		}
 	}
 	return nil
+}
+
+// UnderTest is the summary of the server under test: the platform or the
+// target (nil when only the baseline ran).
+func (s *Summary) UnderTest() *ServerSummary {
+	if p := s.Server(ServerPlatform); p != nil {
+		return p
+	}
+	return s.Server(ServerTarget)
 }
 
 // Histogram decodes one latency histogram of a server summary (nil when absent).
@@ -412,7 +422,7 @@ func (a *Aggregator) Summary() (*Summary, error) {
 		}
 		out.Servers = append(out.Servers, ss)
 	}
-	p, b := out.Server(ServerPlatform), out.Server(ServerBaseline)
+	p, b := out.UnderTest(), out.Server(ServerBaseline)
 	if p != nil && b != nil && p.ServerCPU != nil && b.ServerCPU != nil && b.ServerCPU.PerAttemptUs > 0 {
 		out.BaselineRatio = p.ServerCPU.PerAttemptUs / b.ServerCPU.PerAttemptUs
 	}
@@ -421,7 +431,7 @@ func (a *Aggregator) Summary() (*Summary, error) {
 
 func serverRank(name string) int {
 	switch name {
-	case ServerPlatform:
+	case ServerPlatform, ServerTarget:
 		return 0
 	case ServerBaseline:
 		return 1
