@@ -12,7 +12,7 @@
 // (auth type, frozen, MQTT product, primary or secondary fingerprint in
 // SHA-256 or SHA-1) [DEV-FINGERPRINT] [DEV-FINGERPRINT-SECONDARY]
 // [PROTO-MQTT-ONLY] [DEV-FREEZE]. Each problem names the login-refusal reason
-// it causes (shared/requirements.md, "Login refusals") and a remedy; the
+// it causes (docs/requirements.md, "Login refusals") and a remedy; the
 // certificate remedies are the ones of the sim/pki catalogue, so a variant
 // and its explanation have one wording.
 //
@@ -62,8 +62,8 @@ type Config struct {
 	// TLSVersion pins the login's TLS version (tls.VersionTLS12 or
 	// tls.VersionTLS13); 0 lets client and server agree.
 	TLSVersion uint16
-	// MQTTVersion is 4 (MQTT 3.1.1, default) or 5.
-	MQTTVersion int
+	// MQTTVersion is iotda.MQTT311 (default) or iotda.MQTT5.
+	MQTTVersion iotda.MQTTVersion
 	// ConnectTimeout bounds the login (TCP + TLS + CONNECT -> CONNACK); default 10 s.
 	ConnectTimeout time.Duration
 	// APITimeout bounds each API call; default 15 s.
@@ -77,7 +77,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.MQTTVersion == 0 {
-		c.MQTTVersion = 4
+		c.MQTTVersion = iotda.MQTT311
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
@@ -107,8 +107,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, errors.New("check: Config.Leaf with a certificate is required")
 	case cfg.Leaf.Key == nil:
 		return nil, errors.New("check: Config.Leaf has no private key")
-	case cfg.MQTTVersion != 4 && cfg.MQTTVersion != 5:
-		return nil, fmt.Errorf("check: MQTT version %d (want 4 for 3.1.1, or 5)", cfg.MQTTVersion)
+	case cfg.MQTTVersion != iotda.MQTT311 && cfg.MQTTVersion != iotda.MQTT5:
+		return nil, fmt.Errorf("check: MQTT version %s (want 3.1.1 or 5)", cfg.MQTTVersion)
 	case cfg.TLSVersion != 0 && cfg.TLSVersion != tls.VersionTLS12 && cfg.TLSVersion != tls.VersionTLS13:
 		return nil, fmt.Errorf("check: TLS version %#04x (want TLS 1.2 or 1.3)", cfg.TLSVersion)
 	}
@@ -161,10 +161,10 @@ func (c *checker) api(ctx context.Context) (context.Context, context.CancelFunc)
 
 // login logs the device in once, with the certificate always presented.
 func (c *checker) login(ctx context.Context) Login {
-	out := Login{MQTTVersion: mqttName(c.cfg.MQTTVersion), Username: c.cfg.DeviceID}
+	out := Login{MQTTVersion: c.cfg.MQTTVersion.String(), Username: c.cfg.DeviceID}
 	tlsCfg, err := c.cfg.Target.TLSConfig()
 	if err != nil {
-		out.Outcome, out.Error = string(device.OutcomeError), fmt.Sprintf("target TLS configuration: %v", err)
+		out.Outcome, out.Error = iotda.OutcomeError, fmt.Sprintf("target TLS configuration: %v", err)
 		return out
 	}
 	cert := c.leaf.TLSCertificate()
@@ -173,7 +173,7 @@ func (c *checker) login(ctx context.Context) Login {
 		tlsCfg.MinVersion, tlsCfg.MaxVersion = v, v
 	}
 	tlsCfg.GetClientCertificate = device.AlwaysPresent(cert)
-	out.ClientID = device.ClientID(c.cfg.DeviceID, c.now)
+	out.ClientID = iotda.ClientIDFor(c.cfg.DeviceID, c.now)
 	c.loginStart = time.Now()
 	s, res := device.Login(ctx, device.Config{
 		Addr:           c.cfg.Target.MQTTAddress(),
@@ -186,11 +186,11 @@ func (c *checker) login(ctx context.Context) Login {
 	if s != nil {
 		_ = s.Close()
 	}
-	out.Outcome = string(res.Outcome)
+	out.Outcome = res.Outcome
 	out.Phase = string(res.Phase)
 	out.ClientReason = res.Reason
 	out.Alert = res.Alert
-	if res.Phase == device.PhaseConnect && res.Outcome == device.OutcomeRefused {
+	if res.Phase == device.PhaseConnect && res.Outcome == iotda.OutcomeRefused {
 		code := int(res.ConnackCode)
 		out.ConnackCode = &code
 	}
@@ -257,25 +257,6 @@ func (c *checker) platformRecord(ctx context.Context, l Login) (*iotda.LoginAtte
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func mqttName(v int) string {
-	if v == 5 {
-		return "5"
-	}
-	return "3.1.1"
-}
-
-// ParseMQTTVersion reads an MQTT version as people write it: "3.1.1" (or
-// "311", "4") and "5" (or "5.0").
-func ParseMQTTVersion(s string) (int, error) {
-	switch s {
-	case "3.1.1", "311", "4", "v3.1.1", "mqttv311":
-		return 4, nil
-	case "5", "5.0", "v5", "mqttv5":
-		return 5, nil
-	}
-	return 0, fmt.Errorf("MQTT version %q: want 3.1.1 or 5", s)
 }
 
 // describe summarises the certificate for the report.

@@ -77,7 +77,7 @@ func (f *fixture) register(t *testing.T, ctx context.Context, nodeID, fingerprin
 	return d.DeviceID
 }
 
-func (f *fixture) run(t *testing.T, ctx context.Context, leaf *pki.Leaf, deviceID string, mqtt int) *check.Report {
+func (f *fixture) run(t *testing.T, ctx context.Context, leaf *pki.Leaf, deviceID string, mqtt iotda.MQTTVersion) *check.Report {
 	t.Helper()
 	r, err := check.Run(ctx, check.Config{Target: f.target, Leaf: leaf, DeviceID: deviceID, MQTTVersion: mqtt, AttemptWait: 2 * time.Second})
 	if err != nil {
@@ -159,7 +159,7 @@ func TestCatalogueVariants(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	t.Cleanup(cancel) // not defer: the parallel subtests run after this function returns
 	for i, vc := range pki.Catalogue {
-		mqtt := 4
+		mqtt := iotda.MQTT311
 		if i%2 == 1 {
 			mqtt = 5
 		}
@@ -199,7 +199,7 @@ func TestDeviceProblems(t *testing.T) {
 		name string
 		// setup registers what the case needs and returns the device's leaf and ID.
 		setup      func(t *testing.T, node string) (*pki.Leaf, string)
-		mqtt       int
+		mqtt       iotda.MQTTVersion
 		wantReason iotda.Reason
 		wantCheck  string // the check that must explain it
 		wantStatus check.Status
@@ -326,16 +326,14 @@ func TestConnackAgreesWithTheRefusalTable(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	for _, mqtt := range []int{4, 5} {
-		node := "connack-" + map[int]string{4: "v311", 5: "v5"}[mqtt]
+	for _, mqtt := range []iotda.MQTTVersion{4, 5} {
+		node := "connack-" + map[iotda.MQTTVersion]string{4: "v311", 5: "v5"}[mqtt]
 		leaf := mustLeaf(t, f.ca, productID+"_"+node)
 		other := mustLeaf(t, f.ca, node+" other")
 		id := f.register(t, ctx, node, other.FingerprintSHA256())
 		r := f.run(t, ctx, leaf, id, mqtt)
-		want := iotda.Refusals[iotda.ReasonFingerprintMismatch].MQTT3
-		if mqtt == 5 {
-			want = iotda.Refusals[iotda.ReasonFingerprintMismatch].MQTT5
-		}
+		ref, _ := iotda.RefusalFor(iotda.ReasonFingerprintMismatch)
+		want := ref.Code(mqtt)
 		if r.Login.ConnackCode == nil || *r.Login.ConnackCode != int(want) {
 			t.Errorf("MQTT %s: CONNACK %v, want 0x%02x", r.Login.MQTTVersion, r.Login.ConnackCode, want)
 		}

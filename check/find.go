@@ -145,8 +145,8 @@ func deviceFingerprint(d *iotda.Device, sha256, sha1 string) (string, bool) {
 		return "", false
 	}
 	for _, fp := range []string{d.AuthInfo.Fingerprint, d.AuthInfo.SecondaryFingerprint} {
-		if alg, ok := fingerprintMatches(fp, sha256, sha1); ok && fp != "" {
-			return alg, true
+		if iotda.FingerprintMatches(fp, sha256, sha1) {
+			return iotda.FingerprintDigest(fp), true
 		}
 	}
 	return "", false

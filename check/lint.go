@@ -6,9 +6,7 @@ package check
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
 	"slices"
@@ -69,32 +67,18 @@ func (c *checker) keyPair() Finding {
 	return f.pass("the private key belongs to the certificate")
 }
 
-// key: RSA ≥ 2048, ECDSA P-256/P-384/P-521 or Ed25519.
+// key: the key policy the platform applies (iotda.CheckKey): RSA
+// 2048..8192, ECDSA P-256/P-384/P-521 or Ed25519.
 func (c *checker) key() Finding {
 	f := Finding{Check: CheckKey}
 	desc := pki.KeyDescription(c.leaf.Cert.PublicKey)
-	switch k := c.leaf.Cert.PublicKey.(type) {
-	case *rsa.PublicKey:
-		bits := k.N.BitLen()
-		switch {
-		case bits < 1024:
-			return f.fail(iotda.ReasonBadChain, desc+": RSA keys below 1024 bits are refused by TLS stacks (Go, OpenSSL)",
-				"reissue the device certificate with an ECDSA P-256 or RSA 2048+ key")
-		case bits < 2048:
-			return f.warn(desc+": weak; accepted here but refused by stricter platforms", remedyOf(pki.VariantRSA1024))
-		}
-		return f.pass(desc)
-	case *ecdsa.PublicKey:
-		switch desc {
-		case "ECDSA P-256", "ECDSA P-384", "ECDSA P-521":
-			return f.pass(desc)
-		}
-		return f.fail(iotda.ReasonBadChain, desc+": only the NIST curves P-256, P-384 and P-521 are supported",
-			"reissue the device certificate with an ECDSA P-256 key")
-	case ed25519.PublicKey:
+	if err := iotda.CheckKey(iotda.RoleDeviceCert, c.leaf.Cert.PublicKey); err != nil {
+		return f.fail(iotda.ReasonBadChain, err.Error(), pki.RemedyKeyPolicy)
+	}
+	if _, ok := c.leaf.Cert.PublicKey.(ed25519.PublicKey); ok {
 		return f.pass(desc + " (TLS 1.2 and 1.3 support it; check that the device's TLS stack does)")
 	}
-	return f.fail(iotda.ReasonBadChain, desc+": unsupported key type", "reissue the device certificate with an ECDSA P-256 or RSA 2048+ key")
+	return f.pass(desc)
 }
 
 // insecureSignature reports whether alg is refused in certificate chains (MD5, SHA-1).
@@ -190,6 +174,12 @@ func (c *checker) intermediates() Finding {
 	}
 	if len(bad) > 0 {
 		return f.fail(iotda.ReasonBadChain, strings.Join(bad, "; "), remedyOf(pki.VariantIntermediateNotCA))
+	}
+	for _, ic := range c.leaf.Chain {
+		if err := iotda.CheckKey(iotda.RoleIntermediateCA, ic.PublicKey); err != nil {
+			return f.fail(iotda.ReasonBadChain, fmt.Sprintf("intermediate %q: %v", ic.Subject.CommonName, err),
+				"reissue the intermediate CA with an allowed key ("+iotda.KeyPolicy+") and the device certificates under it")
+		}
 	}
 	for _, ic := range c.leaf.Chain {
 		switch {
@@ -398,8 +388,8 @@ func (c *checker) device(ctx context.Context) []Finding {
 		if reg.value == "" {
 			continue
 		}
-		if alg, ok := fingerprintMatches(reg.value, sha256, sha1); ok {
-			return []Finding{dev, fp.pass(fmt.Sprintf("the certificate matches the %s fingerprint (%s)", reg.which, alg))}
+		if iotda.FingerprintMatches(reg.value, sha256, sha1) { // [DEV-FINGERPRINT]
+			return []Finding{dev, fp.pass(fmt.Sprintf("the certificate matches the %s fingerprint (%s)", reg.which, iotda.FingerprintDigest(reg.value)))}
 		}
 	}
 	registered := []string{}
@@ -434,17 +424,4 @@ func (c *checker) deviceState(ctx context.Context, f Finding, d *iotda.Device) F
 			remedyFor(iotda.ReasonNotMQTTProduct))
 	}
 	return f.pass(fmt.Sprintf("registered with %s under MQTT product %q, status %s", d.AuthInfo.AuthType, p.ProductID, d.Status))
-}
-
-// fingerprintMatches compares a registered fingerprint with the
-// certificate's: 40 hex digits are SHA-1, 64 SHA-256, case-insensitively. [DEV-FINGERPRINT]
-func fingerprintMatches(registered, sha256, sha1 string) (string, bool) {
-	r := strings.ToLower(strings.ReplaceAll(registered, ":", ""))
-	switch len(r) {
-	case 64:
-		return "SHA-256", r == sha256
-	case 40:
-		return "SHA-1", r == sha1
-	}
-	return "", false
 }

@@ -78,19 +78,19 @@ type Certificate struct {
 
 // Login is what the real login negotiated and how it ended, as the device saw it.
 type Login struct {
-	MQTTVersion  string  `json:"mqtt_version"` // "3.1.1" or "5"
-	ClientID     string  `json:"client_id"`
-	Username     string  `json:"username"`
-	Outcome      string  `json:"outcome"`                 // success, refused or error (sim/device)
-	Phase        string  `json:"phase,omitempty"`         // where it ended: tcp, tls, connect
-	ClientReason string  `json:"client_reason,omitempty"` // sim/device's classification: tls_alert:…, connack:0x87, timeout…
-	Alert        string  `json:"alert,omitempty"`         // TLS alert received
-	ConnackCode  *int    `json:"connack_code,omitempty"`  // CONNACK refusal code
-	ReasonString string  `json:"reason_string,omitempty"` // MQTT 5 CONNACK reason string
-	TLSVersion   string  `json:"tls_version,omitempty"`
-	CipherSuite  string  `json:"cipher_suite,omitempty"`
-	DurationMs   float64 `json:"duration_ms"`
-	Error        string  `json:"error,omitempty"`
+	MQTTVersion  string        `json:"mqtt_version"` // "3.1.1" or "5"
+	ClientID     string        `json:"client_id"`
+	Username     string        `json:"username"`
+	Outcome      iotda.Outcome `json:"outcome"`                 // success, refused or error (sim/device)
+	Phase        string        `json:"phase,omitempty"`         // where it ended: tcp, tls, connect
+	ClientReason string        `json:"client_reason,omitempty"` // sim/device's classification: tls_alert:…, connack:0x87, timeout…
+	Alert        string        `json:"alert,omitempty"`         // TLS alert received
+	ConnackCode  *int          `json:"connack_code,omitempty"`  // CONNACK refusal code
+	ReasonString string        `json:"reason_string,omitempty"` // MQTT 5 CONNACK reason string
+	TLSVersion   string        `json:"tls_version,omitempty"`
+	CipherSuite  string        `json:"cipher_suite,omitempty"`
+	DurationMs   float64       `json:"duration_ms"`
+	Error        string        `json:"error,omitempty"`
 }
 
 // Report is the compatibility report of one device.
@@ -143,7 +143,7 @@ func (r *Report) decide() {
 		r.Problems = append(r.Problems, Finding{Check: CheckLogin, Status: StatusFail, Message: why, Remedy: r.Remedy})
 		return
 	}
-	if l.Outcome == string(device.OutcomeSuccess) {
+	if l.Outcome == iotda.OutcomeSuccess {
 		r.Compatible, r.Reason = true, iotda.ReasonOK
 		r.Explanation = fmt.Sprintf("logged in over MQTT %s with %s %s", l.MQTTVersion, l.TLSVersion, l.CipherSuite)
 		if f := firstFail(func(Finding) bool { return true }); f != nil {
@@ -152,7 +152,7 @@ func (r *Report) decide() {
 		return
 	}
 	switch {
-	case r.Platform != nil && r.Platform.Outcome != "success" && r.Platform.Reason != "":
+	case r.Platform != nil && r.Platform.Outcome != iotda.OutcomeSuccess && r.Platform.Reason != "":
 		r.Reason = r.Platform.Reason
 		r.Explanation = fmt.Sprintf("the platform refused the login at the %s stage: %s", r.Platform.Stage, r.Platform.Reason)
 		if r.Platform.Detail != "" {
@@ -179,7 +179,7 @@ func (r *Report) decide() {
 // endpoint refused or dropped the TCP connection, or the client did not
 // trust the server. "" when it did reach them.
 func unreachable(l Login) string {
-	if l.Outcome != string(device.OutcomeError) {
+	if l.Outcome != iotda.OutcomeError {
 		return ""
 	}
 	switch {
@@ -198,20 +198,20 @@ func unreachable(l Login) string {
 // TLS alerts back to reasons (ambiguous codes leave the reason empty).
 func inferFromLogin(l Login) (iotda.Reason, string) {
 	switch {
-	case l.Outcome == string(device.OutcomeError):
+	case l.Outcome == iotda.OutcomeError:
 		return "", fmt.Sprintf("the login did not complete (%s phase, %s): %s", l.Phase, l.ClientReason, l.Error)
 	case l.ClientReason == device.ReasonClosedBeforeTLS:
 		return iotda.ReasonServerBusy, "the platform closed the connection before the TLS handshake (a connection or handshake limit)"
 	case l.ConnackCode != nil:
 		var cands []string
-		for reason, ref := range iotda.Refusals {
-			version := 4
-			if l.MQTTVersion == "5" {
-				version = 5
-			}
+		version, err := iotda.ParseMQTTVersion(l.MQTTVersion)
+		if err != nil {
+			version = iotda.MQTT311
+		}
+		for _, ref := range iotda.Refusals {
 			code := ref.Code(version)
 			if ref.Stage == iotda.StageConnect && int(code) == *l.ConnackCode {
-				cands = append(cands, string(reason))
+				cands = append(cands, string(ref.Reason))
 			}
 		}
 		slices.Sort(cands)
@@ -312,8 +312,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	l := r.Login
 	fmt.Fprintf(&b, "\nlogin over MQTT %s as ClientId %s, username %s\n", l.MQTTVersion, l.ClientID, l.Username)
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	outcome := l.Outcome
-	if l.Outcome != string(device.OutcomeSuccess) {
+	outcome := string(l.Outcome)
+	if l.Outcome != iotda.OutcomeSuccess {
 		outcome += fmt.Sprintf(" in the %s phase: %s", l.Phase, l.ClientReason)
 		if l.ReasonString != "" {
 			outcome += " (" + l.ReasonString + ")"
@@ -323,7 +323,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	if l.TLSVersion != "" {
 		fmt.Fprintf(tw, "  TLS\t%s, %s\n", l.TLSVersion, l.CipherSuite)
 	}
-	if l.Error != "" && l.Outcome != string(device.OutcomeSuccess) {
+	if l.Error != "" && l.Outcome != iotda.OutcomeSuccess {
 		fmt.Fprintf(tw, "  error\t%s\n", l.Error)
 	}
 	switch p := r.Platform; {

@@ -18,7 +18,6 @@ import (
 	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/platform"
 	"github.com/certlab/certlab/platform/platformtest"
-	"github.com/certlab/certlab/sim/device"
 	"github.com/certlab/certlab/sim/pki"
 )
 
@@ -119,13 +118,13 @@ func (f *fixture) identity(t *testing.T, node, kind string) identity {
 	}
 	return identity{
 		deviceID: deviceID,
-		clientID: device.ClientID(deviceID, time.Now()),
+		clientID: iotda.ClientIDFor(deviceID, time.Now()),
 		cert:     filepath.Join(f.dir, node+pki.CertSuffix),
 		key:      filepath.Join(f.dir, node+pki.KeySuffix),
 	}
 }
 
-func (id identity) topic(suffix string) string { return "$oc/devices/" + id.deviceID + "/" + suffix }
+func (id identity) topic(suffix string) string { return iotda.DeviceTopic(id.deviceID, suffix) }
 
 // sendDown sends a message to the device through the API (CreateMessage).
 func (f *fixture) sendDown(t *testing.T, deviceID, text string) {

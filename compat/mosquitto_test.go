@@ -39,10 +39,8 @@ func connackOf(out string) int {
 
 // refusalCode is the CONNACK code of a refusal for an MQTT protocol level.
 func refusalCode(r iotda.Reason, level int) int {
-	if level == 5 {
-		return int(iotda.Refusals[r].MQTT5)
-	}
-	return int(iotda.Refusals[r].MQTT3)
+	ref, _ := iotda.RefusalFor(r)
+	return int(ref.Code(iotda.MQTTVersion(level)))
 }
 
 func TestMosquitto(t *testing.T) {
@@ -104,7 +102,7 @@ func TestMosquitto(t *testing.T) {
 				t.Parallel()
 				id := f.identity(t, "mosq-acl-"+v.flag, good)
 				p := start(t, sub, append(f.mosquittoArgs(id, v.flag),
-					"-t", "$oc/devices/"+productID+"_someone-else/sys/messages/down", "-q", "1", "-C", "1", "-W", "10")...)
+					"-t", iotda.DeviceTopic(productID+"_someone-else", iotda.TopicMessagesDown), "-q", "1", "-C", "1", "-W", "10")...)
 				_, out := p.wait(t)
 				// [ACL-OWN-TOPICS] SUBACK failure: 0x80 (3.1.1), 0x80 or 0x87 (5).
 				if connackOf(out) != 0 || !regexp.MustCompile(`Subscribed \(mid: \d+\): (128|135)`).MatchString(out) {

@@ -5,7 +5,7 @@
 //
 // The .feature files are grouped by capability (ca/, devices/, login/, acl/,
 // mqtt/) and embedded in the package. Every scenario carries the requirement
-// IDs of shared/requirements.md as tags (@CA-QUOTA, @LOGIN-TLS, ...); Run
+// IDs of docs/requirements.md as tags (@CA-QUOTA, @LOGIN-TLS, ...); Run
 // reports pass/fail per requirement ID from godog's cucumber JSON.
 //
 // The step definitions reach a target only through its public interfaces —

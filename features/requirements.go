@@ -1,12 +1,18 @@
 package features
 
-// Requirement is one ID of shared/requirements.md.
+import (
+	"fmt"
+
+	"github.com/certlab/certlab/iotda"
+)
+
+// Requirement is one ID of docs/requirements.md.
 type Requirement struct {
 	ID        string // tag without "@", e.g. "CA-QUOTA"
 	Behaviour string // one-line summary
 }
 
-// Requirements is the requirement catalogue of shared/requirements.md, in its
+// Requirements is the requirement catalogue of docs/requirements.md, in its
 // order. The suite must cover every ID with at least one scenario
 // (coverage_test.go enforces it); Run reports results for each.
 var Requirements = []Requirement{
@@ -31,8 +37,8 @@ var Requirements = []Requirement{
 	{"LOGIN-CLIENTID", "ClientId {device_id}_0_{0|1}_{YYYYMMDDHH} is checked, parsed from the right"},
 	{"LOGIN-USERNAME", "username must equal the device_id; the password is ignored"},
 	{"LOGIN-PROJECT", "the anchoring CA must belong to the device's project"},
-	{"LOGIN-KEEPALIVE", "keepalive must be 30-1200 s"},
+	{"LOGIN-KEEPALIVE", fmt.Sprintf("keepalive must be %d-%d s", iotda.MinKeepalive, iotda.MaxKeepalive)},
 	{"LOGIN-TAKEOVER", "one connection per device: a second login takes over"},
-	{"ACL-OWN-TOPICS", "a device publishes and subscribes only under $oc/devices/{its device_id}/"},
+	{"ACL-OWN-TOPICS", "a device publishes and subscribes only under " + iotda.TopicPrefix("{its device_id}")},
 	{"MQTT-LIMITS", "no QoS 2, no retained messages, no wills, PUBLISH <= 1 MB"},
 }

@@ -28,6 +28,8 @@ func (w *world) caSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^a fresh project$`, w.aFreshProject)
 	sc.Step(`^I upload CA "([^"]*)"$`, w.iUploadCA)
 	sc.Step(`^I upload (.+) as a device CA$`, w.iUploadBadCA)
+	sc.Step(`^a device CA "([^"]*)" with an? "([^"]*)" key$`, w.aDeviceCAWithKey)
+	sc.Step(`^I upload a device CA with an? "([^"]*)" key$`, w.iUploadCAWithKey)
 	sc.Step(`^I show CA "([^"]*)"$`, w.iShowCA)
 	sc.Step(`^the request succeeds$`, w.requestSucceeds)
 	sc.Step(`^the request is refused with HTTP (\d+) and error code "([^"]*)"$`, w.requestRefused)
@@ -211,12 +213,61 @@ func (w *world) iUploadBadCA(ctx context.Context, what string) error {
 	default:
 		return fmt.Errorf("unknown kind of bad CA content %q", what)
 	}
+	w.uploadContent(ctx, content)
+	return nil
+}
+
+// uploadContent uploads PEM content as a device CA and records the outcome
+// for the Then steps; a CA accepted by mistake is still cleaned up.
+func (w *world) uploadContent(ctx context.Context, content []byte) {
 	rec, err := w.proj.client.AddCertificate(ctx, iotda.CreateCertificateDto{Content: string(content)})
 	w.lastErr, w.lastCA = err, rec
-	if err == nil { // accepted by mistake: still clean it up
+	if err == nil {
 		p, id := w.proj, rec.CertificateID
 		w.onCleanup(p, func(ctx context.Context) error { return p.client.DeleteCertificate(ctx, id) })
 	}
+}
+
+// oversizedRSA is the key name of a CA carrying an RSA 16384-bit key. A
+// real one takes minutes to generate, so its certificate carries a public
+// key nobody holds (pki.NewCACertForKey): a key policy refuses it on the
+// key alone, before any signature matters.
+const oversizedRSA = "rsa-16384"
+
+// aDeviceCAWithKey mints CA name with a key of the given pki key type.
+func (w *world) aDeviceCAWithKey(name, key string) error {
+	if _, ok := w.cas[name]; ok {
+		return fmt.Errorf("CA %q already exists in this scenario", name)
+	}
+	ca, err := w.newCA(name, pki.WithKeyType(pki.KeyType(key)))
+	if err != nil {
+		return err
+	}
+	w.cas[name] = &caRec{name: name, ca: ca}
+	return nil
+}
+
+// iUploadCAWithKey uploads a fresh CA with a key of the given pki key type
+// (or oversizedRSA). [CA-VALID]
+func (w *world) iUploadCAWithKey(ctx context.Context, key string) error {
+	var cert *x509.Certificate
+	cn := "certlab-bdd-" + w.suffix + "-" + key
+	if key == oversizedRSA {
+		pub, err := pki.FakeRSAPublicKey(16384)
+		if err != nil {
+			return err
+		}
+		if cert, err = pki.NewCACertForKey(cn, pub, pki.WithOrganization(caOwner)); err != nil {
+			return err
+		}
+	} else {
+		ca, err := w.newCA(key, pki.WithKeyType(pki.KeyType(key)))
+		if err != nil {
+			return err
+		}
+		cert = ca.Cert
+	}
+	w.uploadContent(ctx, pki.CertPEM(cert))
 	return nil
 }
 

@@ -18,7 +18,7 @@ import (
 // loginSpec says how a device logs in; nil/zero fields take the defaults
 // (its certificate, IoTDA's ClientId and username, keepalive 120 s).
 type loginSpec struct {
-	version   int
+	version   iotda.MQTTVersion
 	certName  string  // one of the device's extra certificates
 	noCert    bool    // present no client certificate
 	clientID  *string // template with placeholders
@@ -29,16 +29,13 @@ type loginSpec struct {
 
 const mqttVersionRE = `MQTT (3\.1\.1|5)`
 
-func parseVersion(s string) int {
-	if s == "5" {
-		return 5
-	}
-	return 4 // 3.1.1
-}
-
 func (w *world) loginSteps(sc *godog.ScenarioContext) {
 	login := func(ctx context.Context, name, version string, spec loginSpec) error {
-		spec.version = parseVersion(version)
+		v, err := iotda.ParseMQTTVersion(version)
+		if err != nil {
+			return err
+		}
+		spec.version = v
 		return w.logIn(ctx, name, spec)
 	}
 	sc.Step(`^device "([^"]*)" logs in over `+mqttVersionRE+`$`, func(ctx context.Context, name, v string) error {
@@ -77,6 +74,7 @@ func (w *world) loginSteps(sc *godog.ScenarioContext) {
 
 	sc.Step(`^the login succeeds$`, w.loginSucceeds)
 	sc.Step(`^the login is refused with reason "([^"]*)"$`, w.loginRefused)
+	sc.Step(`^the login-attempt log explains "([^"]*)"$`, w.attemptExplains)
 	sc.Step(`^device "([^"]*)" disconnects$`, w.deviceDisconnects)
 	sc.Step(`^the session of device "([^"]*)" is closed by the platform within (\d+) seconds$`, func(ctx context.Context, name string, s int) error {
 		return w.sessionClosed(ctx, name, 1, time.Duration(s)*time.Second)
@@ -107,7 +105,7 @@ func (w *world) logIn(ctx context.Context, name string, spec loginSpec) error {
 			return fmt.Errorf("device %q holds no certificate", name)
 		}
 	}
-	clientID := device.ClientID(d.id, time.Now())
+	clientID := iotda.ClientIDFor(d.id, time.Now())
 	if spec.clientID != nil {
 		if clientID, err = w.expand(*spec.clientID, d); err != nil {
 			return err
@@ -173,20 +171,13 @@ func (w *world) loginSucceeds(ctx context.Context) error {
 	if l.res.OK() {
 		return nil
 	}
-	msg := fmt.Sprintf("device %q: want CONNACK success over MQTT %s, got %s", l.dev.name, versionName(l.version), describe(l.res))
+	msg := fmt.Sprintf("device %q: want CONNACK success over MQTT %s, got %s", l.dev.name, l.version, describe(l.res))
 	if w.env.reference {
 		if why := w.loggedReason(ctx, l, time.Second); why != "" {
 			msg += "; the platform logged: " + why
 		}
 	}
 	return errors.New(msg)
-}
-
-func versionName(v int) string {
-	if v == 5 {
-		return "5"
-	}
-	return "3.1.1"
 }
 
 // loginRefused checks a refusal against the login-refusal table
@@ -198,13 +189,13 @@ func (w *world) loginRefused(ctx context.Context, reason string) error {
 	if l == nil {
 		return errors.New("no login was attempted")
 	}
-	want, ok := iotda.Refusals[iotda.Reason(reason)]
+	want, ok := iotda.RefusalFor(iotda.Reason(reason))
 	if !ok {
 		return fmt.Errorf("reason %q is not in the login-refusal table (iotda.Refusals)", reason)
 	}
 	res := l.res
-	if res.Outcome != device.OutcomeRefused {
-		return fmt.Errorf("device %q: want a refusal (%s) over MQTT %s, got %s", l.dev.name, reason, versionName(l.version), describe(res))
+	if res.Outcome != iotda.OutcomeRefused {
+		return fmt.Errorf("device %q: want a refusal (%s) over MQTT %s, got %s", l.dev.name, reason, l.version, describe(res))
 	}
 	switch want.Stage {
 	case iotda.StageTLS:
@@ -215,7 +206,7 @@ func (w *world) loginRefused(ctx context.Context, reason string) error {
 		code := want.Code(l.version)
 		if res.Phase != device.PhaseConnect || res.ConnackCode != code {
 			return fmt.Errorf("device %q: %s over MQTT %s must be refused with CONNACK 0x%02x, got %s",
-				l.dev.name, reason, versionName(l.version), code, describe(res))
+				l.dev.name, reason, l.version, code, describe(res))
 		}
 	}
 	if w.env.reference {
@@ -251,7 +242,7 @@ func (w *world) attemptLogged(ctx context.Context, l *loginRec, reason iotda.Rea
 		}
 		for _, a := range got.Attempts {
 			if l.matches(a) {
-				if a.Outcome != "refused" {
+				if a.Outcome != iotda.OutcomeRefused {
 					return fmt.Errorf("the login-attempt log records outcome %q with reason %s", a.Outcome, reason)
 				}
 				return nil
@@ -267,6 +258,37 @@ func (w *world) attemptLogged(ctx context.Context, l *loginRec, reason iotda.Rea
 		}
 	}
 	return err
+}
+
+// attemptExplains polls the login-attempt log for the last login and checks
+// that its explanation (detail) contains text. [@reference]
+func (w *world) attemptExplains(ctx context.Context, text string) error {
+	l := w.login
+	if l == nil {
+		return errors.New("no login was attempted")
+	}
+	if !w.env.reference {
+		return errors.New("the login-attempt log is certlab's: tag the scenario @reference")
+	}
+	var last string
+	err := eventually(ctx, logPollTimeout, func() error {
+		got, err := w.logClient(l).LoginAttempts(ctx, iotda.LoginAttemptFilter{Limit: 1000})
+		if err != nil {
+			return fmt.Errorf("read the login-attempt log: %w", err)
+		}
+		for _, a := range got.Attempts {
+			if l.matches(a) {
+				if last = a.Detail; strings.Contains(a.Detail, text) {
+					return nil
+				}
+			}
+		}
+		return errors.New("not yet")
+	})
+	if err != nil {
+		return fmt.Errorf("the login-attempt log does not explain %q for this login (last detail %q)", text, last)
+	}
+	return nil
 }
 
 // loggedReason describes the newest logged attempt matching login l ("" if
@@ -342,7 +364,7 @@ func (w *world) sessionStillConnected(ctx context.Context, name string) error {
 	case <-time.After(500 * time.Millisecond):
 	}
 	d := w.devices[name]
-	code, err := s.s.Publish(ctx, "$oc/devices/"+d.id+"/sys/messages/up", 1, []byte(`{"content":"ping"}`))
+	code, err := s.s.Publish(ctx, iotda.DeviceTopic(d.id, iotda.TopicMessagesUp), 1, []byte(`{"content":"ping"}`))
 	if err != nil || code != 0 {
 		return fmt.Errorf("the session of device %q is not usable: publish on its own topic got 0x%02x, %v", name, code, err)
 	}

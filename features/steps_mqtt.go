@@ -11,6 +11,7 @@ import (
 
 	"github.com/cucumber/godog"
 
+	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/sim/device"
 )
 
@@ -223,7 +224,7 @@ func (w *world) probeLogin(ctx context.Context, name, willTopic string) error {
 	if w.probe != nil {
 		w.probe.close()
 	}
-	p, err := dialProbe(ctx, w.env.mqttAddr, tc, device.ClientID(d.id, time.Now()), d.id, will)
+	p, err := dialProbe(ctx, w.env.mqttAddr, tc, iotda.ClientIDFor(d.id, time.Now()), d.id, will)
 	if err != nil {
 		return err
 	}

@@ -65,7 +65,7 @@ func (e *env) cleanupWarnings() []string {
 
 // initScenario is godog's ScenarioInitializer: it runs once per scenario, so
 // the world it allocates is private to that scenario even when scenarios run
-// concurrently (libraries.md §A3.2).
+// concurrently (docs/libraries.md A3.2).
 func (e *env) initScenario(sc *godog.ScenarioContext) {
 	w := &world{env: e, cas: map[string]*caRec{}, devices: map[string]*deviceRec{}}
 	sc.Before(w.before)
@@ -112,7 +112,7 @@ type deviceRec struct {
 // sessionRec is one live (or ended) MQTT session and what it received.
 type sessionRec struct {
 	s       *device.Session
-	version int
+	version iotda.MQTTVersion
 	mu      sync.Mutex
 	msgs    []device.Message
 }
@@ -134,7 +134,7 @@ type loginRec struct {
 	dev      *deviceRec
 	cert     *pki.Leaf // nil: no client certificate
 	clientID string
-	version  int
+	version  iotda.MQTTVersion
 	start    time.Time
 	res      device.Result
 }
@@ -295,7 +295,7 @@ func (w *world) expand(s string, dev *deviceRec) (string, error) {
 				return "", fmt.Errorf("{%s}: no device %q and no product", key, name)
 			}
 		case key == "timestamp":
-			out.WriteString(time.Now().UTC().Format("2006010215"))
+			out.WriteString(time.Now().UTC().Format(iotda.ClientIDTimeLayout))
 		default:
 			return "", fmt.Errorf("unknown placeholder {%s}", key)
 		}

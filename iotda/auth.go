@@ -16,7 +16,7 @@ type Credentials struct {
 type SecretLookup func(accessKey string) (secretKey string, ok bool)
 
 // Header names and fixed values of IoTDA request authentication
-// (reference/iotda.md §1, §2).
+// (docs/iotda.md §1, §2).
 const (
 	HeaderAuthorization = "Authorization"
 	HeaderSdkDate       = "X-Sdk-Date"

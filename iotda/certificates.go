@@ -6,7 +6,7 @@ import (
 	"net/url"
 )
 
-// Device CA certificate operations (reference/iotda.md §4.2).
+// Device CA certificate operations (docs/iotda.md §4.2).
 
 // AddCertificate uploads a device CA: POST /v5/iot/{project_id}/certificates → 201. [CA-UPLOAD]
 func (c *Client) AddCertificate(ctx context.Context, in CreateCertificateDto) (*CACert, error) {

@@ -2,7 +2,7 @@ package iotda
 
 // classify.go: the one mapping from Go's certificate-verification and
 // server-side TLS handshake errors to the TLS-stage reasons of the
-// login-refusal table (shared/requirements.md), used by the platform's
+// login-refusal table (docs/requirements.md), used by the platform's
 // listener, by `certlab check` and by the PKI catalogue tests, which pin it
 // against real x509.Verify and crypto/tls behaviour (sim/pki).
 //
@@ -75,6 +75,9 @@ func ReasonForHandshakeError(err error, at time.Time) Reason {
 	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
 		return ReasonForVerifyError(err, at)
 	}
+	if _, ok := errors.AsType[*KeyPolicyError](err); ok {
+		return ReasonBadChain // a verifier applying CheckKey refused a key of the chain
+	}
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "tls: client didn't provide a certificate"):
@@ -83,7 +86,8 @@ func ReasonForHandshakeError(err error, at time.Time) Reason {
 		// The chain verified, but the client does not hold the certificate's key.
 		return ReasonBadChain
 	case strings.Contains(msg, "tls: failed to parse client certificate"),
-		strings.Contains(msg, "tls: failed to verify certificate"):
+		strings.Contains(msg, "tls: failed to verify certificate"),
+		strings.Contains(msg, "tls: client sent certificate containing RSA key larger than"): // Go's own bound, = MaxRSAKeyBits
 		return ReasonBadChain
 	}
 	if isX509Error(err) {

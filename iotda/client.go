@@ -224,7 +224,7 @@ func statusList(xs []int) string {
 	return strings.Join(s, " or ")
 }
 
-// ListOptions pages a list call (reference/iotda.md §3): Limit 1–50 (0 =
+// ListOptions pages a list call (docs/iotda.md §3): Limit 1–50 (0 =
 // server default 10), Offset 0–500, Marker = last ID of the previous page.
 type ListOptions struct {
 	AppID  string

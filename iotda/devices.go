@@ -5,7 +5,7 @@ import (
 	"net/http"
 )
 
-// Device operations (reference/iotda.md §7).
+// Device operations (docs/iotda.md §7).
 
 // DeviceListOptions filters and pages ListDevices.
 type DeviceListOptions struct {

@@ -26,6 +26,10 @@ var (
 	ErrSignatureMismatch = errors.New("signature mismatch")
 )
 
+// ErrDeviceOffline: the device has no live MQTT session, so a message down
+// to it cannot be delivered. A platform answers 409 CodeDeviceNotOnline.
+var ErrDeviceOffline = errors.New("device is not online")
+
 // ErrUnexpectedStatus: the server answered a success status other than the
 // one IoTDA documents for the operation (e.g. 200 where 201 is due).
 var ErrUnexpectedStatus = errors.New("unexpected HTTP status")

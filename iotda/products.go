@@ -5,7 +5,7 @@ import (
 	"net/http"
 )
 
-// Product operations (reference/iotda.md §6).
+// Product operations (docs/iotda.md §6).
 
 // CreateProduct creates a product: POST /v5/iot/{project_id}/products → 201.
 func (c *Client) CreateProduct(ctx context.Context, in AddProduct) (*Product, error) {

@@ -16,7 +16,7 @@ import (
 
 // This file is the client half of IoTDA request authentication: the
 // SDK-HMAC-SHA256 signer and the V11-HMAC-SHA256 derived signer, byte for
-// byte as huaweicloud-sdk-go-v3 core/auth/signer does it (reference/iotda.md
+// byte as huaweicloud-sdk-go-v3 core/auth/signer does it (docs/iotda.md
 // §2.2, §2.3). verify.go is the server half; both share the canonical form below.
 
 // derivedDateLayout is the date part of the V11 credential scope.

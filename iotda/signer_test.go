@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Published vectors: reference/iotda.md §2.2 (a), (b), (c) and §2.3.
+// Published vectors: docs/iotda.md §2.2 (a), (b), (c) and §2.3.
 const (
 	vecAK      = "AKEXAMPLEAKEXAMPLE12"
 	vecSK      = "SKEXAMPLEskexampleSKEXAMPLEskexample1234"

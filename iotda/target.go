@@ -18,6 +18,11 @@ import (
 // ErrInvalidTarget is wrapped by every target validation error.
 var ErrInvalidTarget = errors.New("invalid target")
 
+// ErrNoAPI is wrapped by the error of an API use of a target that has no
+// api_endpoint (a plain MQTT broker, or a platform whose fleet is
+// registered already).
+var ErrNoAPI = errors.New("target has no REST API")
+
 // Signing schemes a target may ask for (Target.Signing).
 const (
 	SigningAuto = ""    // V11 on Huawei instance endpoints, else SDK-HMAC-SHA256
@@ -25,11 +30,14 @@ const (
 	SigningV11  = "v11" // always V11-HMAC-SHA256 (service iotdm)
 )
 
-// Target says how to reach a platform: the embedded reference platform or a
-// real IoTDA instance (design.md, "The target file").
+// Target says how to reach a platform: the embedded reference platform, a
+// real IoTDA instance, or any MQTT broker that logs devices in with their
+// certificates (docs/design.md, "The target file"). Only the MQTT endpoint is
+// required: a target without api_endpoint has no REST API, so nothing can be
+// registered there (the fleet's CA must be trusted by the broker already).
 type Target struct {
 	Name            string `json:"name"`
-	APIEndpoint     string `json:"api_endpoint"`               // https://host:port
+	APIEndpoint     string `json:"api_endpoint,omitempty"`     // https://host:port; "" = no REST API
 	MQTTEndpoint    string `json:"mqtt_endpoint"`              // host:port (ssl:// or mqtts:// prefix accepted)
 	MetricsEndpoint string `json:"metrics_endpoint,omitempty"` // Prometheus scrape URL, when the platform has one
 	Region          string `json:"region"`
@@ -44,6 +52,12 @@ type Target struct {
 	AdminToken string `json:"admin_token,omitempty"`
 	// Signing is SigningAuto, SigningSDK or SigningV11.
 	Signing string `json:"signing,omitempty"`
+	// ClientIDTemplate and UsernameTemplate are the MQTT login conventions
+	// of a broker that does not follow IoTDA's, as LoginTemplates (e.g.
+	// "{cn}" or "{node_id}"); "" = IoTDA's: ClientId
+	// {device_id}_0_0_{YYYYMMDDHH} and username {device_id}.
+	ClientIDTemplate string `json:"client_id_template,omitempty"`
+	UsernameTemplate string `json:"username_template,omitempty"`
 
 	dir string // directory of the file this target was loaded from or saved to
 }
@@ -68,17 +82,12 @@ func LoadTarget(path string) (*Target, error) {
 	return &t, nil
 }
 
-// Validate checks the fields every user of a target needs.
+// Validate checks the fields every user of a target needs: the MQTT
+// endpoint, the login templates, and, when the target has a REST API
+// (api_endpoint), the project and credentials that API needs.
 func (t *Target) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidTarget, fmt.Sprintf(format, args...))
-	}
-	if t.APIEndpoint == "" {
-		return bad("api_endpoint is required (e.g. https://127.0.0.1:8943)")
-	}
-	u, err := url.Parse(t.APIEndpoint)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return bad("api_endpoint %q is not an http(s)://host[:port] URL", t.APIEndpoint)
 	}
 	if t.MQTTEndpoint == "" {
 		return bad("mqtt_endpoint is required (e.g. 127.0.0.1:8883)")
@@ -86,8 +95,26 @@ func (t *Target) Validate() error {
 	if _, _, err := net.SplitHostPort(trimMQTTScheme(t.MQTTEndpoint)); err != nil {
 		return bad("mqtt_endpoint %q is not host:port: %v", t.MQTTEndpoint, err)
 	}
+	if _, err := ParseLoginTemplate(t.ClientIDTemplate); err != nil {
+		return bad("client_id_template: %v", err)
+	}
+	if _, err := ParseLoginTemplate(t.UsernameTemplate); err != nil {
+		return bad("username_template: %v", err)
+	}
+	switch t.Signing {
+	case SigningAuto, SigningSDK, SigningV11:
+	default:
+		return bad("signing %q is not one of \"\", %q, %q", t.Signing, SigningSDK, SigningV11)
+	}
+	if !t.HasAPI() {
+		return nil // no API: project and credentials have no use
+	}
+	u, err := url.Parse(t.APIEndpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return bad("api_endpoint %q is not an http(s)://host[:port] URL", t.APIEndpoint)
+	}
 	if t.ProjectID == "" {
-		return bad("project_id is required")
+		return bad("project_id is required with an api_endpoint")
 	}
 	switch {
 	case t.AccessKey != "" && t.SecretKey == "":
@@ -95,14 +122,37 @@ func (t *Target) Validate() error {
 	case t.AccessKey == "" && t.SecretKey != "":
 		return bad("secret_key is set but access_key is empty")
 	case t.AccessKey == "" && t.Token == "":
-		return bad("credentials are required: access_key and secret_key, or token")
-	}
-	switch t.Signing {
-	case SigningAuto, SigningSDK, SigningV11:
-	default:
-		return bad("signing %q is not one of \"\", %q, %q", t.Signing, SigningSDK, SigningV11)
+		return bad("credentials are required with an api_endpoint: access_key and secret_key, or token")
 	}
 	return nil
+}
+
+// HasAPI reports whether the target has a REST API (api_endpoint).
+func (t *Target) HasAPI() bool { return t.APIEndpoint != "" }
+
+// RequireAPI returns nil when the target has a REST API, else an error
+// (wrapping ErrNoAPI) saying that what needs it cannot run.
+func (t *Target) RequireAPI(what string) error {
+	if t.HasAPI() {
+		return nil
+	}
+	name := t.Name
+	if name == "" {
+		name = t.MQTTEndpoint
+	}
+	return fmt.Errorf("%w: target %s has no api_endpoint, and %s needs the platform's REST API (api_endpoint, project_id and credentials)", ErrNoAPI, name, what)
+}
+
+// LoginTemplates returns the target's ClientId and username templates
+// (zero templates: IoTDA's conventions).
+func (t *Target) LoginTemplates() (clientID, username LoginTemplate, err error) {
+	if clientID, err = ParseLoginTemplate(t.ClientIDTemplate); err != nil {
+		return clientID, username, fmt.Errorf("%w: client_id_template: %w", ErrInvalidTarget, err)
+	}
+	if username, err = ParseLoginTemplate(t.UsernameTemplate); err != nil {
+		return clientID, username, fmt.Errorf("%w: username_template: %w", ErrInvalidTarget, err)
+	}
+	return clientID, username, nil
 }
 
 // Save writes the target to path (mode 0600: it holds secrets), atomically.
@@ -219,8 +269,12 @@ func (t *Target) Credentials() Credentials {
 }
 
 // Client returns an API client for the target: its endpoint, credentials and
-// root CAs. opts come last and may override any of them.
+// root CAs. opts come last and may override any of them. A target without
+// api_endpoint has no client (ErrNoAPI).
 func (t *Target) Client(opts ...ClientOption) (*Client, error) {
+	if err := t.RequireAPI("this use"); err != nil {
+		return nil, fmt.Errorf("target client: %w", err)
+	}
 	pool, err := t.RootCAs()
 	if err != nil {
 		return nil, fmt.Errorf("target client: %w", err)
@@ -242,7 +296,7 @@ func trimMQTTScheme(ep string) string {
 }
 
 // sdkRegionalHost is the SDK's GetDefaultDerivedPredicate pattern: hosts it
-// matches use standard signing, others derived (reference/iotda.md §2.3).
+// matches use standard signing, others derived (docs/iotda.md §2.3).
 var sdkRegionalHost = regexp.MustCompile(`^[a-z][a-z0-9-]+(\.[a-z]{2,}-[a-z]+-\d{1,2})?\.(my)?(huaweicloud|myhwclouds).(com|cn)`)
 
 // huaweiInstanceEndpoint reports whether endpoint is a Huawei Cloud host that

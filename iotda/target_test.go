@@ -36,12 +36,18 @@ func TestTargetValidate(t *testing.T) {
 		{"valid", func(*Target) {}, ""},
 		{"token only", func(t *Target) { t.AccessKey, t.SecretKey, t.Token = "", "", "tok" }, ""},
 		{"mqtts scheme", func(t *Target) { t.MQTTEndpoint = "ssl://x.st1.iotda-device.cn-north-4.myhuaweicloud.com:8883" }, ""},
-		{"no api endpoint", func(t *Target) { t.APIEndpoint = "" }, "api_endpoint is required"},
+		{"no api endpoint: an MQTT broker", func(t *Target) { t.APIEndpoint = "" }, ""},
+		{"broker without project or credentials", func(t *Target) {
+			t.APIEndpoint, t.ProjectID, t.AccessKey, t.SecretKey = "", "", "", ""
+		}, ""},
+		{"login templates", func(t *Target) { t.ClientIDTemplate, t.UsernameTemplate = "{node_id}_{YYYYMMDDHH}", "{cn}" }, ""},
+		{"unknown client id placeholder", func(t *Target) { t.ClientIDTemplate = "{serial}" }, "client_id_template"},
+		{"unbalanced username template", func(t *Target) { t.UsernameTemplate = "{cn" }, "username_template"},
 		{"api endpoint without scheme", func(t *Target) { t.APIEndpoint = "127.0.0.1:8943" }, "api_endpoint"},
 		{"no mqtt endpoint", func(t *Target) { t.MQTTEndpoint = "" }, "mqtt_endpoint is required"},
 		{"mqtt endpoint without port", func(t *Target) { t.MQTTEndpoint = "127.0.0.1" }, "mqtt_endpoint"},
-		{"no project", func(t *Target) { t.ProjectID = "" }, "project_id is required"},
-		{"no credentials", func(t *Target) { t.AccessKey, t.SecretKey = "", "" }, "credentials are required"},
+		{"api without project", func(t *Target) { t.ProjectID = "" }, "project_id is required"},
+		{"api without credentials", func(t *Target) { t.AccessKey, t.SecretKey = "", "" }, "credentials are required"},
 		{"access key without secret", func(t *Target) { t.SecretKey = "" }, "secret_key is empty"},
 		{"secret without access key", func(t *Target) { t.AccessKey = "" }, "access_key is empty"},
 		{"unknown signing", func(t *Target) { t.Signing = "v4" }, "signing"},
@@ -264,5 +270,65 @@ func TestTargetTLSConfigHandshake(t *testing.T) {
 	d.Config = cfg
 	if _, err := d.DialContext(testContext(t), "tcp", tg.MQTTAddress()); err == nil {
 		t.Error("handshake succeeded without the CA, want an unknown-authority error")
+	}
+}
+
+// TestTargetWithoutAPI: a broker target loads from a file that names only
+// its MQTT endpoint and conventions, and every API use is one clear error.
+func TestTargetWithoutAPI(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mosquitto.json")
+	writeFile(t, path, `{"name":"mosquitto","mqtt_endpoint":"127.0.0.1:8883","ca_file":"server-ca.pem",`+
+		`"client_id_template":"{cn}","username_template":"{cn}"}`)
+	tg, err := LoadTarget(path)
+	if err != nil {
+		t.Fatalf("LoadTarget: %v", err)
+	}
+	if tg.HasAPI() {
+		t.Error("HasAPI = true for a target without api_endpoint")
+	}
+	if _, err := tg.Client(); !errors.Is(err, ErrNoAPI) || !strings.Contains(err.Error(), "mosquitto has no api_endpoint") {
+		t.Errorf("Client error = %v, want ErrNoAPI naming the target", err)
+	}
+	if err := tg.RequireAPI("certlab bdd"); !errors.Is(err, ErrNoAPI) || !strings.Contains(err.Error(), "certlab bdd needs") {
+		t.Errorf("RequireAPI error = %v", err)
+	}
+	cid, user, err := tg.LoginTemplates()
+	if err != nil || cid.String() != "{cn}" || user.String() != "{cn}" {
+		t.Errorf("LoginTemplates = %q, %q, %v", cid, user, err)
+	}
+	full := validTarget()
+	if err := full.RequireAPI("x"); err != nil {
+		t.Errorf("RequireAPI of a target with an API: %v", err)
+	}
+}
+
+func TestLoginTemplate(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 59, 0, 0, time.FixedZone("CET", 3600))
+	v := LoginVars{DeviceID: "prod_node-7", NodeID: "node-7", ProductID: "prod", CN: "node-7.example", Time: at}
+	for _, tc := range []struct{ tmpl, want string }{
+		{"{cn}", "node-7.example"},
+		{"{node_id}", "node-7"},
+		{"{device_id}_0_0_{YYYYMMDDHH}", "prod_node-7_0_0_2026030404"}, // the hour in UTC
+		{"dev/{product_id}/{node_id}", "dev/prod/node-7"},
+		{"fixed", "fixed"},
+	} {
+		lt, err := ParseLoginTemplate(tc.tmpl)
+		if err != nil {
+			t.Fatalf("ParseLoginTemplate(%q): %v", tc.tmpl, err)
+		}
+		if got := lt.Expand(v); got != tc.want {
+			t.Errorf("%q expands to %q, want %q", tc.tmpl, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"{CN}", "{cn", "cn}", "{node_id}{", "{}"} {
+		if _, err := ParseLoginTemplate(bad); err == nil {
+			t.Errorf("ParseLoginTemplate(%q) accepted", bad)
+		}
+	}
+	if z, err := ParseLoginTemplate(""); err != nil || !z.IsZero() {
+		t.Errorf(`ParseLoginTemplate("") = %v, %v; want the zero template`, z, err)
+	}
+	if lt, _ := ParseLoginTemplate("{node_id}_{YYYYMMDDHH}"); !lt.Uses(PlaceholderHour) || lt.Uses(PlaceholderCN) {
+		t.Error("Uses is wrong")
 	}
 }

@@ -6,12 +6,12 @@
 // simulator and the load generator use it on the client side, so the wire
 // format has exactly one definition.
 //
-// Field facts and their sources are in shared/reference/iotda.md (§4, §6, §7, §10).
+// Field facts and their sources are in docs/iotda.md (§4, §6, §7, §10).
 package iotda
 
 import "encoding/json"
 
-// Timestamp layouts used on the wire (reference/iotda.md §3).
+// Timestamp layouts used on the wire (docs/iotda.md §3).
 const (
 	// CompactTime is used by create_date, effective_date, expiry_date and create_time.
 	CompactTime = "20060102T150405Z"
@@ -260,7 +260,7 @@ type ErrorBody struct {
 }
 
 // Error codes. Codes tagged V-DOC are IoTDA's; the rest are certlab's choice
-// where the documentation is silent (reference/iotda.md §11) and are stated in the README.
+// where the documentation is silent (docs/iotda.md §11) and are stated in the README.
 const (
 	CodeUnauthorized     = "IOTDA.000002" // 401: request authentication failed (V-DOC)
 	CodeInvalidToken     = "IOTDA.000004" // 403: invalid access token (V-DOC)
@@ -280,11 +280,13 @@ const (
 	CodeProductExists    = "IOTDA.014310" // 400: product_id already exists (certlab's choice)
 	CodeDeviceNotOnline  = "IOTDA.014016" // 409-ish: device not online (V-SDK)
 	CodeInternal         = "IOTDA.000500" // 500: internal error (certlab's choice)
+	CodeStorageLost      = "IOTDA.000503" // 503: the registry's storage was removed or replaced; writes refused until restart (certlab's choice)
+	CodeStorageFull      = "IOTDA.000507" // 507: the registry could not be written: disk full (certlab's choice)
 	CodePayloadTooLarge  = "IOTDA.000013" // 413: request body over 1 MiB (certlab's choice)
 	CodeMethodNotAllowed = "IOTDA.000014" // 405 (certlab's choice)
 )
 
-// ---- Device-side payloads (reference/iotda.md §8.5) ----
+// ---- Device-side payloads (docs/iotda.md §8.5) ----
 
 // PropertiesReport is the payload a device publishes on
 // $oc/devices/{device_id}/sys/properties/report.

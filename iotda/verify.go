@@ -10,7 +10,7 @@ import (
 )
 
 // DefaultSkew is the clock skew VerifyRequest allows when given skew ≤ 0
-// (APIG's usual ±15 minutes; reference/iotda.md §2.3).
+// (APIG's usual ±15 minutes; docs/iotda.md §2.3).
 const DefaultSkew = 15 * time.Minute
 
 // authorization is a parsed Authorization header of either scheme.

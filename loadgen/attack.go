@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/loadgen/host"
 	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/sim/device"
@@ -41,7 +42,8 @@ type AttackConfig struct {
 
 	ConnectTimeout time.Duration // deadline of one attempt (all phases); default 10 s
 	MQTTVersion    int           // 4 (3.1.1, default) or 5
-	Keepalive      uint16        // seconds; default 120 (hold mode: 1200 so no ping is due) [LOGIN-KEEPALIVE]
+	Names          LoginNames    // the ClientId and username of each login; zero: IoTDA's
+	Keepalive      uint16        // seconds; default iotda.DefaultKeepalive (hold mode: iotda.MaxKeepalive, so no ping is due) [LOGIN-KEEPALIVE]
 
 	TLSVersion  string      // "1.2", "1.3" or "" (auto)
 	KeyExchange KeyExchange // default KexHybrid
@@ -91,9 +93,9 @@ func (c AttackConfig) withDefaults() AttackConfig {
 		c.MQTTVersion = 4
 	}
 	if c.Keepalive == 0 {
-		c.Keepalive = 120
+		c.Keepalive = iotda.DefaultKeepalive
 		if c.Mode == result.ModeHold {
-			c.Keepalive = 1200
+			c.Keepalive = iotda.MaxKeepalive
 		}
 	}
 	if c.KeyExchange == "" {
@@ -422,7 +424,9 @@ schedule:
 }
 
 // hold logs every device in once (Count of them when set), Workers at a
-// time, keeps the sessions for Duration and closes them. The window covers
+// time, keeps the sessions for Duration and closes them. With a Pacer the
+// ramp is paced: login i starts no earlier than its due time and its
+// latency runs from it, as in the open loop (holdRamp). The window covers
 // the ramp; memory per held session is measured after it.
 func (a *attacker) hold(ctx context.Context) result.Window {
 	cfg := a.cfg
@@ -434,9 +438,11 @@ func (a *attacker) hold(ctx context.Context) result.Window {
 	start := a.mark(ctx)
 	sessions := make([]closer, n)
 	sem := make(chan struct{}, cfg.Workers)
+	ramp := newHoldRamp(cfg.Pacer)
 	var wg sync.WaitGroup
 	for i := range n {
-		if ctx.Err() != nil {
+		due, ok := ramp.wait(ctx, uint64(i))
+		if !ok || ctx.Err() != nil {
 			break
 		}
 		select {
@@ -446,8 +452,10 @@ func (a *attacker) hold(ctx context.Context) result.Window {
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			now := time.Now()
-			r, s := a.attempt(ctx, uint64(i), now, false)
+			if due.IsZero() { // unpaced: due when a worker takes it
+				due = time.Now()
+			}
+			r, s := a.attempt(ctx, uint64(i), due, false)
 			if s != nil {
 				sessions[i] = s
 				cfg.Metrics.held(1)
@@ -538,9 +546,9 @@ func (a *attacker) mqttLogin(ctx context.Context, d *deviceState, r *result.Resu
 	cfg := device.Config{
 		Addr:           a.cfg.Addr,
 		TLS:            d.tls,
-		MQTTVersion:    a.cfg.MQTTVersion,
-		ClientID:       device.ClientID(d.id.DeviceID, now), // [LOGIN-CLIENTID]
-		Username:       d.id.DeviceID,                       // [LOGIN-USERNAME]
+		MQTTVersion:    iotda.MQTTVersion(a.cfg.MQTTVersion),
+		ClientID:       a.cfg.Names.clientID(d.id, now), // [LOGIN-CLIENTID]
+		Username:       a.cfg.Names.username(d.id, now), // [LOGIN-USERNAME]
 		Keepalive:      a.cfg.Keepalive,
 		ConnectTimeout: a.cfg.ConnectTimeout,
 		ResetOnClose:   a.cfg.CloseReset,
@@ -561,7 +569,7 @@ func (a *attacker) mqttLogin(ctx context.Context, d *deviceState, r *result.Resu
 	if res.ErrText != "" {
 		r.Error = res.ErrText
 	}
-	if res.Outcome == device.OutcomeSuccess {
+	if res.Outcome == iotda.OutcomeSuccess {
 		a.noteTLS(res.TLSVersion, res.CipherSuite)
 	}
 	end := res.Start.Add(res.Total)

@@ -3,7 +3,7 @@
 // or the echoed byte of the baseline server), with the CPU each side spent per
 // login.
 //
-// The shape follows vegeta (shared/reference/libraries.md §B1): a library
+// The shape follows vegeta (docs/libraries.md B1): a library
 // with a thin main. An engine emits a stream of flat result.Result records; a
 // result.Aggregator turns the stream into a result.Summary; package reports
 // renders summaries. The load generator is split by what each part is:
@@ -49,12 +49,27 @@
 // finds the backlog full is recorded as Outcome "dropped".
 //
 // Modes: churn (login, CONNACK, disconnect), hold (open the logins and keep
-// them for the duration), tls-only (handshake plus a one-byte echo; only the
-// baseline server speaks it), and storm (storm.go: measure the steady login
-// capacity, hold every device, cut every session at once — a client-side
-// reset, or a restart or kill of the child platform — and let every device
-// reconnect by a Policy of reconnect.go until all are back or a deadline;
-// RunStorm writes its results and its result.StormInfo).
+// them for the duration; a Pacer paces the ramp-up), tls-only (handshake
+// plus a one-byte echo; only the baseline server speaks it), and storm
+// (storm.go: measure the steady login capacity, hold every device, cut every
+// session at once — a client-side reset, or a restart or kill of the child
+// platform — and let every device reconnect by a Policy of reconnect.go
+// until all are back or a deadline; RunStorm writes its results and its
+// result.StormInfo). A setting the mode cannot honour is an error naming its
+// flag (Plan.validateModeFlags, Plan.validateStorm).
+//
+// The server under test is a platform (certlab's or IoTDA: a REST API and
+// the login-refusal table) or, for a target file without api_endpoint, any
+// MQTT broker that logs devices in by certificate (broker.go): labelled
+// result.ServerTarget, expected to check chains only (ExpectBroker), with
+// the ClientId and username conventions the target names (LoginNames).
+//
+// Verdict: Execute stops an attack whose server refuses its first
+// DefaultUnreachableAfter dials (*UnreachableError) and fails a completed
+// run that confirmed no login or whose unexpected share exceeds
+// Plan.MaxErrorShare (Judge, *VerdictError); a storm fails when no device
+// held a session or none came back (JudgeStorm). `certlab loadgen` exits 1
+// and 2 on them.
 //
 // Bad identities (BadPlan.Share) replace a deterministic, evenly spread share
 // of the fleet's devices with a certificate the platform must refuse: a fresh

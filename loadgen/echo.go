@@ -14,7 +14,7 @@ import (
 
 // echoByte is what a tls-only attempt sends; the baseline server echoes it
 // once it has verified the client certificate, which makes the success
-// server-confirmed under TLS 1.3 too (performance.md, "Traps seen in peer tools").
+// server-confirmed under TLS 1.3 too (docs/performance.md, "Traps seen in peer tools").
 const echoByte = 0x5a
 
 // echoConn is a live tls-only connection (hold mode).

@@ -45,6 +45,11 @@ type Plan struct {
 	Storm StormConfig
 	Bad   BadPlan      // which devices present a bad identity
 	Shard result.Shard // the slice of the fleet this process runs
+	// MaxErrorShare is the share (0..1) of a server's measured attempts that
+	// may end unexpectedly before the run fails its verdict (Judge); 0
+	// allows none. `certlab loadgen` defaults to DefaultMaxErrorShare. Not
+	// used by a storm, whose failed reconnect attempts are what it measures.
+	MaxErrorShare float64
 	// Baseline also runs the attack against a bare crypto/tls server in a
 	// child process (implied by tls-only mode).
 	Baseline bool
@@ -79,7 +84,9 @@ type FleetPlan struct {
 	// ProductID is the product the fleet is registered under; default
 	// DefaultProductID.
 	ProductID string
-	// SkipPrepare: the fleet is registered already; do not call the API.
+	// SkipPrepare: the fleet is registered already (or its CAs are trusted
+	// by a broker without an API); do not call the API. A fleet the run
+	// would have to mint is then an error (OpenFleet).
 	SkipPrepare    bool
 	PrepareWorkers int // concurrent API calls while registering
 }
@@ -96,8 +103,11 @@ type Output struct {
 // obtain the platform under test and register the fleet on it, build the
 // identities, tune the generator's runtime, run the attacks (Run), then
 // write the summary and reports and print the text summary. Failed logins
-// are results; the error reports faults of the harness, an invalid plan or
-// ctx ending. The Output is nil when nothing was measured.
+// are results; the error reports faults of the harness, an invalid plan
+// (naming the flag it cannot honour), ctx ending, a server under test that
+// refuses every dial (*UnreachableError, which ends the attack at once) or,
+// once all went well otherwise, a run that fails its verdict
+// (*VerdictError, see Judge). The Output is nil when nothing was measured.
 func Execute(ctx context.Context, p Plan) (*Output, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
@@ -115,7 +125,7 @@ func Execute(ctx context.Context, p Plan) (*Output, error) {
 		return nil, err
 	}
 	ids, err := BuildIdentities(ctx, x.fleet, IdentityOptions{ProductID: p.Fleet.ProductID, Devices: x.devices,
-		Shard: p.Shard, Bad: p.Bad})
+		Shard: p.Shard, Bad: x.plan.Bad}) // openServer may have narrowed the bad kinds
 	if err != nil {
 		return nil, err
 	}
@@ -127,16 +137,24 @@ func (p *Plan) validate() error {
 	if p.Bad.Share < 0 || p.Bad.Share > 1 {
 		return fmt.Errorf("--bad-share %g: want 0..1", p.Bad.Share)
 	}
+	if p.MaxErrorShare < 0 || p.MaxErrorShare > 1 {
+		return fmt.Errorf("--max-error-share %g: want 0..1", p.MaxErrorShare)
+	}
 	if p.Pin && (p.Server.TargetFile != "" || p.Server.InProcess != nil) {
 		return errors.New("loadgen: --pin pins the server children loadgen starts; it does not go with --target or --in-process (pin those yourself, e.g. taskset)")
 	}
 	if p.OutDir == "" {
 		return errors.New("loadgen: no output directory")
 	}
-	if p.Attack.Mode == result.ModeStorm {
-		return p.validateStorm()
+	if err := p.validateModeFlags(); err != nil {
+		return err
 	}
-	return nil
+	if p.Attack.Mode == result.ModeStorm {
+		if err := p.validateStorm(); err != nil {
+			return err
+		}
+	}
+	return p.validateTarget()
 }
 
 func (p *Plan) withDefaults() {
@@ -175,6 +193,7 @@ type execution struct {
 	fleet    *fleet.Fleet
 	devices  int
 	server   *host.Server // nil in tls-only mode
+	progress *Progress    // nil without Plan.Progress
 	cleanups []func()
 }
 
@@ -216,33 +235,20 @@ func (x *execution) pin() error {
 }
 
 // openFleet reuses the fleet in the plan's directory when it has enough
-// devices of the key type asked for, and mints one otherwise.
+// devices of the key type asked for, and mints one otherwise (OpenFleet).
 func (x *execution) openFleet(ctx context.Context) error {
 	fp := x.plan.Fleet
-	dir := fp.Dir
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "certlab-fleet-*"); err != nil {
+	if fp.Dir == "" {
+		dir, err := os.MkdirTemp("", "certlab-fleet-*")
+		if err != nil {
 			return fmt.Errorf("loadgen: %w", err)
 		}
 		x.deferCleanup(func() { _ = os.RemoveAll(dir) })
+		fp.Dir = dir
 	}
-	f, err := fleet.Load(dir)
-	switch {
-	case err == nil && f.Len() >= fp.Devices && f.Spec.KeyType == fp.KeyType:
-	case err != nil && !errors.Is(err, fleet.ErrNoFleet):
+	f, err := OpenFleet(ctx, fp, x.log)
+	if err != nil {
 		return err
-	default:
-		if err == nil {
-			_ = f.Close()
-		}
-		if fp.Devices <= 0 {
-			return fmt.Errorf("loadgen: %s holds no fleet; set --devices to mint one", dir)
-		}
-		fmt.Fprintf(x.log, "loadgen: minting %d %s devices over %d CAs into %s\n", fp.Devices, fp.KeyType, fp.CAs, dir)
-		if f, err = fleet.Mint(ctx, dir, fleet.Spec{Devices: fp.Devices, CAs: fp.CAs, KeyType: fp.KeyType}); err != nil {
-			return err
-		}
 	}
 	x.fleet = f
 	x.deferCleanup(func() { _ = f.Close() })
@@ -251,6 +257,35 @@ func (x *execution) openFleet(ctx context.Context) error {
 		x.devices = f.Len()
 	}
 	return nil
+}
+
+// OpenFleet opens the fleet in fp.Dir when it holds at least fp.Devices
+// devices of fp.KeyType, and mints one there otherwise (saying so on log).
+// With fp.SkipPrepare a fleet to be minted is an error: its certificates
+// (and CAs) would be new, so no server could know them.
+func OpenFleet(ctx context.Context, fp FleetPlan, log io.Writer) (*fleet.Fleet, error) {
+	f, err := fleet.Load(fp.Dir)
+	switch {
+	case err == nil && f.Len() >= fp.Devices && f.Spec.KeyType == fp.KeyType:
+		return f, nil
+	case err != nil && !errors.Is(err, fleet.ErrNoFleet):
+		return nil, err
+	}
+	held := "holds no fleet"
+	if err == nil {
+		held = fmt.Sprintf("holds %d %s devices", f.Len(), f.Spec.KeyType)
+		_ = f.Close()
+	}
+	if fp.Devices <= 0 {
+		return nil, fmt.Errorf("loadgen: %s %s; set --devices to mint one", fp.Dir, held)
+	}
+	if fp.SkipPrepare {
+		return nil, fmt.Errorf("--skip-prepare: %s %s, so this run would mint %d %s devices that no server knows; "+
+			"mint the fleet first and register it, or have the broker trust its CAs (certlab pki fleet-ca --fleet %s --devices %d --key-type %s --out fleet-ca.pem), "+
+			"or drop --skip-prepare", fp.Dir, held, fp.Devices, fp.KeyType, fp.Dir, fp.Devices, fp.KeyType)
+	}
+	fmt.Fprintf(log, "loadgen: minting %d %s devices over %d CAs into %s\n", fp.Devices, fp.KeyType, fp.CAs, fp.Dir)
+	return fleet.Mint(ctx, fp.Dir, fleet.Spec{Devices: fp.Devices, CAs: fp.CAs, KeyType: fp.KeyType})
 }
 
 // openServer obtains the platform under test (not in tls-only mode) and
@@ -285,6 +320,13 @@ func (x *execution) openServer(ctx context.Context) error {
 	}
 	x.server = s
 	x.deferCleanup(func() { _ = s.Close() })
+	if !s.Target.HasAPI() {
+		fmt.Fprintf(x.log, "loadgen: target %s is an MQTT broker without a REST API: the fleet is not registered there, and it is expected to check certificate chains only\n", s.Target.MQTTAddress())
+		if p.Bad.Share > 0 && len(p.Bad.Kinds) == 0 {
+			p.Bad.Kinds = brokerBadKinds
+			fmt.Fprintf(x.log, "loadgen: bad identities: %s only (a broker without a device registry lets the others in)\n", result.BadUnknownCA)
+		}
+	}
 	if p.Fleet.SkipPrepare {
 		return nil
 	}
@@ -362,8 +404,11 @@ func (x *execution) run(ctx context.Context, ids []*Identity) (*Output, error) {
 		summary, runErr = Run(ctx, cfg, ids)
 	}
 	stopProfile()
-	if pr, ok := cfg.Sink.(*Progress); ok {
-		pr.End()
+	if x.progress != nil {
+		x.progress.End()
+	}
+	if ue, ok := errors.AsType[*UnreachableError](runErr); ok {
+		runErr = ue // one clear line, not the attack's wrapping
 	}
 	if err := results.Close(); err != nil {
 		runErr = errors.Join(runErr, err)
@@ -374,6 +419,11 @@ func (x *execution) run(ctx context.Context, ids []*Identity) (*Output, error) {
 	out.Summary = summary
 	if err := x.writeReports(out); err != nil {
 		return out, errors.Join(runErr, err)
+	}
+	if runErr == nil && p.Attack.Mode == result.ModeStorm {
+		runErr = JudgeStorm(summary)
+	} else if runErr == nil {
+		runErr = Judge(summary, p.MaxErrorShare)
 	}
 	return out, runErr
 }
@@ -407,12 +457,24 @@ func (x *execution) runConfig(ctx context.Context, results *result.Writer) (Conf
 		}
 		ac.Addr, ac.ServerName, ac.RootCAs, ac.ServerCPU = s.Target.MQTTAddress(), s.Target.ServerName(""), roots, s.CPU
 		info.Target, info.MQTTEndpoint = s.Target.Name, s.Target.MQTTAddress()
+		if ac.Names, err = LoginNamesOf(s.Target); err != nil {
+			return Config{}, err
+		}
+		if !s.Target.HasAPI() {
+			ac.Server, ac.Expect = result.ServerTarget, ExpectBroker
+		}
 	}
 	cfg := Config{Attack: ac, Info: info, Results: results}
+	var guard result.Sink
+	if x.server != nil {
+		guard = newReachGuard(ac.Addr, DefaultUnreachableAfter)
+	}
+	cfg.Sink = guard
 	if p.Progress && ac.Mode != result.ModeStorm { // a storm logs its stages instead
 		f, ok := p.Log.(*os.File)
 		progress := NewProgress(p.Log, ok && term.IsTerminal(int(f.Fd())), 5*time.Second)
-		cfg.Sink = progress
+		x.progress = progress
+		cfg.Sink = result.Tee(progress, guard)
 		cfg.OnAttack = func(server string) { progress.Begin(server, ac.Warmup+ac.Duration, int64(ac.Count)) }
 	}
 	if p.Baseline || p.tlsOnly() {

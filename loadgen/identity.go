@@ -25,12 +25,13 @@ const unregisteredPrefix = "unreg-"
 // Identity is one device as the load generator presents it, parsed once
 // before the run so that no attempt parses a certificate or a key.
 type Identity struct {
-	Index    int            // fleet index
-	Kind     result.BadKind // Good, or the bad identity presented
-	NodeID   string
-	DeviceID string          // {product_id}_{node_id} [DEV-ID]
-	Cert     tls.Certificate // leaf (+ chain) and key, Leaf set
-	CACert   *x509.Certificate
+	Index     int            // fleet index
+	Kind      result.BadKind // Good, or the bad identity presented
+	NodeID    string
+	ProductID string
+	DeviceID  string          // {product_id}_{node_id} [DEV-ID]
+	Cert      tls.Certificate // leaf (+ chain) and key, Leaf set
+	CACert    *x509.Certificate
 }
 
 // IdentityOptions select and shape the identities of a run.
@@ -123,7 +124,7 @@ func buildIdentity(f *fleet.Fleet, i int, o IdentityOptions, stranger *pki.CA) (
 		}
 		id.CACert = stranger.Cert
 	}
-	id.DeviceID = fleet.DeviceID(o.ProductID, id.NodeID)
+	id.ProductID, id.DeviceID = o.ProductID, fleet.DeviceID(o.ProductID, id.NodeID)
 	id.Cert = leaf.TLSCertificate()
 	return id, nil
 }

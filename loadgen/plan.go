@@ -56,11 +56,11 @@ type Expectation struct {
 }
 
 // ExpectPlatform is what a platform that follows the login-refusal table
-// (shared/requirements.md) answers to kind over MQTT version v (4 or 5).
+// (docs/requirements.md) answers to kind over MQTT version v (4 or 5).
 func ExpectPlatform(kind result.BadKind, mqttVersion int) Expectation {
 	connect := func(r iotda.Reason) Expectation {
-		ref := iotda.Refusals[r]
-		return Expectation{Outcome: result.OutcomeRefused, Phase: result.PhaseConnect, Reason: r, Connack: int(ref.Code(mqttVersion))}
+		ref, _ := iotda.RefusalFor(r)
+		return Expectation{Outcome: result.OutcomeRefused, Phase: result.PhaseConnect, Reason: r, Connack: int(ref.Code(iotda.MQTTVersion(mqttVersion)))}
 	}
 	switch kind {
 	case result.BadFingerprint:

@@ -87,7 +87,7 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*result.Summary, err
 	serverKey := pki.ECDSAP256
 	if platform {
 		if cfg.OnAttack != nil {
-			cfg.OnAttack(result.ServerPlatform)
+			cfg.OnAttack(ac.Server)
 		}
 		spy := &keySpy{}
 		win, err := Attack(ctx, withSpy(ac, spy), ids, sink)
@@ -150,7 +150,7 @@ func runHeader(info result.RunInfo, ac AttackConfig, baseline bool) result.RunIn
 	}
 	info.Mode, info.Workers, info.Count = ac.Mode, ac.Workers, ac.Count
 	info.Loop, info.Rate = "closed", 0
-	if ac.Pacer != nil && ac.Mode != result.ModeHold {
+	if ac.Pacer != nil { // hold mode: the ramp is paced
 		info.Loop, info.Rate = "open", ac.Rate
 	}
 	info.DurationS, info.WarmupS = ac.Duration.Seconds(), ac.Warmup.Seconds()

@@ -192,12 +192,12 @@ type storm struct {
 // its logins (result.LoginCounts).
 type loginTally struct{ success, busy, other, errors int64 }
 
-func (t *loginTally) add(r *result.Result, mqttVersion int) {
+func (t *loginTally) add(r *result.Result, mqttVersion iotda.MQTTVersion) {
 	switch r.Outcome {
 	case result.OutcomeSuccess:
 		t.success++
 	case result.OutcomeRefused:
-		busy := iotda.Refusals[iotda.ReasonServerBusy]
+		busy, _ := iotda.RefusalFor(iotda.ReasonServerBusy)
 		if r.Reason == result.ReasonClosedBeforeTLS || (r.Phase == result.PhaseConnect && r.ConnackCode == int(busy.Code(mqttVersion))) {
 			t.busy++
 		} else {
@@ -223,7 +223,7 @@ func (s *storm) addUncertain(r *result.Result) {
 	}
 	switch {
 	case s.cfg.Outage == OutageRestart:
-		s.uncertain.add(r, s.a.cfg.MQTTVersion)
+		s.uncertain.add(r, iotda.MQTTVersion(s.a.cfg.MQTTVersion))
 	case r.Reason == result.ReasonClosedBeforeTLS:
 		s.uncertain.busy++
 	}
@@ -289,7 +289,7 @@ func (s *storm) collect(cancel context.CancelCauseFunc, done chan<- struct{}) {
 	var failed bool
 	for r := range s.a.results {
 		_ = s.a.cfg.Metrics.Record(r)
-		s.tally.add(r, s.a.cfg.MQTTVersion)
+		s.tally.add(r, iotda.MQTTVersion(s.a.cfg.MQTTVersion))
 		s.addUncertain(r)
 		if failed {
 			continue
@@ -866,4 +866,41 @@ func (x *execution) stormConfig() StormConfig {
 		}
 	}
 	return sc
+}
+
+// JudgeStorm is the verdict of a storm run: it fails (*VerdictError) when
+// no device held a session at the outage or none came back. Failed
+// reconnect attempts and devices that never came back are what a storm
+// measures; gate on them with certlab report --max-time-to-99 and
+// --max-never-returned.
+func JudgeStorm(s *result.Summary) error {
+	switch {
+	case s == nil || s.Storm == nil:
+		return &VerdictError{Problems: []string{"no storm was measured"}}
+	case s.Storm.Held == 0:
+		return &VerdictError{Problems: []string{"no device held a session when the outage came"}}
+	case s.Storm.Returned == 0:
+		return &VerdictError{Problems: []string{fmt.Sprintf("none of the %d devices came back before the deadline%s", s.Storm.Held, stormMostly(s.Storm))}}
+	}
+	return nil
+}
+
+// stormMostly names the commonest failure of the reconnect attempts.
+func stormMostly(st *result.StormSummary) string {
+	var top string
+	var n int64
+	for k, v := range st.Refused {
+		if v > n {
+			top, n = "refused "+k, v
+		}
+	}
+	for k, v := range st.Failed {
+		if v > n {
+			top, n = "failed in "+k, v
+		}
+	}
+	if top == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (mostly %s: %d attempts)", top, n)
 }

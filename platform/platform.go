@@ -3,10 +3,13 @@
 // with mutual-TLS certificate login (platform/broker) and a durable SQLite
 // registry (platform/registry), wired together with one data directory.
 //
-// Lifecycle: New(cfg) validates the configuration; Start opens the registry,
-// creates the first project and the server PKI on first start, binds the
-// listeners and writes DIR/target.json and DIR/server-ca.pem with the
-// addresses actually bound; Close stops everything and flushes the registry.
+// Lifecycle: New(cfg) validates the configuration; Start locks the data
+// directory (one platform per directory) and tightens its permissions
+// (datadir.go), opens the registry, creates the first project and the server
+// PKI on first start, binds the listeners (the MQTT connection limit below
+// the open-file limit: limits.go) and writes DIR/target.json and
+// DIR/server-ca.pem with the addresses actually bound; Close stops
+// everything, flushes the registry and releases the lock.
 package platform
 
 import (
@@ -45,6 +48,9 @@ const (
 	TargetFile     = "target.json"
 )
 
+// shutdownTimeout bounds the graceful shutdown of each HTTP server in Close.
+const shutdownTimeout = 5 * time.Second
+
 // DefaultProject is the name of the project created on first start.
 const DefaultProject = "default"
 
@@ -57,7 +63,8 @@ type Config struct {
 	TLSCertFile    string        // optional server certificate (PEM) for API and MQTTS; default minted from the data dir's CA
 	TLSKeyFile     string        // its key
 	ConnectTimeout time.Duration // MQTT handshake + CONNECT deadline; default 10 s
-	MaxClients     int           // MQTT connections before server_busy; 0 = unlimited
+	MaxClients     int           // live MQTT sessions before server_busy (CONNACK 0x03/0x89); 0 = unlimited
+	MaxConns       int           // open MQTT connections, any stage, before new ones are closed at accept (server_busy); 0 = DefaultMaxConns(RLIMIT_NOFILE), negative = unlimited
 	// MaxHandshakes bounds the MQTTS TLS handshakes in flight; beyond it (and
 	// HandshakeQueue waiting) connections are refused with server_busy before
 	// TLS. 0 = broker.DefaultMaxHandshakes() (32 per GOMAXPROCS); negative = unbounded.
@@ -108,6 +115,9 @@ type Platform struct {
 	target   *iotda.Target
 	admin    string
 	promReg  *prometheus.Registry
+	lock     *dataDirLock
+	httpErrs *httpErrorLog
+	ctx      context.Context // Start's, without its cancellation (see shutdown)
 	closeErr error
 	once     sync.Once
 }
@@ -127,17 +137,29 @@ func New(cfg Config) (*Platform, error) {
 // once every listener is bound and target.json is written.
 func (p *Platform) Start(ctx context.Context) (err error) {
 	cfg := p.cfg
+	p.ctx = context.WithoutCancel(ctx) // Close's graceful shutdown keeps Start's values, not its deadline
 	defer func() {
 		if err != nil {
 			_ = p.Close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, dataDirMode); err != nil {
 		return fmt.Errorf("start platform: data dir: %w", err)
 	}
-	p.reg, err = registry.Open(ctx, filepath.Join(cfg.DataDir, RegistryFile), registry.Options{
+	if p.lock, err = lockDataDir(cfg.DataDir, time.Now()); err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
+		return fmt.Errorf("start platform: data dir permissions: %w", err)
+	}
+	regPath := filepath.Join(cfg.DataDir, RegistryFile)
+	if err := createPrivateFile(regPath); err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	p.reg, err = registry.Open(ctx, regPath, registry.Options{
 		MaxCAsPerProject:               cfg.MaxCAsPerProject,
 		AllowCertificatesOnAnyProtocol: cfg.AllowCertificatesOnAnyProtocol,
+		Logger:                         cfg.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("start platform: %w", err)
@@ -164,6 +186,13 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 
 	p.promReg = prometheus.NewRegistry()
 	p.promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	maxConns, nofile, err := resolveMaxConns(cfg.MaxConns)
+	if err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	if p.httpErrs, err = newHTTPErrorLog(cfg.Logger, p.promReg); err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
 
 	p.broker, err = broker.New(broker.Config{
 		Addr:           cfg.MQTTAddr,
@@ -171,6 +200,7 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		Directory:      p.reg,
 		ConnectTimeout: cfg.ConnectTimeout,
 		MaxClients:     cfg.MaxClients,
+		MaxConns:       maxConns,
 		MaxHandshakes:  cfg.MaxHandshakes,
 		HandshakeQueue: cfg.HandshakeQueue,
 		Logger:         cfg.Logger,
@@ -180,13 +210,13 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("start platform: %w", err)
 	}
 	p.reg.OnChange(p.broker.HandleEvent)
-	if err := p.broker.Start(); err != nil {
+	if err := p.broker.Start(ctx); err != nil {
 		return fmt.Errorf("start platform: mqtt: %w", err)
 	}
 
 	handler, err := api.New(api.Config{
 		Registry:   p.reg,
-		Devices:    brokerDevices{p.broker},
+		Devices:    p.broker,
 		AdminToken: p.admin,
 		Logger:     cfg.Logger,
 		Registerer: p.promReg,
@@ -213,7 +243,7 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		ErrorLog:          p.httpErrs.logger("api"),
 	}
 	go func() { _ = p.apiSrv.ServeTLS(p.apiLn, "", "") }()
 
@@ -224,7 +254,7 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(p.promReg, promhttp.HandlerOpts{Registry: p.promReg, EnableOpenMetrics: true}))
-		p.metSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		p.metSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: p.httpErrs.logger("metrics")}
 		go func() { _ = p.metSrv.Serve(p.metLn) }()
 		metricsEndpoint = "http://" + p.metLn.Addr().String() + "/metrics"
 	}
@@ -246,7 +276,8 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("start platform: %w", err)
 	}
 	cfg.Logger.Info("platform ready", "api", p.target.APIEndpoint, "mqtt", p.target.MQTTEndpoint,
-		"metrics", metricsEndpoint, "project", project.ID, "target", p.TargetPath())
+		"metrics", metricsEndpoint, "project", project.ID, "target", p.TargetPath(),
+		"mqtt_max_conns", maxConns, "open_file_limit", nofile)
 	return nil
 }
 
@@ -277,15 +308,13 @@ func (p *Platform) Gatherer() prometheus.Gatherer { return p.promReg }
 func (p *Platform) Close() error {
 	p.once.Do(func() {
 		var errs []error
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
 		if p.apiSrv != nil {
-			errs = append(errs, p.apiSrv.Shutdown(ctx))
+			errs = append(errs, p.shutdown(p.apiSrv))
 		} else if p.apiLn != nil {
 			errs = append(errs, p.apiLn.Close())
 		}
 		if p.metSrv != nil {
-			errs = append(errs, p.metSrv.Shutdown(ctx))
+			errs = append(errs, p.shutdown(p.metSrv))
 		} else if p.metLn != nil {
 			errs = append(errs, p.metLn.Close())
 		}
@@ -295,9 +324,19 @@ func (p *Platform) Close() error {
 		if p.reg != nil {
 			errs = append(errs, p.reg.Close())
 		}
+		p.httpErrs.close()
+		errs = append(errs, p.lock.release()) // last: nothing of ours writes in the directory any more
 		p.closeErr = errors.Join(errs...)
 	})
 	return p.closeErr
+}
+
+// shutdown stops an HTTP server gracefully for at most shutdownTimeout. A
+// server exists only after Start, which set p.ctx.
+func (p *Platform) shutdown(srv *http.Server) error {
+	ctx, cancel := context.WithTimeout(p.ctx, shutdownTimeout)
+	defer cancel()
+	return srv.Shutdown(ctx)
 }
 
 // readOrCreateSecret returns the hex secret stored in path, creating it on first use.
@@ -312,7 +351,7 @@ func readOrCreateSecret(path string) (string, error) {
 		return "", err
 	}
 	s := hex.EncodeToString(buf)
-	return s, writeFileAtomic(path, []byte(s), 0o600)
+	return s, writeFileAtomic(path, []byte(s), dataFileMode)
 }
 
 // writeFileAtomic writes data to path through a synced temporary file and a rename.
@@ -338,17 +377,4 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
-}
-
-// brokerDevices adapts the broker to the API's view of live devices, so each
-// package keeps its own sentinel error.
-type brokerDevices struct{ *broker.Broker }
-
-// SendDown reports an offline device with api.ErrDeviceOffline.
-func (d brokerDevices) SendDown(ctx context.Context, deviceID, topic string, payload []byte) error {
-	err := d.Broker.SendDown(ctx, deviceID, topic, payload)
-	if errors.Is(err, broker.ErrDeviceOffline) {
-		return fmt.Errorf("%w: %w", api.ErrDeviceOffline, err)
-	}
-	return err
 }

@@ -35,7 +35,12 @@ func TestMain(m *testing.M) {
 func runChildPlatform(dir string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	p, err := platform.New(platform.Config{DataDir: dir, APIAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "off"})
+	cfg := platform.Config{DataDir: dir, APIAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "off"}
+	if err := childLimits(&cfg); err != nil { // limits_test.go
+		fmt.Fprintln(os.Stderr, "child platform:", err)
+		return 1
+	}
+	p, err := platform.New(cfg)
 	if err == nil {
 		err = p.Start(ctx)
 	}
@@ -97,7 +102,7 @@ func certDevice(t *testing.T, ctx context.Context, c *iotda.Client, productID, n
 	return d
 }
 
-func login(t *testing.T, ctx context.Context, tg *iotda.Target, leaf *pki.Leaf, deviceID string, version int) (*device.Session, device.Result) {
+func login(t *testing.T, ctx context.Context, tg *iotda.Target, leaf *pki.Leaf, deviceID string, version iotda.MQTTVersion) (*device.Session, device.Result) {
 	t.Helper()
 	roots, err := tg.RootCAs()
 	if err != nil {
@@ -107,7 +112,7 @@ func login(t *testing.T, ctx context.Context, tg *iotda.Target, leaf *pki.Leaf, 
 		Addr:        tg.MQTTEndpoint,
 		TLS:         &tls.Config{RootCAs: roots, ServerName: "localhost", Certificates: []tls.Certificate{leaf.TLSCertificate()}},
 		MQTTVersion: version,
-		ClientID:    device.ClientID(deviceID, time.Now()),
+		ClientID:    iotda.ClientIDFor(deviceID, time.Now()),
 		Username:    deviceID,
 		Keepalive:   120,
 	})
@@ -136,9 +141,9 @@ func TestEndToEnd(t *testing.T) {
 	if d.DeviceID != "e2eprod_a4c138000001" || d.Status != iotda.StatusInactive {
 		t.Fatalf("device = %q status %q, want e2eprod_a4c138000001 INACTIVE", d.DeviceID, d.Status)
 	}
-	for _, v := range []int{4, 5} {
+	for _, v := range []iotda.MQTTVersion{4, 5} {
 		s, res := login(t, ctx, tg, leaf, d.DeviceID, v)
-		if res.Outcome != device.OutcomeSuccess {
+		if res.Outcome != iotda.OutcomeSuccess {
 			t.Fatalf("MQTT v%d login: %+v", v, res)
 		}
 		got, err := c.ShowDevice(ctx, d.DeviceID)
@@ -164,7 +169,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, res := login(t, ctx, tg, other, d.DeviceID, 4)
-	if res.Outcome != device.OutcomeRefused || res.ConnackCode != 0x05 {
+	if res.Outcome != iotda.OutcomeRefused || res.ConnackCode != 0x05 {
 		t.Fatalf("wrong certificate: %+v, want refused with CONNACK 0x05", res)
 	}
 }
@@ -194,7 +199,7 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatalf("project changed across restart: %s/%s -> %s/%s", tg.ProjectID, tg.AccessKey, tg2.ProjectID, tg2.AccessKey)
 	}
 	s, res := login(t, ctx, tg2, leaf, d.DeviceID, 5)
-	if res.Outcome != device.OutcomeSuccess {
+	if res.Outcome != iotda.OutcomeSuccess {
 		t.Fatalf("login after restart: %+v", res)
 	}
 	_ = s.Close()

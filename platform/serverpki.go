@@ -1,7 +1,7 @@
 package platform
 
 // serverpki.go: the platform's own server PKI. The platform imports none of
-// the harness (design.md), so it does not use sim/pki: it needs only a CA,
+// the harness (docs/design.md), so it does not use sim/pki: it needs only a CA,
 // kept in the data directory across restarts, and a server certificate
 // minted from it at every start.
 
@@ -73,10 +73,10 @@ func loadOrCreateServerCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, err
 		return nil, nil, fmt.Errorf("server CA key: %w", err)
 	}
 	// Key first: a crash between the two writes leaves no CA without its key.
-	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), dataFileMode); err != nil {
 		return nil, nil, fmt.Errorf("write server CA key: %w", err)
 	}
-	if err := writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), dataFileMode); err != nil {
 		return nil, nil, fmt.Errorf("write server CA: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)

@@ -30,10 +30,10 @@ type Check struct {
 	Message string  `json:"message"`
 }
 
-// Primary is the server a report is about: the platform, or the baseline
-// when only the baseline ran (tls-only mode).
+// Primary is the server a report is about: the platform (or target), or
+// the baseline when only the baseline ran (tls-only mode).
 func Primary(s *result.Summary) *result.ServerSummary {
-	if p := s.Server(result.ServerPlatform); p != nil {
+	if p := s.UnderTest(); p != nil {
 		return p
 	}
 	if len(s.Servers) > 0 {

@@ -15,13 +15,21 @@ var update = flag.Bool("update", false, "rewrite the .golden files under testdat
 // t0 anchors the synthetic run; nothing in the fixture reads the clock.
 var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 
+// fixtureOffset puts the fixture's measured span off whole seconds, as in a
+// real run: its first and last seconds are partial.
+const fixtureOffset = 600 * time.Millisecond
+
 // fixtureResults is a fixed synthetic run of one server: 10% bad identities
 // (refused as expected), a few timeouts and drops, latencies spread over
-// a few milliseconds, ~4 s long.
+// a few milliseconds, ~4 s long from t0 + fixtureOffset.
 func fixtureResults(server string, n int, scale float64) []*result.Result {
+	return fixtureResultsFrom(t0.Add(fixtureOffset), server, n, scale)
+}
+
+func fixtureResultsFrom(start time.Time, server string, n int, scale float64) []*result.Result {
 	out := make([]*result.Result, 0, n)
 	for i := range n {
-		due := t0.Add(time.Duration(i) * 4 * time.Millisecond)
+		due := start.Add(time.Duration(i) * 4 * time.Millisecond)
 		r := &result.Result{Seq: uint64(i), Server: server, Device: i % 500, Identity: result.Good, Scheduled: due,
 			Start: due, TCPUs: int64(60 + i%9), TLSUs: int64(float64(900+(i*37)%700) * scale),
 			ConnackUs: int64(float64(250+(i*13)%200) * scale), Outcome: result.OutcomeSuccess,
@@ -51,18 +59,33 @@ func fixtureResults(server string, n int, scale float64) []*result.Result {
 // baseline, with CPU windows on both sides.
 func fixture(t *testing.T) *result.Summary {
 	t.Helper()
+	return fixtureAt(t, t0, 1)
+}
+
+// olderFixture is an earlier run (a day before) whose platform logins took
+// 1.5 times as long: the run a comparison sets the fixture against.
+func olderFixture(t *testing.T) *result.Summary {
+	t.Helper()
+	return fixtureAt(t, t0.Add(-24*time.Hour), 1.5)
+}
+
+func fixtureAt(t *testing.T, t0 time.Time, scale float64) *result.Summary {
+	t.Helper()
 	a := result.NewAggregator()
-	a.AddRun(fixtureRun(result.Shard{Index: 0, Count: 1}))
-	for _, r := range fixtureResults(result.ServerPlatform, 1000, 1) {
+	run := fixtureRun(result.Shard{Index: 0, Count: 1})
+	run.Started = t0
+	a.AddRun(run)
+	start, end := t0.Add(fixtureOffset), t0.Add(fixtureOffset+4*time.Second)
+	for _, r := range fixtureResultsFrom(start, result.ServerPlatform, 1000, scale) {
 		_ = a.Record(r)
 	}
-	for _, r := range fixtureResults(result.ServerBaseline, 1000, 0.8) {
+	for _, r := range fixtureResultsFrom(start, result.ServerBaseline, 1000, 0.8) {
 		_ = a.Record(r)
 	}
-	a.AddWindow(result.Window{Server: result.ServerPlatform, Start: t0, End: t0.Add(4 * time.Second),
+	a.AddWindow(result.Window{Server: result.ServerPlatform, Start: start, End: end,
 		ClientCPUSeconds: 0.41, ServerCPUSource: "pid:100@bench", ServerCPUStart: 12.5, ServerCPUEnd: 12.82,
 		ClientFloorUs: 176, ClientFloorOps: "X25519 + ECDSA P-256 sign + 2× ECDSA P-256 verify"})
-	a.AddWindow(result.Window{Server: result.ServerBaseline, Start: t0, End: t0.Add(4 * time.Second),
+	a.AddWindow(result.Window{Server: result.ServerBaseline, Start: start, End: end,
 		ClientCPUSeconds: 0.38, ServerCPUSource: "pid:200@bench", ServerCPUStart: 0.1, ServerCPUEnd: 0.35,
 		ClientFloorUs: 180, ClientFloorOps: "X25519 + ECDSA P-256 sign + 2× ECDSA P-256 verify"})
 	s, err := a.Summary()
@@ -70,6 +93,32 @@ func fixture(t *testing.T) *result.Summary {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// fixtureBDD is a Gherkin run with one failed scenario.
+func fixtureBDD() *BDD {
+	return &BDD{Source: "out/bdd-cucumber.json", Scenarios: 6, Passed: 4, Failed: 1, Skipped: 1,
+		Requirements: []BDDRequirement{
+			{ID: "CA-UPLOAD", Behaviour: "A device CA certificate (PEM) can be uploaded", Status: "PASS", Passed: 2},
+			{ID: "CA-QUOTA", Behaviour: "At most 100 device CA certificates per project", Status: "FAIL", Passed: 1, Failed: 1},
+			{ID: "LOGIN-TLS", Behaviour: "The client certificate is required <and verified>", Status: "SKIP", Skipped: 1},
+			{ID: "DEV-FREEZE", Behaviour: "A frozen device cannot log in", Status: "NOT RUN"},
+		},
+		Failures: []BDDFailure{{Feature: "features/ca/quota.feature", Line: 12, Scenario: "The 101st CA is refused",
+			Tags: []string{"CA-QUOTA"}, Step: "Then the upload is refused with IOTDA.014303", Error: "got HTTP 201 <created>"}},
+	}
+}
+
+// fixtureFleet is a fleet run with a few refusals and drops.
+func fixtureFleet() *Fleet {
+	return &Fleet{Source: "out/sim.json", MQTT: "mix", Enrolled: 40, EnrolDevices: 40, VerifiedCAs: 2, CAs: 2,
+		EnrolElapsed: 48844219, Devices: 40, Connected: 39, PeakOnline: 39, OnlineAtEnd: 38,
+		LoginAttempts: 44, LoginSucceeded: 41, LoginRefused: 2, LoginFailed: 1,
+		RefusedByReason: map[string]int{"connack:0x86": 1, "connack:0x04": 1}, FailedByReason: map[string]int{"timeout": 1},
+		Drops: 2, DropsByCause: map[string]int{"disconnect:0x8e": 2}, Reconnects: 2,
+		MessagesSent: 199, MessagesReceived: 4,
+		Connect: FleetLatency{Count: 41, P50: 1666000, P90: 2271000, P99: 4863000, Max: 4863000},
+		Elapsed: 8*time.Second + 123*time.Millisecond}
 }
 
 func fixtureRun(shard result.Shard) result.RunInfo {

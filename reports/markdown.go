@@ -71,7 +71,7 @@ func Markdown(s *result.Summary, checks []Check, cmp *Comparison) Reporter {
 			return fmt.Sprintf("%.0f", ss.ServerCPU.PerAttemptUs)
 		})
 		if s.BaselineRatio > 0 {
-			fmt.Fprintf(&b, "\nServer CPU per login, platform / baseline: **%.2f×**\n", s.BaselineRatio)
+			fmt.Fprintf(&b, "\nServer CPU per login, %s / baseline: **%.2f×**\n", s.UnderTest().Server, s.BaselineRatio)
 		}
 		if s.Storm != nil {
 			stormMarkdown(&b, s.Storm) // storm.go
@@ -100,9 +100,9 @@ func Markdown(s *result.Summary, checks []Check, cmp *Comparison) Reporter {
 			}
 		}
 		if p := Primary(s); p != nil && (p.Refused > 0 || p.Errors > 0 || p.Dropped > 0) {
-			fmt.Fprintf(&b, "\n<details><summary>Outcomes (%s)</summary>\n\n| outcome | count | unexpected |\n|---|---:|---:|\n", p.Server)
+			fmt.Fprintf(&b, "\n<details><summary>Outcomes (%s)</summary>\n\n| outcome | count | unexpected | meaning |\n|---|---:|---:|---|\n", p.Server)
 			for _, r := range p.Breakdown {
-				fmt.Fprintf(&b, "| %s | %d | %d |\n", mdEscape(breakdownLabel(r)), r.Count, r.Unexpected)
+				fmt.Fprintf(&b, "| %s | %d | %d | %s |\n", mdEscape(breakdownWith(r, r.Reason)), r.Count, r.Unexpected, mdEscape(reasonMeaning(r.Reason)))
 			}
 			b.WriteString("\n</details>\n")
 		}

@@ -27,7 +27,7 @@ var fixtureThresholds = Thresholds{MaxP99: 2 * time.Millisecond, MinRate: 100, M
 func TestRenderersGolden(t *testing.T) {
 	s := fixture(t)
 	checks := Evaluate(s, fixtureThresholds)
-	old := fixture(t)
+	old := olderFixture(t)
 	old.Servers[0].SuccessRate *= 1.2  // the old run was faster: a regression
 	old.Runs[0].KeyExchange = "hybrid" // and used other settings
 	cmp := Compare(old, s, 0.10)
@@ -41,7 +41,7 @@ func TestRenderersGolden(t *testing.T) {
 		golden string
 		r      Reporter
 	}{
-		{"report.golden.html", HTML(s, HTMLOptions{Checks: checks, Comparison: cmp})},
+		{"report.golden.html", HTML(s, HTMLOptions{Checks: checks, Comparison: cmp, Previous: old, BDD: fixtureBDD(), Fleet: fixtureFleet()})},
 		{"report.golden.md", Markdown(s, checks, cmp)},
 		{"report.golden.xml", JUnit(checks, cmp)},
 		{"report.golden.txt", Text(s)},

@@ -373,7 +373,7 @@ func stormConnected(st *result.StormSummary) template.HTML {
 	ax := newStormAxis(st)
 	s := series{Name: "devices connected", Color: colPlatform}
 	for _, p := range st.Buckets {
-		s.Points = append(s.Points, point{ax.x(p), float64(p.Connected)})
+		s.Points = append(s.Points, point{X: ax.x(p), Y: float64(p.Connected)})
 	}
 	return stormChart("Devices connected", "devices", ax, []series{s}, []hline{{float64(st.Held), fmt.Sprintf("%d held at the outage", st.Held), colCapacity}})
 }
@@ -386,10 +386,10 @@ func stormAttempts(st *result.StormSummary) template.HTML {
 	fail := series{Name: "failed", Color: colError}
 	for _, p := range st.Buckets {
 		x := ax.x(p)
-		started.Points = append(started.Points, point{x, float64(p.Started) * ax.perSec})
-		ok.Points = append(ok.Points, point{x, float64(p.Succeeded) * ax.perSec})
-		ref.Points = append(ref.Points, point{x, float64(p.RefusedTotal()) * ax.perSec})
-		fail.Points = append(fail.Points, point{x, float64(p.FailedTotal()) * ax.perSec})
+		started.Points = append(started.Points, point{X: x, Y: float64(p.Started) * ax.perSec})
+		ok.Points = append(ok.Points, point{X: x, Y: float64(p.Succeeded) * ax.perSec})
+		ref.Points = append(ref.Points, point{X: x, Y: float64(p.RefusedTotal()) * ax.perSec})
+		fail.Points = append(fail.Points, point{X: x, Y: float64(p.FailedTotal()) * ax.perSec})
 	}
 	var hl []hline
 	if st.Capacity > 0 {
@@ -404,9 +404,9 @@ func stormCPU(st *result.StormSummary) template.HTML {
 	srv := series{Name: "server", Color: colPlatform}
 	for _, p := range st.Buckets {
 		x := ax.x(p)
-		gen.Points = append(gen.Points, point{x, p.ClientCPUS * ax.perSec})
+		gen.Points = append(gen.Points, point{X: x, Y: p.ClientCPUS * ax.perSec})
 		if p.ServerCPUOK {
-			srv.Points = append(srv.Points, point{x, p.ServerCPUS * ax.perSec})
+			srv.Points = append(srv.Points, point{X: x, Y: p.ServerCPUS * ax.perSec})
 		}
 	}
 	ss := []series{gen}
@@ -422,7 +422,7 @@ func stormLatency(st *result.StormSummary) template.HTML {
 		s := series{Name: name, Color: color}
 		for _, p := range st.Buckets {
 			if p.Succeeded > 0 {
-				s.Points = append(s.Points, point{ax.x(p), float64(v(p)) / 1000})
+				s.Points = append(s.Points, point{X: ax.x(p), Y: float64(v(p)) / 1000})
 			}
 		}
 		return s

@@ -36,12 +36,19 @@ const (
 	colClient   = "#56B4E9"
 )
 
-type point struct{ X, Y float64 }
+// point is one data point. A Partial point stands for an incomplete
+// interval (a second only partly inside the measured span): it is drawn
+// hollow and joined to its neighbours by a dashed segment.
+type point struct {
+	X, Y    float64
+	Partial bool
+}
 
 type series struct {
 	Name   string
 	Color  string
 	Points []point
+	Dash   bool // drawn dashed (e.g. the older run of a comparison, or a p99 beside its p50)
 }
 
 // f formats a coordinate compactly and deterministically.
@@ -89,7 +96,8 @@ func niceTicks(hi float64, n int) []float64 {
 type frame struct {
 	b          strings.Builder
 	xMin, xMax float64
-	yMax       float64
+	yMin, yMax float64
+	logX, logY bool // logarithmic axes (values <= 0 sit on the axis minimum)
 }
 
 func newFrame(title string, xMin, xMax, yMax float64) *frame {
@@ -101,13 +109,29 @@ func newFrame(title string, xMin, xMax, yMax float64) *frame {
 }
 
 func (fr *frame) x(v float64) float64 {
-	if fr.xMax == fr.xMin {
+	lo, hi := fr.xMin, fr.xMax
+	if fr.logX {
+		v, lo, hi = logOf(v, lo), math.Log10(lo), math.Log10(hi)
+	}
+	if hi == lo {
 		return marginL
 	}
-	return marginL + (v-fr.xMin)/(fr.xMax-fr.xMin)*plotW
+	return marginL + (v-lo)/(hi-lo)*plotW
 }
 
-func (fr *frame) y(v float64) float64 { return marginT + plotH - v/fr.yMax*plotH }
+func (fr *frame) y(v float64) float64 {
+	lo, hi := fr.yMin, fr.yMax
+	if fr.logY {
+		v, lo, hi = logOf(v, lo), math.Log10(lo), math.Log10(hi)
+	}
+	if hi == lo {
+		return marginT + plotH
+	}
+	return marginT + plotH - (v-lo)/(hi-lo)*plotH
+}
+
+// logOf is log10(v) on an axis starting at lo (> 0): values below lo sit on it.
+func logOf(v, lo float64) float64 { return math.Log10(math.Max(v, lo)) }
 
 // axes draws the y grid with its ticks and the x ticks given as (value, label).
 func (fr *frame) axes(yTicks []float64, yUnit string, xTicks []point, xLabels []string, xUnit string) {
@@ -128,28 +152,62 @@ func (fr *frame) axes(yTicks []float64, yUnit string, xTicks []point, xLabels []
 	fmt.Fprintf(&fr.b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">%s</text>`, marginL+plotW/2, chartH-6, html.EscapeString(xUnit))
 }
 
+// lines draws each series as a polyline through its whole points; a
+// segment that touches a partial point is dashed and the partial point is a
+// hollow circle. Points are marked when a series has few of them.
 func (fr *frame) lines(ss []series) {
 	for _, s := range ss {
 		if len(s.Points) == 0 {
 			continue
 		}
-		pts := make([]string, len(s.Points))
-		for i, p := range s.Points {
-			pts[i] = f(fr.x(p.X)) + "," + f(fr.y(p.Y))
+		dash := ""
+		if s.Dash {
+			dash = ` stroke-dasharray="6 4"`
 		}
-		fmt.Fprintf(&fr.b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"><title>%s</title></polyline>`,
-			s.Color, strings.Join(pts, " "), html.EscapeString(s.Name))
-		if len(s.Points) <= 16 {
-			for _, p := range s.Points {
+		xy := func(p point) string { return f(fr.x(p.X)) + "," + f(fr.y(p.Y)) }
+		var run []string // the current run of whole points
+		flush := func() {
+			if len(run) > 0 {
+				fmt.Fprintf(&fr.b, `<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"><title>%s</title></polyline>`,
+					s.Color, dash, strings.Join(run, " "), html.EscapeString(s.Name))
+			}
+			run = run[:0]
+		}
+		for i, p := range s.Points {
+			if p.Partial {
+				flush()
+			} else {
+				run = append(run, xy(p))
+			}
+			if i > 0 && (p.Partial || s.Points[i-1].Partial) {
+				fmt.Fprintf(&fr.b, `<polyline fill="none" stroke="%s" stroke-width="1.5" stroke-dasharray="2 3" points="%s %s"><title>%s (partial second)</title></polyline>`,
+					s.Color, xy(s.Points[i-1]), xy(p), html.EscapeString(s.Name))
+			}
+		}
+		flush()
+		for _, p := range s.Points {
+			switch {
+			case p.Partial:
+				fmt.Fprintf(&fr.b, `<circle cx="%s" cy="%s" r="3.5" fill="#fff" stroke="%s" stroke-width="1.5"><title>%s: %s (partial second, scaled to a per-second rate)</title></circle>`,
+					f(fr.x(p.X)), f(fr.y(p.Y)), s.Color, html.EscapeString(s.Name), label(math.Round(p.Y*10)/10))
+			case len(s.Points) <= 16:
 				fmt.Fprintf(&fr.b, `<circle cx="%s" cy="%s" r="2.5" fill="%s"/>`, f(fr.x(p.X)), f(fr.y(p.Y)), s.Color)
 			}
 		}
 	}
-	// Legend, under the title.
+	fr.legend(ss)
+}
+
+// legend names the series under the title; a dashed series gets a dashed key.
+func (fr *frame) legend(ss []series) {
 	x := marginL
 	for _, s := range ss {
-		fmt.Fprintf(&fr.b, `<rect x="%d" y="22" width="10" height="10" fill="%s"/><text x="%d" y="31" fill="#333">%s</text>`,
-			x, s.Color, x+14, html.EscapeString(s.Name))
+		if s.Dash {
+			fmt.Fprintf(&fr.b, `<line x1="%d" y1="27" x2="%d" y2="27" stroke="%s" stroke-width="2" stroke-dasharray="3 2"/>`, x, x+10, s.Color)
+		} else {
+			fmt.Fprintf(&fr.b, `<rect x="%d" y="22" width="10" height="10" fill="%s"/>`, x, s.Color)
+		}
+		fmt.Fprintf(&fr.b, `<text x="%d" y="31" fill="#333">%s</text>`, x+14, html.EscapeString(s.Name))
 		x += 24 + 7*len([]rune(s.Name))
 	}
 }

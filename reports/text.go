@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/loadgen/result"
 )
 
@@ -48,13 +49,17 @@ func Text(s *result.Summary) Reporter {
 			if len(ss.Breakdown) > 0 {
 				fmt.Fprintf(tw, "  outcomes\tcount\tunexpected\n")
 				for _, b := range ss.Breakdown {
-					fmt.Fprintf(tw, "    %s\t%d\t%d\n", breakdownLabel(b), b.Count, b.Unexpected)
+					meaning := reasonMeaning(b.Reason)
+					if meaning != "" {
+						meaning = "\t" + meaning
+					}
+					fmt.Fprintf(tw, "    %s\t%d\t%d%s\n", breakdownWith(b, b.Reason), b.Count, b.Unexpected, meaning)
 				}
 			}
 		}
 		_ = tw.Flush()
 		if s.BaselineRatio > 0 {
-			fmt.Fprintf(tw, "\nserver CPU per login, platform / baseline\t%.2f×\n", s.BaselineRatio)
+			fmt.Fprintf(tw, "\nserver CPU per login, %s / baseline\t%.2f×\n", s.UnderTest().Server, s.BaselineRatio)
 		}
 		if err := tw.Flush(); err != nil || s.Storm == nil {
 			return err
@@ -91,9 +96,9 @@ func settings(s *result.Summary) [][2]string {
 	if r.Resumption {
 		resumption = "on"
 	}
-	mqtt := "3.1.1"
-	if r.MQTTVersion == 5 {
-		mqtt = "5"
+	mqtt := iotda.MQTTVersion(r.MQTTVersion)
+	if mqtt == 0 { // the load generator's default
+		mqtt = iotda.MQTT311
 	}
 	out := [][2]string{
 		{"run", r.ID},
@@ -102,7 +107,7 @@ func settings(s *result.Summary) [][2]string {
 		{"mode", fmt.Sprintf("%s; %s; %d workers%s", r.Mode, loop, r.Workers, closeText(r.CloseReset))},
 		{"length", length},
 		{"TLS", fmt.Sprintf("%s, key exchange %s, resumption %s", r.TLSVersion, r.KeyExchange, resumption)},
-		{"MQTT", mqtt},
+		{"MQTT", mqtt.String()},
 		{"devices", fmt.Sprintf("%d (%.1f%% bad identities)", r.Devices, r.BadShare*100)},
 	}
 	shards := map[string]bool{}
@@ -169,13 +174,24 @@ func cpuText(c *result.CPUStat) string {
 	return fmt.Sprintf("%.0f µs per login (%.0f µs per success; %.2f s)", c.PerAttemptUs, c.PerSuccessUs, c.Seconds)
 }
 
-func breakdownLabel(b result.BreakdownRow) string {
+// breakdownShort names a breakdown row for a chart label, with the MQTT
+// name of a CONNACK code: "refused · connect · connack:0x86 bad user name or password".
+func breakdownShort(b result.BreakdownRow) string {
+	reason := b.Reason
+	if m := reasonMeaning(b.Reason); m != "" {
+		name, _, _ := strings.Cut(m, ";")
+		reason += " " + name
+	}
+	return breakdownWith(b, reason)
+}
+
+func breakdownWith(b result.BreakdownRow, reason string) string {
 	parts := []string{string(b.Outcome)}
 	if b.Phase != "" {
 		parts = append(parts, b.Phase)
 	}
-	if b.Reason != "" {
-		parts = append(parts, b.Reason)
+	if reason != "" {
+		parts = append(parts, reason)
 	}
 	return strings.Join(parts, " · ")
 }

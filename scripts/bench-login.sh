@@ -3,7 +3,7 @@
 # X25519), reference platform vs a bare crypto/tls mutual-TLS server with the
 # same certificates, measured side by side in one run (certlab loadgen
 # --baseline), with 100,000 registered devices under 100 verified CAs and,
-# for comparison, under 1 CA. Method: ../shared/reference/performance.md.
+# for comparison, under 1 CA. Method: docs/performance.md.
 # With two CPUs or more the platform and baseline children run on the lower
 # half of the CPUs and the generator on the upper half (--pin).
 # Usage: scripts/bench-login.sh [OUT_DIR]   (env: DEVICES, DURATION, WORKERS, BIN)

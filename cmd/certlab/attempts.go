@@ -83,7 +83,7 @@ the TLS and certificate facts the platform saw.`,
 // writeAttemptVerbose prints one attempt as a block: the verdict line, the
 // platform's explanation and remedy, then every fact it recorded.
 func writeAttemptVerbose(w io.Writer, a iotda.LoginAttempt) {
-	fmt.Fprintf(w, "%s  %s  %s", a.Time, strings.ToUpper(a.Outcome), a.Reason)
+	fmt.Fprintf(w, "%s  %s  %s", a.Time, strings.ToUpper(string(a.Outcome)), a.Reason)
 	if a.Stage != "" {
 		fmt.Fprintf(w, " (%s stage", a.Stage)
 		if a.ConnackCode != 0 {
@@ -140,14 +140,10 @@ func orDash(s string) string {
 	return s
 }
 
-func mqttVersion(v int) string {
-	switch v {
-	case 3:
-		return "3.1"
-	case 4:
-		return "3.1.1"
-	case 5:
-		return "5"
+// mqttVersion is "-" for an attempt that never reached CONNECT.
+func mqttVersion(v iotda.MQTTVersion) string {
+	if v == 0 {
+		return "-"
 	}
-	return "-"
+	return v.String()
 }

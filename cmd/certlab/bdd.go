@@ -47,7 +47,7 @@ nothing.`,
 			if _, err := features.CheckTags(opts.Tags, true); err != nil {
 				return fmt.Errorf("bdd: --tags: %w", err)
 			}
-			server, err := openServer(ctx, targetPath, noPreflight)
+			server, err := openServer(ctx, targetPath, noPreflight, "certlab bdd")
 			if err != nil {
 				return fmt.Errorf("bdd: %w", err)
 			}

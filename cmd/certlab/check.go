@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certlab/certlab/check"
+	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/loadgen/host"
 	"github.com/certlab/certlab/sim/pki"
 )
@@ -56,7 +57,7 @@ not run (bad flags or files, target unreachable, credentials refused).`,
 			if targetPath == "" {
 				return errors.New("check: --target FILE is required (certlab platform writes DIR/target.json)")
 			}
-			v, err := check.ParseMQTTVersion(mqtt)
+			v, err := iotda.ParseMQTTVersion(mqtt)
 			if err != nil {
 				return fmt.Errorf("check: --mqtt: %w", err)
 			}
@@ -97,6 +98,9 @@ not run (bad flags or files, target unreachable, credentials refused).`,
 				return fmt.Errorf("check: %w", err)
 			}
 			defer server.Close()
+			if err := server.Target.RequireAPI("certlab check (it reads the device's registration and login attempts)"); err != nil {
+				return fmt.Errorf("check: %w", err)
+			}
 			cfg.Target = server.Target
 			r, err := check.Run(cmd.Context(), cfg)
 			if err != nil {
@@ -128,7 +132,7 @@ not run (bad flags or files, target unreachable, credentials refused).`,
 	f.StringVar(&p12Password, "p12-password", "", "password of --p12 (default: $CERTLAB_P12_PASSWORD)")
 	f.StringVar(&tlsVersion, "tls", "auto", "TLS version of the login: 1.2, 1.3 or auto")
 	f.BoolVar(&noPreflight, "no-preflight", false, "skip the target pre-flight")
-	f.StringVar(&mqtt, "mqtt", "3.1.1", "MQTT version: 3.1.1 or 5")
+	f.StringVar(&mqtt, "mqtt", iotda.MQTT311.String(), "MQTT version: 3.1.1 or 5")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", check.DefaultConnectTimeout, "deadline for TCP + TLS + CONNECT -> CONNACK")
 	f.DurationVar(&cfg.AttemptWait, "attempt-wait", check.DefaultAttemptWait, "how long to wait for the platform's record of the login")

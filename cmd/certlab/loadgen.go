@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -9,11 +10,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/loadgen"
 	"github.com/certlab/certlab/loadgen/host"
 	"github.com/certlab/certlab/loadgen/result"
 	"github.com/certlab/certlab/sim/pki"
 )
+
+// exitLoadgenFailed is loadgen's exit status for a run that measured but
+// failed its verdict (loadgen.Judge); 1 is a run that could not be made.
+const exitLoadgenFailed = 2
 
 // loadgenOptions are the flags of `certlab loadgen`: most bind straight into
 // the plan, the rest are parsed into it by runLoadgen.
@@ -51,9 +57,17 @@ Without --target, loadgen starts the reference platform as a child process
 on the target (CAs uploaded and verified, an MQTT product, devices with their
 fingerprints) unless --skip-prepare.
 
+Any mTLS MQTT broker can be the target: a target file without api_endpoint
+(then --skip-prepare is required, and the broker must trust the fleet's CAs:
+"certlab pki fleet-ca"), with its ClientId and username conventions as
+client_id_template / username_template ({device_id}, {node_id}, {product_id},
+{cn}, {YYYYMMDDHH}; IoTDA's by default). Its results are labelled "target"; it
+is expected to check certificate chains only, so --bad-kinds is unknown_ca.
+
 Pacing: a closed loop with --workers, or an open loop with --rate (latency is
 measured from each attempt's scheduled time; attempts that find no free worker
-are recorded as dropped). --baseline also runs the same identities against a
+are recorded as dropped). In hold mode --rate paces the ramp-up of the held
+logins (at most --workers in flight). A flag the mode cannot honour is an error. --baseline also runs the same identities against a
 bare crypto/tls server (child process) and reports the server CPU ratio.
 
 Each summary also states the client-side crypto floor, measured on this machine
@@ -72,13 +86,24 @@ by --policy until all are back or --storm-deadline. The summary gives the time t
 wasted handshakes and devices that never came back; the HTML report draws the storm.
 Sharded storms share the outage instant with --storm-at.
 
+Exit status: 0 when the run passed; 2 when it measured but failed: no login
+succeeded, or more than --max-error-share (default 0.05) of a server's
+attempts ended unexpectedly (errors, drops, good identities refused, bad
+identities let in or refused the wrong way; the expected refusals of
+--bad-share identities are not errors) — a storm fails when no device held a
+session or none came back (gate it with certlab report --max-time-to-99 and
+--max-never-returned); 1 when it could not run (bad flags, a target that fails
+its pre-flight, or an MQTT endpoint that refuses the first 50 dials: the run
+stops at once instead of dialling for the whole duration).
+
 Examples:
   certlab loadgen --fleet /tmp/fleet --devices 2000 --duration 20s --workers 16 --baseline
   certlab loadgen --mode storm --fleet /tmp/fleet --devices 5000 --outage kill --policy full-jitter --html storm.html
   certlab loadgen --mode storm --target target.json --fleet fleet --shard 2/8 --storm-at 2026-12-05T10:00:00Z
   certlab loadgen --pin --fleet /tmp/fleet --devices 2000 --mode tls-only --kex x25519 --tls 1.3
   certlab loadgen --target target.json --fleet fleet --rate 500 --duration 1m --bad-share 0.1
-  certlab loadgen --target target.json --fleet fleet --shard 2/8 --out out/shard-2`,
+  certlab loadgen --target target.json --fleet fleet --shard 2/8 --out out/shard-2
+  certlab loadgen --target mosquitto.json --skip-prepare --fleet fleet --devices 200 --duration 20s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLoadgen(cmd.Context(), cmd, o) },
 	}
@@ -97,20 +122,21 @@ Examples:
 
 	f.StringVar(&o.mode, "mode", string(result.ModeChurn), "churn (login, CONNACK, disconnect), hold (open and keep logins for --duration), tls-only (baseline server only), storm (hold, outage, reconnect)")
 	f.IntVar(&p.Attack.Workers, "workers", 16, "closed loop: concurrent workers; open loop: attempts in flight at most")
-	f.Float64Var(&p.Attack.Rate, "rate", 0, "open loop: attempts per second (0 = closed loop)")
-	f.IntVar(&p.Attack.Backlog, "backlog", 0, "open loop: due attempts that may wait for a worker before being dropped (default --workers)")
+	f.Float64Var(&p.Attack.Rate, "rate", 0, "open loop: attempts per second (0 = closed loop); hold: logins started per second during the ramp-up")
+	f.IntVar(&p.Attack.Backlog, "backlog", 0, "open loop (churn, tls-only): due attempts that may wait for a worker before being dropped (default --workers)")
 	f.DurationVar(&p.Attack.Duration, "duration", 10*time.Second, "measured duration (hold: how long logins are held); 0 with --count")
 	f.IntVar(&p.Attack.Count, "count", 0, "measured attempts (0 = by --duration)")
-	f.DurationVar(&p.Attack.Warmup, "warmup", 0, "warm-up before the measured window (excluded from the summary)")
+	f.DurationVar(&p.Attack.Warmup, "warmup", 0, "warm-up before the measured window (excluded from the summary; not in hold mode)")
 	f.DurationVar(&p.Attack.ConnectTimeout, "connect-timeout", 10*time.Second, "deadline of one login (TCP + TLS + CONNECT -> CONNACK)")
-	f.Uint16Var(&p.Attack.Keepalive, "keepalive", 0, "MQTT keepalive in seconds (default 120; hold: 1200)")
+	f.Uint16Var(&p.Attack.Keepalive, "keepalive", 0, fmt.Sprintf("MQTT keepalive in seconds (default %d; hold: %d)", iotda.DefaultKeepalive, iotda.MaxKeepalive))
 
 	f.StringVar(&o.tlsVersion, "tls", "auto", "TLS version: 1.2, 1.3 or auto")
 	f.StringVar(&o.kex, "kex", string(loadgen.KexHybrid), "key exchange: hybrid (X25519MLKEM768, Go's default), x25519, p256")
 	f.StringVar(&p.Attack.VerifyServer, "verify-server", loadgen.VerifyCached, "server chain check: cached (crypto/x509 once per server certificate; CertificateVerify on every handshake) or full (every handshake)")
 	f.BoolVar(&p.Attack.Resumption, "resume", false, "TLS session resumption (one session cache per device)")
-	f.StringVar(&o.mqtt, "mqtt", "3.1.1", "MQTT version: 3.1.1 or 5")
-	f.Float64Var(&p.Bad.Share, "bad-share", 0, "share of devices presenting a bad identity (0..1), refused by the platform")
+	f.StringVar(&o.mqtt, "mqtt", iotda.MQTT311.String(), "MQTT version: 3.1.1 or 5")
+	f.Float64Var(&p.Bad.Share, "bad-share", 0, "share of devices presenting a bad identity (0..1), which the server must refuse")
+	f.Float64Var(&p.MaxErrorShare, "max-error-share", loadgen.DefaultMaxErrorShare, "fail the run (exit 2) when more than this share (0..1) of a server's attempts end unexpectedly: errors, drops, good identities refused, bad ones let in")
 	f.StringVar(&o.badKinds, "bad-kinds", "", "bad identities to rotate: fingerprint_mismatch,unregistered,unknown_ca (default all)")
 
 	f.StringVar(&p.RunID, "run-id", "", "run ID shared by the shards of one run (default: generated)")
@@ -164,13 +190,20 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if p.Shard, err = result.ParseShard(o.shard); err != nil {
 		return err
 	}
-	if p.Bad.Kinds, err = result.ParseBadKinds(o.badKinds); err != nil {
-		return err
+	if o.badKinds != "" { // else nil: the default kinds (for a broker target, unknown_ca only)
+		if p.Bad.Kinds, err = result.ParseBadKinds(o.badKinds); err != nil {
+			return err
+		}
 	}
-	if p.Attack.MQTTVersion, err = parseMQTTVersion(o.mqtt); err != nil {
-		return err
+	mqttVersion, err := iotda.ParseMQTTVersion(o.mqtt)
+	if err != nil {
+		return fmt.Errorf("--mqtt %q: %w", o.mqtt, err)
 	}
+	p.Attack.MQTTVersion = int(mqttVersion)
 	if p.Attack.CloseReset, err = parseCloseMode(o.closeMode); err != nil {
+		return err
+	}
+	if err := refuseUnhonouredFlags(cmd, p.Attack.Mode); err != nil {
 		return err
 	}
 	if p.Attack.Count > 0 && !cmd.Flags().Changed("duration") {
@@ -199,17 +232,11 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	p.Progress = !o.noProgress
 	p.Stdout, p.Log = cmd.OutOrStdout(), cmd.ErrOrStderr()
 	_, err = loadgen.Execute(ctx, p)
-	return err
-}
-
-func parseMQTTVersion(s string) (int, error) {
-	switch s {
-	case "3.1.1", "4", "311":
-		return 4, nil
-	case "5", "5.0":
-		return 5, nil
+	if ve, ok := errors.AsType[*loadgen.VerdictError](err); ok {
+		fmt.Fprintln(cmd.ErrOrStderr(), "certlab:", ve)
+		return exitError{code: exitLoadgenFailed}
 	}
-	return 0, fmt.Errorf("--mqtt %q: want 3.1.1 or 5", s)
+	return err
 }
 
 // parseCloseMode parses --close: fin, or reset (AttackConfig.CloseReset).
@@ -242,7 +269,7 @@ func stormFlags(cmd *cobra.Command, o loadgenOptions, p *loadgen.Plan) error {
 		}
 		return nil
 	}
-	for _, name := range []string{"duration", "count", "rate", "warmup", "backlog", "close", "bad-share", "bad-kinds", "baseline"} {
+	for _, name := range []string{"duration", "count", "rate", "warmup", "backlog", "close", "bad-share", "bad-kinds", "baseline", "max-error-share"} {
 		if cmd.Flags().Changed(name) {
 			return fmt.Errorf("--%s does not go with --mode storm (a storm holds every device and ends when all are back or at --storm-deadline)", name)
 		}

@@ -144,32 +144,72 @@ func TestLoadgenTLSOnly(t *testing.T) {
 }
 
 // TestLoadgenRefusesBadFlags: each flag a run cannot honour is an error
-// that names it, before anything is minted or started.
+// that names it, before anything is minted or started: bad values, and
+// every flag x mode combination the run would otherwise ignore.
 func TestLoadgenRefusesBadFlags(t *testing.T) {
 	out := t.TempDir()
+	// A target with a REST API, and an MQTT broker without one; neither is
+	// contacted: the flags are refused first.
+	api := filepath.Join(out, "api.json")
+	writeTargetFile(t, api, `{"name":"api","api_endpoint":"https://127.0.0.1:1","mqtt_endpoint":"127.0.0.1:1","project_id":"p","access_key":"a","secret_key":"s"}`)
+	broker := filepath.Join(out, "broker.json")
+	writeTargetFile(t, broker, `{"name":"broker","mqtt_endpoint":"127.0.0.1:1","client_id_template":"{cn}"}`)
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
+		// Bad values.
 		{[]string{"--mode", "flood"}, `mode "flood"`},
+		// A storm holds every device and reconnects it by a policy.
 		{[]string{"--mode", "storm", "--duration", "5s"}, "--duration does not go with --mode storm"},
 		{[]string{"--mode", "storm", "--bad-share", "0.1"}, "--bad-share does not go with --mode storm"},
+		{[]string{"--mode", "storm", "--max-error-share", "0.1"}, "--max-error-share does not go with --mode storm"},
 		{[]string{"--mode", "storm", "--outage", "blip"}, `--outage "blip"`},
-		{[]string{"--mode", "storm", "--outage", "kill", "--target", "x.json"}, "--outage kill stops and starts the platform"},
+		{[]string{"--mode", "storm", "--outage", "kill", "--target", api}, "--outage kill stops and starts the platform"},
 		{[]string{"--mode", "storm", "--outage", "restart", "--in-process"}, "--outage restart stops and starts the platform"},
 		{[]string{"--mode", "storm", "--policy", "huawei", "--backoff-base", "2s"}, "takes no --backoff-base"},
 		{[]string{"--mode", "storm", "--policy", "exponential"}, `--policy "exponential"`},
 		{[]string{"--mode", "storm", "--storm-at", "tomorrow"}, `--storm-at "tomorrow"`},
 		{[]string{"--settle", "1s"}, "--settle is a storm setting"},
 		{[]string{"--policy", "immediate"}, "--policy is a storm setting"},
-		{[]string{"--platform-flag=--max-handshakes=4", "--target", "x.json"}, "--platform-flag"},
+		{[]string{"--platform-flag=--max-handshakes=4", "--target", api}, "--platform-flag"},
 		{[]string{"--shard", "3/2"}, `shard "3/2"`},
-		{[]string{"--bad-kinds", "nonsense"}, `unknown kind "nonsense"`},
+		{[]string{"--bad-kinds", "nonsense", "--bad-share", "0.1"}, `unknown kind "nonsense"`},
 		{[]string{"--mqtt", "3"}, `--mqtt "3"`},
 		{[]string{"--close", "rst"}, `--close "rst"`},
 		{[]string{"--bad-share", "1.5"}, "--bad-share 1.5"},
-		{[]string{"--pin", "--target", "x.json"}, "--pin"},
+		{[]string{"--max-error-share", "2"}, "--max-error-share 2"},
+		{[]string{"--max-error-share", "-0.1"}, "--max-error-share -0.1"},
+		// Where the platform under test comes from.
+		{[]string{"--pin", "--target", api}, "--pin"},
 		{[]string{"--pin", "--in-process"}, "--pin"},
+		{[]string{"--in-process", "--target", api}, "--in-process"},
+		{[]string{"--no-preflight"}, "--no-preflight"},
+		// tls-only attacks the baseline alone, without MQTT.
+		{[]string{"--mode", "tls-only", "--target", api}, "--target"},
+		{[]string{"--mode", "tls-only", "--in-process"}, "--in-process"},
+		{[]string{"--mode", "tls-only", "--server-pid", "1"}, "--server-pid"},
+		{[]string{"--mode", "tls-only", "--skip-prepare"}, "--skip-prepare"},
+		{[]string{"--mode", "tls-only", "--prepare-workers", "2"}, "--prepare-workers"},
+		{[]string{"--mode", "tls-only", "--product-id", "p"}, "--product-id"},
+		{[]string{"--mode", "tls-only", "--mqtt", "5"}, "--mqtt"},
+		{[]string{"--mode", "tls-only", "--mqtt", "3.1.1"}, "--mqtt"},
+		{[]string{"--mode", "tls-only", "--keepalive", "60"}, "--keepalive"},
+		// hold logs in once, paced by --rate, and waits for a worker.
+		{[]string{"--mode", "hold", "--warmup", "1s"}, "--warmup"},
+		{[]string{"--mode", "hold", "--rate", "10", "--backlog", "5"}, "--backlog"},
+		{[]string{"--mode", "hold", "--close", "reset"}, "--close reset"},
+		// A closed loop has no backlog; MQTT 5 logins end through paho.
+		{[]string{"--backlog", "5"}, "--backlog"},
+		{[]string{"--mqtt", "5", "--close", "reset"}, "--close reset"},
+		// Nothing to register, or no bad identity.
+		{[]string{"--skip-prepare", "--prepare-workers", "2"}, "--prepare-workers"},
+		{[]string{"--bad-kinds", "unknown_ca"}, "--bad-kinds"},
+		// --skip-prepare: a fleet this run would mint is known to no server.
+		{[]string{"--skip-prepare"}, "--skip-prepare: " + filepath.Join(out, "none") + " holds no fleet, so this run would mint 1000"},
+		// A broker without a REST API.
+		{[]string{"--target", broker}, "--skip-prepare"},
+		{[]string{"--target", broker, "--skip-prepare", "--bad-share", "0.1", "--bad-kinds", "fingerprint_mismatch"}, "--bad-kinds fingerprint_mismatch"},
 	} {
 		_, _, err := runCLI(t, append([]string{"loadgen", "--no-progress", "--out", out, "--fleet", filepath.Join(out, "none")}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -178,6 +218,13 @@ func TestLoadgenRefusesBadFlags(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(filepath.Join(out, "none")); len(left) != 0 {
 		t.Errorf("a refused run minted a fleet")
+	}
+}
+
+func writeTargetFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

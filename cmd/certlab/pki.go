@@ -29,13 +29,14 @@ func pkiCmd() *cobra.Command {
                                                    fingerprints to register the device with
 
 "certlab pki variants" lists the deliberately bad certificates "device --variant"
-can make, with the login outcome each must produce.`,
+can make, with the login outcome each must produce. "certlab pki fleet-ca" exports
+a fleet's device CAs for the trust store of a broker that is not certlab's platform.`,
 	}
-	cmd.AddCommand(pkiCACmd(), pkiDeviceCmd(), pkiVerifyCertCmd(), pkiVariantsCmd())
+	cmd.AddCommand(pkiCACmd(), pkiDeviceCmd(), pkiVerifyCertCmd(), pkiVariantsCmd(), pkiFleetCACmd())
 	return cmd
 }
 
-var keyTypeHelp = strings.Join([]string{string(pki.ECDSAP256), string(pki.ECDSAP384), string(pki.RSA2048),
+var keyTypeHelp = strings.Join([]string{string(pki.ECDSAP256), string(pki.ECDSAP384), string(pki.ECDSAP521), string(pki.RSA2048),
 	string(pki.RSA3072), string(pki.RSA4096), string(pki.Ed25519)}, ", ")
 
 func pkiCACmd() *cobra.Command {
@@ -215,7 +216,7 @@ func readCA(base string) (*pki.CA, error) {
 
 func parseKeyType(s string) (pki.KeyType, error) {
 	switch kt := pki.KeyType(s); kt {
-	case pki.ECDSAP256, pki.ECDSAP384, pki.RSA2048, pki.RSA3072, pki.RSA4096, pki.Ed25519:
+	case pki.ECDSAP256, pki.ECDSAP384, pki.ECDSAP521, pki.RSA2048, pki.RSA3072, pki.RSA4096, pki.Ed25519:
 		return kt, nil
 	}
 	return "", fmt.Errorf("key type %q: want one of %s", s, keyTypeHelp)

@@ -52,7 +52,8 @@ actually bound (port 0 allowed); every other certlab command takes --target DIR/
 	f.StringVar(&cfg.TLSCertFile, "tls-cert", "", "server certificate PEM (default: minted from the data directory's CA)")
 	f.StringVar(&cfg.TLSKeyFile, "tls-key", "", "server key PEM")
 	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 10*time.Second, "deadline for TLS handshake + MQTT CONNECT")
-	f.IntVar(&cfg.MaxClients, "max-clients", 0, "MQTT connections before refusing with server_busy (0 = unlimited)")
+	f.IntVar(&cfg.MaxClients, "max-clients", 0, "live MQTT sessions before refusing logins with server_busy (CONNACK 0x03/0x89; 0 = unlimited)")
+	f.IntVar(&cfg.MaxConns, "max-conns", 0, "open MQTT connections (any stage) before new ones are closed at accept with server_busy; must stay below the open-file limit so the API stays reachable (0 = the open-file limit minus max(64, 1/8 of it); -1 = unlimited)")
 	f.IntVar(&cfg.MaxHandshakes, "max-handshakes", broker.DefaultMaxHandshakes(),
 		"MQTTS TLS handshakes in flight before new connections wait, then are closed before TLS with server_busy (default 32 per GOMAXPROCS; 0 or negative = unbounded)")
 	f.IntVar(&cfg.HandshakeQueue, "handshake-queue", 0, "connections that may wait up to 1 s for a handshake slot (0 = as many as --max-handshakes; negative = none)")

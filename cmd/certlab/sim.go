@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/loadgen/host"
 	"github.com/certlab/certlab/sim/fleet"
 	"github.com/certlab/certlab/sim/pki"
@@ -65,7 +66,7 @@ and registration is idempotent. Exits 1 if no device connected.`,
 	f.StringVar(&fl.fleetDir, "fleet", "", "fleet directory (default: <user cache dir>/certlab/fleet-N-K)")
 	f.StringVar(&fl.target, "target", "", "target file (default: start an embedded platform)")
 	f.BoolVar(&fl.noPreflight, "no-preflight", false, "skip the target pre-flight (certlab target check)")
-	f.StringVar(&fl.mqtt, "mqtt", "3.1.1", "MQTT version: 3.1.1, 5 or mix (alternating)")
+	f.StringVar(&fl.mqtt, "mqtt", iotda.MQTT311.String(), "MQTT version: 3.1.1, 5 or mix (alternating)")
 	f.Float64Var(&fl.rate, "rate", fleet.DefaultRate, "ramp pace in logins started per second (0: as fast as --max-handshakes allows)")
 	f.IntVar(&fl.maxHandshakes, "max-handshakes", fleet.DefaultMaxHandshakes, "logins in flight at once")
 	f.DurationVar(&fl.duration, "duration", 30*time.Second, "how long to hold the fleet after the ramp")
@@ -106,7 +107,7 @@ func runSim(ctx context.Context, stdout io.Writer, fl simFlags) error {
 	defer f.Close()
 	status.printf("fleet %s ready in %s", f.ID, time.Since(start).Round(time.Millisecond))
 
-	server, err := openServer(ctx, fl.target, fl.noPreflight)
+	server, err := openServer(ctx, fl.target, fl.noPreflight, "certlab sim (it registers the fleet)")
 	if err != nil {
 		return err
 	}

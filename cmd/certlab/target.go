@@ -14,9 +14,19 @@ import (
 // openServer obtains the platform under test the one way every command
 // does (host.OpenServer): the target file at path, pre-flighted unless
 // noPreflight, or, when path is empty, the reference platform started in
-// this process. Close the server when done.
-func openServer(ctx context.Context, path string, noPreflight bool) (*host.Server, error) {
-	return host.OpenServer(ctx, host.ServerSpec{TargetFile: path, InProcess: startEmbedded, NoPreflight: noPreflight})
+// this process. The commands that use it (named by what) drive the
+// platform's REST API, so a target without one is an error before anything
+// runs. Close the server when done.
+func openServer(ctx context.Context, path string, noPreflight bool, what string) (*host.Server, error) {
+	s, err := host.OpenServer(ctx, host.ServerSpec{TargetFile: path, InProcess: startEmbedded, NoPreflight: noPreflight})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Target.RequireAPI(what); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // startEmbedded is the host.Launcher of the in-process platform: the

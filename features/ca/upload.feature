@@ -2,7 +2,9 @@
 Feature: Uploading device CA certificates
   A device CA certificate is uploaded to the project before any device can
   log in with a certificate it issued. Only a real CA certificate is accepted:
-  parseable X.509, basicConstraints CA:TRUE, keyCertSign, inside its validity.
+  parseable X.509, basicConstraints CA:TRUE, keyCertSign, inside its validity,
+  and a key within certlab's stated key policy (IoTDA documents none): RSA
+  2048..8192 bits, ECDSA P-256/P-384/P-521 or Ed25519.
 
   Sources: IoTDA "MQTT(S) Certificate Authentication", step "Uploading a Device
   CA Certificate"; API AddCertificate
@@ -37,6 +39,32 @@ Feature: Uploading device CA certificates
       | a CA certificate that is not yet valid  | not yet valid\|validity\|NotBefore           |
       | garbage inside a PEM block              | parse\|X.509\|x509\|malformed\|DER           |
       | text that is not PEM at all             | PEM\|parse                                  |
+
+  @CA-VALID
+  Scenario Outline: a device CA with a <key> key is accepted
+    Given a device CA "acme" with a "<key>" key
+    When I upload CA "acme"
+    Then the request succeeds
+
+    Examples:
+      | key        |
+      | rsa-2048   |
+      | ecdsa-p256 |
+      | ecdsa-p384 |
+      | ecdsa-p521 |
+      | ed25519    |
+
+  @CA-VALID
+  Scenario Outline: a device CA with a <key> key is refused, naming the key
+    When I upload a device CA with a "<key>" key
+    Then the request is refused with HTTP 400 and error code "IOTDA.014301"
+    And the error message mentions one of "<mentions>"
+
+    Examples:
+      | key        | mentions                                                |
+      | rsa-1024   | RSA 1024-bit key: device CA keys must be RSA 2048..8192  |
+      | ecdsa-p224 | ECDSA P-224 key: device CA keys must be                  |
+      | rsa-16384  | RSA 16384-bit key: device CA keys must be                |
 
   @CA-DUPLICATE
   Scenario: the same CA cannot be uploaded twice in a project

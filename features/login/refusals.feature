@@ -4,7 +4,9 @@ Feature: Certificate login refusals
   docs/requirements.md (iotda.Refusals), a stage: certificate problems are
   refused during the TLS handshake (the client certificate is required and its
   chain verified against the verified CAs), identity problems with a CONNACK
-  code that depends on the MQTT version. Keepalive must be 30–1200 s; the
+  code that depends on the MQTT version. A key outside certlab's stated key
+  policy (RSA 2048..8192 bits, ECDSA P-256/P-384/P-521 or Ed25519) anywhere in
+  the chain is a certificate problem too (bad_chain). Keepalive must be 30–1200 s; the
   username must be the device_id of the ClientId; the anchoring CA must belong
   to the device's project. On certlab's reference platform every refusal is
   also checked against the platform's login-attempt log.
@@ -49,6 +51,15 @@ Feature: Certificate login refusals
       | intermediate-not-ca | bad_chain          | 5       |
       | sha1-signature      | bad_chain          | 5       |
       | mismatched-key      | bad_chain          | 5       |
+      | rsa-1024            | bad_chain          | 3.1.1   |
+      | rsa-1024            | bad_chain          | 5       |
+
+  @LOGIN-TLS @reference
+  Scenario: a device whose key is outside the key policy learns why from the login-attempt log
+    Given a registered device "meter-2" with a "rsa-1024" certificate from CA "acme"
+    When device "meter-2" logs in over MQTT 5
+    Then the login is refused with reason "bad_chain"
+    And the login-attempt log explains "RSA 1024-bit key"
 
   @LOGIN-CLIENTID
   Scenario Outline: ClientId "<client_id>" (<problem>) is refused over MQTT <version>

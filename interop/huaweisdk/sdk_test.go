@@ -380,7 +380,7 @@ func runProcedure(t *testing.T, e *env, client *iotdav5.IoTDAClient, w *wire, ta
 	if st := str(showDevice(t, client, deviceID).Status); st != "FROZEN" {
 		t.Errorf("ShowDevice after FreezeDevice: status %q, want FROZEN", st)
 	}
-	if s, res := login(t, e, deviceID, leaf); res.Outcome != device.OutcomeRefused {
+	if s, res := login(t, e, deviceID, leaf); res.Outcome != iotda.OutcomeRefused {
 		if s != nil {
 			_ = s.Close()
 		}
@@ -393,14 +393,14 @@ func runProcedure(t *testing.T, e *env, client *iotdav5.IoTDAClient, w *wire, ta
 	wantStatus(t, "UnfreezeDevice", unfrozen.HttpStatusCode, http.StatusOK)
 
 	// The secondary fingerprint logs in too ...
-	if s, res := login(t, e, deviceID, leaf2); res.Outcome != device.OutcomeSuccess {
+	if s, res := login(t, e, deviceID, leaf2); res.Outcome != iotda.OutcomeSuccess {
 		t.Errorf("login with the secondary certificate: %+v, want success", res)
 	} else if err := s.Close(); err != nil {
 		t.Errorf("close secondary session: %v", err)
 	}
 	// ... and with the primary the device stays ONLINE while connected.
 	s, res := login(t, e, deviceID, leaf)
-	if res.Outcome != device.OutcomeSuccess {
+	if res.Outcome != iotda.OutcomeSuccess {
 		t.Fatalf("login with the primary certificate: %+v, want success", res)
 	}
 	dev = waitStatus(t, client, deviceID, "ONLINE")
@@ -527,7 +527,7 @@ func login(t *testing.T, e *env, deviceID string, leaf *pki.Leaf) (*device.Sessi
 			Certificates: []tls.Certificate{leaf.TLSCertificate()},
 		},
 		MQTTVersion:    4,
-		ClientID:       device.ClientID(deviceID, time.Now()),
+		ClientID:       iotda.ClientIDFor(deviceID, time.Now()),
 		Username:       deviceID,
 		Keepalive:      120,
 		ConnectTimeout: loginTimeout,

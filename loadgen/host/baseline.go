@@ -24,7 +24,7 @@ import (
 // certificate type and the same client CA pool as the platform, a
 // RequireAndVerifyClientCert handshake and a one-byte echo, nothing else.
 // The platform's server CPU per login divided by the baseline's is the
-// cost of everything the platform does beyond the handshake (design.md,
+// cost of everything the platform does beyond the handshake (docs/design.md,
 // "The login hot path": within a few percent). It runs in a child process so
 // that its CPU time (/proc/PID/stat) is apart from the load generator's.
 

@@ -18,7 +18,7 @@ import (
 
 // A CPUSource reads the cumulative CPU time (user + system, seconds) of one
 // process. CPU per login is the difference of two readings divided by the
-// logins in between (performance.md, "How to measure server CPU per login").
+// logins in between (docs/performance.md, "How to measure server CPU per login").
 type CPUSource interface {
 	CPUSeconds(ctx context.Context) (float64, error)
 	// String identifies the process: "pid:1234@host" or "metrics:URL".

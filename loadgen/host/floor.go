@@ -25,7 +25,7 @@ import (
 // shared secret, a signature with its device key (CertificateVerify), and
 // two verifications with the server's key type (the server's
 // CertificateVerify, and the CA signature on the server certificate: the
-// chain check). performance.md puts it at ≈175 µs for ECDSA P-256 and
+// chain check). docs/performance.md puts it at ≈175 µs for ECDSA P-256 and
 // X25519. Anything a generator spends above it is TLS framing, hashing,
 // the kernel, the runtime and the generator itself.
 //

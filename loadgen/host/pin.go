@@ -12,7 +12,7 @@ import (
 
 // CPUSplit divides the CPUs this process may run on between a server under
 // test on this machine (the lower half) and the generator (the upper half):
-// performance.md's method (taskset -c 0 for the server, -c 1 for the
+// docs/performance.md's method (taskset -c 0 for the server, -c 1 for the
 // generator on two CPUs), done by loadgen itself so that a child platform
 // and baseline started later land on the server's half too.
 //

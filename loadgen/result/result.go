@@ -9,25 +9,28 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // FormatVersion is the version of the results file format (RunInfo.Format).
 const FormatVersion = 1
 
-// Outcome is how an attempt ended.
-type Outcome string
+// Outcome is how an attempt ended: iotda's login outcomes plus
+// OutcomeDropped, which only a load generator has.
+type Outcome = iotda.Outcome
 
 // Attempt outcomes.
 const (
 	// OutcomeSuccess: the server confirmed the login (CONNACK 0x00, or the
 	// baseline server echoed the byte). Nothing else counts as success.
-	OutcomeSuccess Outcome = "success"
+	OutcomeSuccess = iotda.OutcomeSuccess
 	// OutcomeRefused: the server said no (TLS alert, CONNACK code, or under
 	// TLS 1.3 a drop before confirmation).
-	OutcomeRefused Outcome = "refused"
+	OutcomeRefused = iotda.OutcomeRefused
 	// OutcomeError: the attempt failed without a verdict on the device
 	// (timeout, refused TCP connection, protocol error).
-	OutcomeError Outcome = "error"
+	OutcomeError = iotda.OutcomeError
 	// OutcomeDropped: open loop only; the attempt was due but the backlog was
 	// full, so it was never sent.
 	OutcomeDropped Outcome = "dropped"
@@ -43,8 +46,13 @@ const (
 
 // Server names (Result.Server, Window.Server).
 const (
+	// ServerPlatform: a platform that follows IoTDA's contract (a REST API
+	// and the login-refusal table): certlab's reference platform or IoTDA.
 	ServerPlatform = "platform"
-	ServerBaseline = "baseline"
+	// ServerTarget: any other MQTT broker a target file names (no REST API),
+	// e.g. mosquitto; it checks the certificate chain and nothing more.
+	ServerTarget   = "target"
+	ServerBaseline = "baseline" // the bare crypto/tls server loadgen starts
 )
 
 // Result is the record of one login attempt: flat, one JSON line each.
@@ -52,7 +60,7 @@ const (
 // to Start in a closed loop) to the end of the attempt, so queueing is in it.
 type Result struct {
 	Seq       uint64    `json:"seq"`       // attempt number within its server's attack, from 0
-	Server    string    `json:"server"`    // "platform" or "baseline"
+	Server    string    `json:"server"`    // "platform", "target" or "baseline"
 	Device    int       `json:"device"`    // fleet index of the device
 	Identity  BadKind   `json:"identity"`  // "good" or the kind of bad identity presented
 	Scheduled time.Time `json:"scheduled"` // when the attempt was due

@@ -41,9 +41,10 @@ type Summary struct {
 	Format  string          `json:"format"`
 	Runs    []RunInfo       `json:"runs"` // one per shard/file
 	Windows []Window        `json:"windows"`
-	Servers []ServerSummary `json:"servers"` // platform first, then baseline
-	// BaselineRatio is the platform's server CPU per login attempt divided
-	// by the baseline server's, when both were measured.
+	Servers []ServerSummary `json:"servers"` // platform (or target) first, then baseline
+	// BaselineRatio is the server CPU per login attempt of the server under
+	// test (platform or target) divided by the baseline server's, when both
+	// were measured.
 	BaselineRatio float64 `json:"baseline_ratio,omitempty"`
 	// Storm is the reconnect storm of a storm-mode run (storm.go).
 	Storm *StormSummary `json:"storm,omitempty"`
@@ -72,10 +73,13 @@ type ServerSummary struct {
 	Latency    map[string]LatencyStats `json:"latency"`    // by metric, µs
 	Histograms map[string]string       `json:"histograms"` // HDR V2 compressed (base64), for exact merges
 
-	Breakdown  []BreakdownRow   `json:"breakdown"`  // by outcome, phase, reason
-	Identities []IdentityRow    `json:"identities"` // by identity kind
-	Timeline   []Bucket         `json:"timeline"`   // per second (Unix seconds)
-	TLSVersion map[string]int64 `json:"tls_versions,omitempty"`
+	Breakdown  []BreakdownRow `json:"breakdown"`  // by outcome, phase, reason
+	Identities []IdentityRow  `json:"identities"` // by identity kind
+	Timeline   []Bucket       `json:"timeline"`   // per second (Unix seconds)
+	// LatencyTimeline is the latency of successful logins per second (Unix
+	// seconds, by the second the login ended, as in Timeline); latencytime.go.
+	LatencyTimeline []LatencySecond  `json:"latency_timeline,omitempty"`
+	TLSVersion      map[string]int64 `json:"tls_versions,omitempty"`
 
 	ClientCPU CPUStat `json:"client_cpu"`
 	// ClientFloor is the client-side crypto floor measured on the
@@ -157,6 +161,15 @@ func (s *Summary) Server(name string) *ServerSummary {
 	return nil
 }
 
+// UnderTest is the summary of the server under test: the platform or the
+// target (nil when only the baseline ran).
+func (s *Summary) UnderTest() *ServerSummary {
+	if p := s.Server(ServerPlatform); p != nil {
+		return p
+	}
+	return s.Server(ServerTarget)
+}
+
 // Histogram decodes one latency histogram of a server summary (nil when absent).
 func (ss *ServerSummary) Histogram(metric string) (*hdr.Histogram, error) {
 	enc, ok := ss.Histograms[metric]
@@ -197,8 +210,9 @@ type serverAgg struct {
 	breakdown  map[breakdownKey]*BreakdownRow
 	identities map[identityKey]*IdentityRow
 	timeline   map[int64]*Bucket
-	first      time.Time // earliest scheduled (measured)
-	last       time.Time // latest end (measured)
+	latency    latencyTimeline // per-second latency of successes
+	first      time.Time       // earliest scheduled (measured)
+	last       time.Time       // latest end (measured)
 }
 
 // NewAggregator returns an empty Aggregator.
@@ -309,6 +323,7 @@ func (a *Aggregator) Record(r *Result) error {
 		sa.record(MetricTCP, r.TCPUs)
 		sa.record(MetricTLS, r.TLSUs)
 		sa.record(MetricConnack, r.ConnackUs)
+		sa.latency.record(end.Unix(), r)
 		if r.TLSVersion != "" {
 			s.TLSVersion[r.TLSVersion]++
 		}
@@ -417,6 +432,7 @@ func (a *Aggregator) AddSummary(s *Summary) error {
 			t.Errors += b.Errors
 			t.Dropped += b.Dropped
 		}
+		sa.latency.merge(in.LatencyTimeline)
 	}
 	return nil
 }
@@ -433,20 +449,24 @@ func (a *Aggregator) Summary() (*Summary, error) {
 		}
 		out.Servers = append(out.Servers, ss)
 	}
-	p, b := out.Server(ServerPlatform), out.Server(ServerBaseline)
+	p, b := out.UnderTest(), out.Server(ServerBaseline)
 	if p != nil && b != nil && p.ServerCPU != nil && b.ServerCPU != nil && b.ServerCPU.PerAttemptUs > 0 {
 		out.BaselineRatio = p.ServerCPU.PerAttemptUs / b.ServerCPU.PerAttemptUs
 	}
 	if a.storm != nil {
 		out.Storm = a.storm.summary()
-		out.Storm.addReconnects(p)
+		ss := p // the platform, or the one server of a target without an API
+		if ss == nil && len(out.Servers) > 0 {
+			ss = &out.Servers[0]
+		}
+		out.Storm.addReconnects(ss)
 	}
 	return out, nil
 }
 
 func serverRank(name string) int {
 	switch name {
-	case ServerPlatform:
+	case ServerPlatform, ServerTarget:
 		return 0
 	case ServerBaseline:
 		return 1
@@ -492,6 +512,7 @@ func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
 		s.Timeline = append(s.Timeline, *b)
 	}
 	slices.SortFunc(s.Timeline, func(x, y Bucket) int { return int(x.Unix - y.Unix) })
+	s.LatencyTimeline = sa.latency.seconds()
 
 	// The measured span: the union of this server's windows, or the span of
 	// its results when no window was recorded (an interrupted run).

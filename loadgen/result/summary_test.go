@@ -3,6 +3,7 @@ package result
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -99,6 +100,14 @@ func TestShardSummariesMergeExactly(t *testing.T) {
 	}
 	if len(g.Timeline) != len(w.Timeline) || len(g.Breakdown) != len(w.Breakdown) {
 		t.Errorf("merged timeline/breakdown sizes %d/%d, want %d/%d", len(g.Timeline), len(g.Breakdown), len(w.Timeline), len(w.Breakdown))
+	}
+	// Latency per second merges exactly too, so a report of merged shard
+	// summaries draws the same latency-over-time chart as one of all records.
+	if len(w.LatencyTimeline) < 3 {
+		t.Fatalf("%d seconds of latency, want the run's 3+", len(w.LatencyTimeline))
+	}
+	if !reflect.DeepEqual(g.LatencyTimeline, w.LatencyTimeline) {
+		t.Errorf("merged latency timeline differs:\n got %+v\nwant %+v", g.LatencyTimeline, w.LatencyTimeline)
 	}
 	// Client CPU adds up (two processes); server CPU is the span of one
 	// counter both shards watched, not the sum of their overlapping deltas.

@@ -5,7 +5,7 @@
 //
 // Wire compatibility with Huawei's SDK is the contract: paths, JSON names,
 // status codes and the error body {"error_code","error_msg"} follow
-// shared/reference/iotda.md (§3, §4, §6, §7, §10) and the types in package
+// docs/iotda.md (§3, §4, §6, §7, §10) and the types in package
 // iotda. Every v5 and certlab route (except healthz) is authenticated with an
 // AK/SK signature (SDK-HMAC-SHA256 or V11-HMAC-SHA256, checked by
 // iotda.VerifyRequest) or a project's static X-Auth-Token, and a project's
@@ -27,10 +27,58 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/platform/registry"
-	"github.com/prometheus/client_golang/prometheus"
 )
+
+// Registry is what the API needs from the platform's registry: the domain
+// rules (quotas, uniqueness, validation) and the durable store behind them.
+// Each write is atomic and enforces its own rules; reads answer from memory.
+// *registry.Registry implements it, the broker's Directory is its login-path
+// counterpart.
+type Registry interface {
+	// Projects and their credentials.
+	Projects() []registry.Project
+	ProjectByAccessKey(ak string) (registry.Project, bool)
+	ProjectByToken(token string) (registry.Project, bool)
+	CreateProject(ctx context.Context, name string) (registry.Project, error)
+
+	// Device CA certificates. [CA-UPLOAD] [CA-VERIFY] [CA-DELETE] [CA-LIST]
+	AddCA(ctx context.Context, projectID, appID, pemContent string) (registry.CA, error)
+	CA(projectID, caID string) (registry.CA, error)
+	ListCAs(projectID, appID string, p registry.Page) ([]registry.CA, int64, error)
+	VerifyCA(ctx context.Context, projectID, caID, verifyPEM string) error
+	DeleteCA(ctx context.Context, projectID, caID string) error
+
+	// Products.
+	CreateProduct(ctx context.Context, p registry.Product) (registry.Product, error)
+	Product(projectID, productID string) (registry.Product, error)
+	ListProducts(projectID, appID string, p registry.Page) ([]registry.Product, int64, error)
+	DeleteProduct(ctx context.Context, projectID, productID string) error
+
+	// Devices.
+	CreateDevice(ctx context.Context, projectID string, d registry.NewDevice) (registry.Device, error)
+	Device(projectID, deviceID string) (registry.Device, error)
+	ListDevices(projectID string, f registry.DeviceFilter, p registry.Page) ([]registry.Device, int64, error)
+	UpdateDevice(ctx context.Context, projectID, deviceID string, name, description *string, ext []byte) (registry.Device, error)
+	DeleteDevice(ctx context.Context, projectID, deviceID string) error
+	ResetFingerprint(ctx context.Context, projectID, deviceID, fingerprintType, fingerprint string, force bool) (registry.Device, error)
+	SetFrozen(ctx context.Context, projectID, deviceID string, frozen bool) (registry.Device, error)
+
+	// Counts sizes the registry for the metrics.
+	Counts() (projects, cas, verifiedCAs, products, devices int)
+
+	// StorageErr is nil while the registry can store writes, else why not
+	// (its database file was removed or replaced); healthz and the metrics
+	// report it. StorageFailures counts failed writes by cause (one of
+	// registry.StorageFailureCauses).
+	StorageErr() error
+	StorageFailures(cause string) uint64
+}
+
+var _ Registry = (*registry.Registry)(nil)
 
 // Devices is the live side of the platform the API reads and drives: login
 // attempts, downstream messages and device shadows. The MQTT broker
@@ -41,20 +89,16 @@ type Devices interface {
 	// optionally filtered by device ID and reason ("" = any).
 	LoginAttempts(deviceID, reason string, limit int) []iotda.LoginAttempt
 	// SendDown publishes payload on topic to the device's live session. It
-	// returns an error wrapping ErrDeviceOffline when the device is not connected.
+	// returns an error wrapping iotda.ErrDeviceOffline when the device is not connected.
 	SendDown(ctx context.Context, deviceID, topic string, payload []byte) error
 	// Shadow returns the device's shadow (latest reported properties per service).
 	Shadow(deviceID string) []iotda.DeviceShadowData
 }
 
-// ErrDeviceOffline is returned (wrapped) by Devices.SendDown when the device
-// has no live session.
-var ErrDeviceOffline = errors.New("device is not online")
-
 // Config configures New.
 type Config struct {
 	// Registry is the platform's registry (required).
-	Registry *registry.Registry
+	Registry Registry
 	// Devices is the MQTT side; nil = no broker (see Devices).
 	Devices Devices
 	// AdminToken is the X-Certlab-Admin-Token value that POST /certlab/v1/projects
@@ -64,7 +108,7 @@ type Config struct {
 	Now func() time.Time
 	// ClockSkew is how far X-Sdk-Date may be from Now, either way; 0 = 15 minutes.
 	ClockSkew time.Duration
-	// MaxBodyBytes bounds request bodies in bytes; 0 = 1 MiB (IoTDA's REST body limit, reference/iotda.md §9).
+	// MaxBodyBytes bounds request bodies in bytes; 0 = 1 MiB (IoTDA's REST body limit, docs/iotda.md §9).
 	MaxBodyBytes int64
 	// SendTimeout bounds Devices.SendDown; 0 = 10 seconds.
 	SendTimeout time.Duration
@@ -103,7 +147,7 @@ func (c Config) withDefaults() Config {
 // server is the http.Handler New returns.
 type server struct {
 	cfg      Config
-	reg      *registry.Registry
+	reg      Registry
 	mux      *http.ServeMux
 	patterns map[string]bool // every registered mux pattern: the bounded route label set
 	metrics  *metrics
@@ -134,7 +178,7 @@ func New(cfg Config) (http.Handler, error) {
 	return s, nil
 }
 
-// routes registers every route. Paths and methods: reference/iotda.md §4, §6, §7.
+// routes registers every route. Paths and methods: docs/iotda.md §4, §6, §7.
 func (s *server) routes() {
 	const v5 = "/v5/iot/{project_id}"
 

@@ -71,7 +71,12 @@ func (s *server) createProject(w http.ResponseWriter, req *request) error {
 	})
 }
 
-// healthz: GET /certlab/v1/healthz (no authentication) → 200 {"status":"ok"}.
+// healthz: GET /certlab/v1/healthz (no authentication) → 200 {"status":"ok"},
+// or the storage error (503 IOTDA.000503 when the registry's database file
+// was removed or replaced) when the registry cannot store writes.
 func (s *server) healthz(w http.ResponseWriter, _ *request) error {
+	if err := s.reg.StorageErr(); err != nil {
+		return err
+	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -7,9 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/platform/api"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestLoginAttempts: a project sees its own attempts and project-less TLS

@@ -13,7 +13,7 @@ import (
 	"github.com/certlab/certlab/platform/registry"
 )
 
-// Paging bounds (reference/iotda.md §3).
+// Paging bounds (docs/iotda.md §3).
 const (
 	defaultLimit = 10
 	maxLimit     = 50

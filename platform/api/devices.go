@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/platform/registry"
@@ -208,12 +207,11 @@ func (s *server) createMessage(w http.ResponseWriter, req *request) error {
 	if _, err := s.reg.Device(req.project.ID, deviceID); err != nil {
 		return err
 	}
-	own := "$oc/devices/" + deviceID + "/"
-	topic := own + "sys/messages/down"
+	topic := iotda.DeviceTopic(deviceID, iotda.TopicMessagesDown)
 	if t := deref(in.Topic); t != "" {
 		// [ACL-OWN-TOPICS] the device can subscribe only under its own prefix.
-		if !strings.HasPrefix(t, own) || strings.ContainsAny(t, "+#") {
-			return errInvalid(fmt.Sprintf("topic must be a topic name under %s, got %q", own, t))
+		if !iotda.IsOwnTopic(deviceID, t) {
+			return errInvalid(fmt.Sprintf("topic must be a topic name under %s, got %q", iotda.TopicPrefix(deviceID), t))
 		}
 		topic = t
 	}
@@ -223,7 +221,7 @@ func (s *server) createMessage(w http.ResponseWriter, req *request) error {
 	}
 
 	if s.cfg.Devices == nil {
-		return fmt.Errorf("send message to %s: no MQTT broker attached: %w", deviceID, ErrDeviceOffline)
+		return fmt.Errorf("send message to %s: no MQTT broker attached: %w", deviceID, iotda.ErrDeviceOffline)
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), s.cfg.SendTimeout)
 	defer cancel()

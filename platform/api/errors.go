@@ -16,6 +16,7 @@ type apiError struct {
 	status int
 	code   string
 	msg    string
+	quiet  bool // a server fault already logged where it happened (storage): not logged per request
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.msg) }
@@ -76,16 +77,19 @@ func errorFor(err error) *apiError {
 	if ae, ok := errors.AsType[*apiError](err); ok {
 		return ae
 	}
+	if ae := storageError(err); ae != nil {
+		return ae
+	}
 	for _, m := range registryErrors {
 		if errors.Is(err, m.sentinel) {
 			return &apiError{status: m.status, code: m.code, msg: withDetail(m.prefix, err, m.sentinel)}
 		}
 	}
-	if errors.Is(err, ErrDeviceOffline) {
+	if errors.Is(err, iotda.ErrDeviceOffline) {
 		// IoTDA would queue the message for an offline device; the reference
 		// platform delivers synchronously or refuses, so the caller knows.
 		return &apiError{status: http.StatusConflict, code: iotda.CodeDeviceNotOnline,
-			msg: withDetail("The device is not online", err, ErrDeviceOffline)}
+			msg: withDetail("The device is not online", err, iotda.ErrDeviceOffline)}
 	}
 	return &apiError{status: http.StatusInternalServerError, code: iotda.CodeInternal,
 		msg: "Internal server error"}
@@ -117,7 +121,7 @@ func withDetail(prefix string, err, sentinel error) string {
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := errorFor(err)
 	rid := w.Header().Get(iotda.HeaderRequestID)
-	if ae.status >= http.StatusInternalServerError {
+	if ae.status >= http.StatusInternalServerError && !ae.quiet {
 		s.cfg.Logger.Error("api request failed", slog.String("request_id", rid),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
 	} else {

@@ -16,11 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/platform/api"
 	"github.com/certlab/certlab/platform/registry"
 	"github.com/certlab/certlab/sim/pki"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 const adminToken = "admin-token-for-tests"
@@ -325,7 +326,7 @@ func (f *fakeDevices) SendDown(ctx context.Context, deviceID, topic string, payl
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.online[deviceID] {
-		return fmt.Errorf("send down %s: %w", deviceID, api.ErrDeviceOffline)
+		return fmt.Errorf("send down %s: %w", deviceID, iotda.ErrDeviceOffline)
 	}
 	_, ok := ctx.Deadline()
 	f.sent = append(f.sent, sentMessage{deviceID: deviceID, topic: topic, payload: payload, hasDeadline: ok})

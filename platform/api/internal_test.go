@@ -108,7 +108,7 @@ func TestErrorFor(t *testing.T) {
 		{"product exists", registry.ErrProductExists, 400, iotda.CodeProductExists, "The product already exists"},
 		{"product in use", registry.ErrProductInUse, 400, iotda.CodeProductInUse, "The product still has devices"},
 		{"invalid input", fmt.Errorf("%w: node_id too long", registry.ErrInvalidInput), 400, iotda.CodeInvalidInput, "Invalid input data: node_id too long"},
-		{"offline", fmt.Errorf("send: %w", ErrDeviceOffline), 409, iotda.CodeDeviceNotOnline, "The device is not online: send"},
+		{"offline", fmt.Errorf("send: %w", iotda.ErrDeviceOffline), 409, iotda.CodeDeviceNotOnline, "The device is not online: send"},
 		{"internal hides cause", errors.New("disk I/O error at /secret/path"), 500, iotda.CodeInternal, "Internal server error"},
 	}
 	for _, tt := range tests {

@@ -6,8 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/certlab/certlab/platform/registry"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/certlab/certlab/platform/registry"
 )
 
 // Metric namespace and subsystem.
@@ -26,7 +27,7 @@ type metrics struct {
 
 // newMetrics builds the metrics and, when reg is not nil, registers them and
 // a collector of registry sizes.
-func newMetrics(reg prometheus.Registerer, r *registry.Registry) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, r Registry) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Subsystem: metricsSubsystem,
@@ -67,13 +68,15 @@ func methodLabel(m string) string {
 	return "OTHER"
 }
 
-// registryCollector exposes registry sizes as gauges, read at scrape time.
+// registryCollector exposes registry sizes as gauges and the health of its
+// storage, read at scrape time.
 type registryCollector struct {
-	reg                                           *registry.Registry
+	reg                                           Registry
 	projects, cas, verifiedCAs, products, devices *prometheus.Desc
+	storageOK, writeFailures                      *prometheus.Desc
 }
 
-func newRegistryCollector(r *registry.Registry) *registryCollector {
+func newRegistryCollector(r Registry) *registryCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, name), help, nil, nil)
 	}
@@ -84,6 +87,11 @@ func newRegistryCollector(r *registry.Registry) *registryCollector {
 		verifiedCAs: desc("registry_verified_cas", "Verified device CA certificates in the registry."),
 		products:    desc("registry_products", "Products in the registry."),
 		devices:     desc("registry_devices", "Devices in the registry."),
+		storageOK: desc("registry_storage_ok",
+			"1 while the registry's database file is the one it opened and can be examined; 0 once it was removed or replaced (writes are refused until restart)."),
+		writeFailures: prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "registry_write_failures_total"),
+			"Registry writes that failed for a storage cause: storage_lost (database file removed or replaced), disk_full, io_error.",
+			[]string{"cause"}, nil),
 	}
 }
 
@@ -94,6 +102,8 @@ func (c *registryCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.verifiedCAs
 	ch <- c.products
 	ch <- c.devices
+	ch <- c.storageOK
+	ch <- c.writeFailures
 }
 
 // Collect implements prometheus.Collector.
@@ -104,5 +114,13 @@ func (c *registryCollector) Collect(ch chan<- prometheus.Metric) {
 		v int
 	}{{c.projects, projects}, {c.cas, cas}, {c.verifiedCAs, verified}, {c.products, products}, {c.devices, devices}} {
 		ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, float64(g.v))
+	}
+	ok := 1.0
+	if c.reg.StorageErr() != nil {
+		ok = 0
+	}
+	ch <- prometheus.MustNewConstMetric(c.storageOK, prometheus.GaugeValue, ok)
+	for _, cause := range registry.StorageFailureCauses {
+		ch <- prometheus.MustNewConstMetric(c.writeFailures, prometheus.CounterValue, float64(c.reg.StorageFailures(cause)), cause)
 	}
 }

@@ -133,7 +133,7 @@ func isJSONContentType(ct string) bool {
 
 // authenticate identifies the calling project from an AK/SK signature
 // (Authorization header, either scheme, ±ClockSkew) or, without one, from
-// X-Auth-Token. reference/iotda.md §2.
+// X-Auth-Token. docs/iotda.md §2.
 func (s *server) authenticate(r *http.Request, body []byte) (registry.Project, error) {
 	if r.Header.Get(iotda.HeaderAuthorization) != "" {
 		lookup := func(ak string) (string, bool) {

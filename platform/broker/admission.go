@@ -3,7 +3,7 @@ package broker
 // admission.go: the bound on concurrent TLS handshakes. [server_busy]
 //
 // A mutual-TLS handshake costs the server a signature, the client chain's
-// verification and a key exchange (≈250 µs of CPU, performance.md). When more
+// verification and a key exchange (≈250 µs of CPU, docs/performance.md). When more
 // devices log in at once than the platform can serve — a reconnect storm, a
 // handshake flood — taking them all only stretches every handshake until the
 // deadlines expire and the work is wasted. So:
@@ -29,8 +29,8 @@ package broker
 // certlab_platform_handshakes_refused_total{at}; a WARN line says so at most
 // once per busyWarnInterval, with the count since the last one.
 //
-// The admission step at accept is listener.admit, where the other accept-time
-// limits (open connections) belong too.
+// The admission step at accept is listener.admit: the connection limit
+// (accept.go, --max-conns) first, then this bound.
 
 import (
 	"context"
@@ -185,10 +185,15 @@ func (g *handshakeGate) release(t admissionTicket) {
 func (g *handshakeGate) close() { g.stop.Do(func() { close(g.closing) }) }
 
 // admit is the admission step at accept, before any TLS work: it refuses
-// (closes and records) a connection the platform cannot take now and
-// reports whether the connection may go on.
+// (closes and counts) a connection the platform cannot take now — beyond
+// the connection limit (accept.go) or with every handshake slot and the
+// queue taken — and reports whether the connection may go on.
 func (l *listener) admit(st *connState) bool {
-	if l.gate.full() {
+	if open := l.openConns(); l.guard.full(open) { // [server_busy] --max-conns
+		l.guard.refuse(l.b, st.raw, open)
+		return false
+	}
+	if l.gate.full() { // [server_busy] --max-handshakes
 		l.b.refuseBusy(st, refusedAtAccept)
 		return false
 	}
@@ -223,7 +228,7 @@ func (l *listener) takeHandshakeSlot(st *connState, hello *tls.ClientHelloInfo) 
 func (b *Broker) refuseBusy(st *connState, at string) {
 	// Counted before the reset: whoever sees the connection end sees it counted.
 	b.ln.gate.count(b, at)
-	b.record(st, outcomeRefused, iotda.ReasonServerBusy, b.ln.gate.detail(at))
+	b.record(st, iotda.ReasonServerBusy, b.ln.gate.detail(at))
 	resetClose(st.raw)
 }
 

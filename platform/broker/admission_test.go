@@ -128,7 +128,7 @@ func TestHandshakeBoundRefusesBeforeTLS(t *testing.T) {
 		t.Fatalf("server_busy attempts %+v, want 2", as)
 	}
 	for _, a := range as {
-		if a.Outcome != outcomeRefused || !strings.Contains(a.Detail, "closed before the handshake") || a.Peer == "" {
+		if a.Outcome != iotda.OutcomeRefused || !strings.Contains(a.Detail, "closed before the handshake") || a.Peer == "" {
 			t.Errorf("attempt %+v", a)
 		}
 	}

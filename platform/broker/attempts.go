@@ -5,24 +5,22 @@ package broker
 // one metric increment and, for refusals, one Info log line.
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/tls"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/certlab/certlab/iotda"
 )
 
-const (
-	outcomeSuccess = "success"
-	outcomeRefused = "refused"
-	attemptTime    = "2006-01-02T15:04:05.000Z07:00" // RFC 3339 with milliseconds
-)
+const attemptTime = "2006-01-02T15:04:05.000Z07:00" // RFC 3339 with milliseconds
 
 // refused records a refusal, counts it and logs one line.
 func (b *Broker) refused(st *connState, reason iotda.Reason, detail string) {
-	a := b.record(st, outcomeRefused, reason, detail)
+	a := b.record(st, reason, detail)
 	b.log.Info("login refused",
 		"reason", string(reason), "stage", string(a.Stage), "peer", a.Peer,
 		"client_id", a.ClientID, "device_id", a.DeviceID, "connack", a.ConnackCode,
@@ -33,9 +31,9 @@ func (b *Broker) refused(st *connState, reason iotda.Reason, detail string) {
 // record builds the attempt from what the connection learnt, stores and counts
 // it. The returned copy has no time fields: they are formatted only when the
 // log is read (LoginAttempts).
-func (b *Broker) record(st *connState, outcome string, reason iotda.Reason, detail string) iotda.LoginAttempt {
+func (b *Broker) record(st *connState, reason iotda.Reason, detail string) iotda.LoginAttempt {
 	st.recorded = true
-	stage := stageOf(reason)
+	stage, outcome := reason.Stage(), reason.Outcome()
 	rec := attemptRec{at: b.now()}
 	a := iotda.LoginAttempt{
 		Peer:        st.peer,
@@ -47,13 +45,13 @@ func (b *Broker) record(st *connState, outcome string, reason iotda.Reason, deta
 		DidResume:   st.resumed,
 		CertSubject: st.subject,
 		CertIssuer:  st.issuer,
-		CertSHA256:  st.sha256,
-		ClientID:    st.clientID,
-		Username:    st.username,
+		CertSHA256:  st.login.sha256,
+		ClientID:    st.login.clientID,
+		Username:    st.login.username,
 		DeviceID:    st.deviceID,
 		ProjectID:   st.projectID,
-		MQTTVersion: int(st.version),
-		Keepalive:   int(st.keepalive),
+		MQTTVersion: iotda.MQTTVersion(st.version),
+		Keepalive:   int(st.login.keepalive),
 		HandshakeMs: float64(st.handshake.Microseconds()) / 1000,
 	}
 	if st.tlsVersion != 0 {
@@ -62,50 +60,23 @@ func (b *Broker) record(st *connState, outcome string, reason iotda.Reason, deta
 	if st.cipher != 0 {
 		a.CipherSuite = cipherSuiteName(st.cipher)
 	}
-	if st.leaf != nil {
-		rec.leaf, rec.notBefore, rec.notAfter = true, st.leaf.NotBefore, st.leaf.NotAfter
-		a.CertKeyType = keyType(st.leaf.PublicKey)
+	if leaf := st.login.leaf(); leaf != nil {
+		rec.leaf, rec.notBefore, rec.notAfter = true, leaf.NotBefore, leaf.NotAfter
+		a.CertKeyType = keyType(leaf.PublicKey)
 	}
-	switch {
+	switch anchors := st.login.anchors; {
 	case st.ca != nil:
 		a.CAID = st.ca.ID
-	case st.failCA != nil:
-		a.CAID = st.failCA.ID
-	case len(st.anchors) > 0 && st.anchors[0].ca != nil:
-		a.CAID = st.anchors[0].ca.ID
+	case len(anchors) > 0 && anchors[0].ca != nil:
+		a.CAID = anchors[0].ca.ID
 	}
-	if outcome == outcomeRefused && stage == iotda.StageConnect && st.connack >= 0 {
+	if outcome == iotda.OutcomeRefused && stage == iotda.StageConnect && st.connack >= 0 {
 		a.ConnackCode = st.connack
 	}
 	rec.a = a
 	b.attempts.put(rec)
 	b.metrics.login(reason)
 	return a
-}
-
-// stageOf returns where a reason ends a login.
-func stageOf(reason iotda.Reason) iotda.Stage {
-	if r, ok := RefusalFor(reason); ok {
-		return r.Stage
-	}
-	if reason == iotda.ReasonTLSHandshake {
-		return iotda.StageTLS
-	}
-	return iotda.StageConnect // ok, connect_timeout, malformed_connect
-}
-
-func (b *Broker) wrongProjectDetail(st *connState, deviceID, projectID string) string {
-	var cas []string
-	for _, a := range st.anchors {
-		if a.ca != nil {
-			cas = append(cas, fmt.Sprintf("CA %s of project %s", a.ca.ID, a.ca.ProjectID))
-		}
-	}
-	anchor := "no CA known to the platform"
-	if len(cas) > 0 {
-		anchor = strings.Join(cas, ", ")
-	}
-	return fmt.Sprintf(detailWrongProject, anchor, deviceID, projectID)
 }
 
 // LoginAttempts returns recorded login attempts, newest first, filtered by
@@ -189,4 +160,18 @@ func (l *attemptLog) len() int {
 		return len(l.buf)
 	}
 	return l.next
+}
+
+// keyType names a public key the way people read it: "ECDSA P-256", "RSA 2048", "Ed25519".
+func keyType(pub any) string {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		return "ECDSA " + k.Curve.Params().Name
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d", k.N.BitLen())
+	case ed25519.PublicKey:
+		return "Ed25519"
+	default:
+		return fmt.Sprintf("%T", pub)
+	}
 }

@@ -176,8 +176,8 @@ func BenchmarkVerifyChain(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				st := &connState{}
-				if err := br.verifyConnection(st, cs); err != nil || len(st.anchors) != 1 {
-					b.Fatalf("verify: %v %v", err, st.anchors)
+				if err := br.verifyConnection(st, cs); err != nil || len(st.login.anchors) != 1 {
+					b.Fatalf("verify: %v %v", err, st.login.anchors)
 				}
 			}
 		})

@@ -44,6 +44,7 @@ type Config struct {
 	Directory      Directory       // registry view (required)
 	ConnectTimeout time.Duration   // TLS handshake + CONNECT deadline; default 10 s
 	MaxClients     int             // live device sessions before server_busy; 0 = unlimited
+	MaxConns       int             // open connections (any stage) before new ones are closed at accept (server_busy); 0 = unlimited
 	// MaxHandshakes bounds the TLS handshakes in flight (admission.go);
 	// 0 = DefaultMaxHandshakes() (HandshakesPerProc per GOMAXPROCS), negative = unbounded.
 	MaxHandshakes int
@@ -107,9 +108,6 @@ const (
 	// MaxPacketSize is the largest MQTT packet accepted: MaxPayload plus room
 	// for the fixed header, topic and properties.
 	MaxPacketSize = MaxPayload + 4096
-	// MinKeepalive and MaxKeepalive bound the CONNECT keepalive in seconds. [LOGIN-KEEPALIVE]
-	MinKeepalive = 30
-	MaxKeepalive = 1200
 )
 
 // Timeouts of background work. Each is an upper bound, not a typical figure.
@@ -123,9 +121,7 @@ const (
 
 // Sentinel errors.
 var (
-	// ErrDeviceOffline: SendDown was asked to reach a device with no live session.
-	ErrDeviceOffline = errors.New("device is not online")
-	// ErrTopicNotAllowed: SendDown was given a topic outside $oc/devices/{device_id}/. [ACL-OWN-TOPICS]
+	// ErrTopicNotAllowed: SendDown was given a topic outside the device's own (iotda.TopicPrefix). [ACL-OWN-TOPICS]
 	ErrTopicNotAllowed = errors.New("topic is outside the device's own topics")
 	// ErrPayloadTooLarge: SendDown was given more than MaxPayload bytes. [MQTT-LIMITS]
 	ErrPayloadTooLarge = errors.New("payload exceeds 1 MB")
@@ -155,6 +151,12 @@ type Broker struct {
 	started   bool
 	startErr  error
 	closeOnce sync.Once
+
+	// ctx lives from Start to the end of Close: mochi's hook callbacks carry
+	// no context, so the login's directory calls and handshakes derive theirs
+	// from it. It keeps the values of Start's context, not its cancellation.
+	ctx  context.Context
+	stop context.CancelFunc
 }
 
 // New validates cfg and builds a broker ready to Start.
@@ -202,6 +204,9 @@ func New(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("new broker: add hook: %w", err)
 	}
 	b.ln = &listener{id: "mqtts", addr: cfg.Addr, b: b, conns: make(map[*connState]struct{}), clientsWg: &b.srv.Listeners.ClientsWg}
+	if b.ln.guard, err = newAcceptGuard(cfg, b.ln.openConns); err != nil {
+		return nil, fmt.Errorf("new broker: %w", err)
+	}
 	if b.ln.gate, err = newHandshakeGate(cfg); err != nil {
 		return nil, fmt.Errorf("new broker: %w", err)
 	}
@@ -231,8 +236,9 @@ func baseTLSConfig(cfg Config) (*tls.Config, error) {
 	return c, nil
 }
 
-// Start binds the listener and serves. Addr returns the bound address.
-func (b *Broker) Start() error {
+// Start binds the listener (ctx bounds the bind) and serves until Close.
+// Addr returns the bound address.
+func (b *Broker) Start(ctx context.Context) error {
 	b.lifecycle.Lock()
 	defer b.lifecycle.Unlock()
 	if b.isClosed() {
@@ -242,16 +248,20 @@ func (b *Broker) Start() error {
 		return b.startErr
 	}
 	b.started = true
-	b.startErr = b.start()
+	b.ctx, b.stop = context.WithCancel(context.WithoutCancel(ctx))
+	b.startErr = b.start(ctx)
 	return b.startErr
 }
 
-func (b *Broker) start() error {
+func (b *Broker) start(ctx context.Context) error {
 	if err := b.srv.Subscribe(topicMessagesUp, 1, b.onMessageUp); err != nil {
 		return fmt.Errorf("start broker: subscribe %s: %w", topicMessagesUp, err)
 	}
 	if err := b.srv.Subscribe(topicPropertiesReport, 2, b.onPropertiesReport); err != nil {
 		return fmt.Errorf("start broker: subscribe %s: %w", topicPropertiesReport, err)
+	}
+	if err := b.ln.listen(ctx); err != nil {
+		return fmt.Errorf("start broker: listen %s: %w", b.cfg.Addr, err)
 	}
 	if err := b.srv.AddListener(b.ln); err != nil {
 		return fmt.Errorf("start broker: listen %s: %w", b.cfg.Addr, err)
@@ -279,6 +289,7 @@ func (b *Broker) Addr() string { return b.ln.Address() }
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.lifecycle.Lock() // waits for a Start in progress
+		stop := b.stop
 		b.mu.Lock()
 		b.closed = true
 		var v3 []*mqtt.Client
@@ -296,6 +307,9 @@ func (b *Broker) Close() error {
 		_ = b.srv.Close() // calls listener.Close, then waits for mochi's client goroutines
 		b.ln.wg.Wait()    // handshakes in progress and their establish calls
 		b.bg.Wait()
+		if stop != nil {
+			stop() // last: the sessions' final status writes above still need it
+		}
 	})
 	return nil
 }

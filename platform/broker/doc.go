@@ -12,6 +12,14 @@
 // ends, is recorded as an iotda.LoginAttempt with a machine-readable reason
 // from iotda.Refusals and counted in certlab_platform_logins_total.
 //
+// Reading order: login.go is the whole login decision, top to bottom — an
+// ordered list of named rules in the order of the refusal table, and a pure
+// decide that returns a verdict; effects.go applies verdicts (CONNACK, first
+// fingerprint bind, admission, takeover, release, kicks); attempts.go and
+// metrics.go record them; hook.go is the adapter to mochi, verify.go the TLS
+// callback, listener.go the deadline-bounded mutual-TLS listener, state.go
+// the per-connection state.
+//
 // Lifecycle: New validates the configuration; Start binds the listener and
 // serves; Close (idempotent) stops accepting, closes every connection —
 // including peers still in the handshake or silent before CONNECT — waits for

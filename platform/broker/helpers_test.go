@@ -271,9 +271,7 @@ func addDevice(t testing.TB, d *memDir, ca *pki.CA, id string, mod func(*registr
 // clientID builds an IoTDA ClientId for the current hour.
 func clientID(deviceID string) string { return clientIDAt(deviceID, time.Now()) }
 
-func clientIDAt(deviceID string, t time.Time) string {
-	return deviceID + "_0_0_" + t.UTC().Format("2006010215")
-}
+func clientIDAt(deviceID string, t time.Time) string { return iotda.ClientIDFor(deviceID, t) }
 
 // ---- broker ----
 
@@ -300,7 +298,7 @@ func startBroker(t testing.TB, d *memDir, mod func(*Config)) *testBroker {
 	if err != nil {
 		t.Fatalf("new broker: %v", err)
 	}
-	if err := b.Start(); err != nil {
+	if err := b.Start(t.Context()); err != nil {
 		t.Fatalf("start broker: %v", err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
@@ -361,7 +359,7 @@ func dialTLS(t testing.TB, addr string, cfg *tls.Config) (*tls.Conn, error) {
 
 // probeRefused reports whether the server refused the TLS handshake: under
 // TLS 1.2 the dial fails; under TLS 1.3 the client finishes first and the
-// alert arrives on the first read (libraries.md A2.4).
+// alert arrives on the first read (docs/libraries.md A2.4).
 func probeRefused(t testing.TB, addr string, cfg *tls.Config) (bool, error) {
 	t.Helper()
 	c, err := dialTLS(t, addr, cfg)

@@ -24,7 +24,7 @@ func TestInteropSimDevice(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		reason  iotda.Reason
-		version int
+		version iotda.MQTTVersion
 		mod     func(*registry.Device)
 		foreign bool
 	}{
@@ -43,20 +43,20 @@ func TestInteropSimDevice(t *testing.T) {
 			}
 			s, res := device.Login(ctxT(t), device.Config{
 				Addr: b.Addr(), TLS: tlsConfig(t, leaf, tls.VersionTLS13), MQTTVersion: tc.version,
-				ClientID: device.ClientID(dev.ID, time.Now()), Username: dev.ID,
+				ClientID: iotda.ClientIDFor(dev.ID, time.Now()), Username: dev.ID,
 				ProbeTLSRejection: 300 * time.Millisecond, ConnectTimeout: 3 * time.Second,
 			})
 			if s != nil {
 				defer func() { _ = s.Close() }()
 			}
-			row, refused := RefusalFor(tc.reason)
+			row, refused := iotda.RefusalFor(tc.reason)
 			switch {
 			case !refused:
 				if !res.OK() {
 					t.Fatalf("login: %+v", res)
 				}
 			case row.Stage == iotda.StageTLS:
-				if res.Outcome != device.OutcomeRefused || res.Phase != device.PhaseTLS {
+				if res.Outcome != iotda.OutcomeRefused || res.Phase != device.PhaseTLS {
 					t.Fatalf("sim/device saw %s/%s (%s), want a TLS refusal", res.Outcome, res.Phase, res.Reason)
 				}
 			default:
@@ -64,7 +64,7 @@ func TestInteropSimDevice(t *testing.T) {
 				if tc.version == 5 {
 					want = row.MQTT5
 				}
-				if res.Outcome != device.OutcomeRefused || res.Phase != device.PhaseConnect || res.ConnackCode != want {
+				if res.Outcome != iotda.OutcomeRefused || res.Phase != device.PhaseConnect || res.ConnackCode != want {
 					t.Fatalf("sim/device saw %s/%s CONNACK 0x%02x, want refused/connect 0x%02x", res.Outcome, res.Phase, res.ConnackCode, want)
 				}
 			}

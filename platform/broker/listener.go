@@ -2,7 +2,7 @@ package broker
 
 // listener.go: the mutual-TLS listener. mochi's own TCP listener runs the
 // TLS handshake lazily inside its first read, with no deadline before
-// CONNECT, and its Close waits forever for silent peers (libraries.md A1.7).
+// CONNECT, and its Close waits forever for silent peers (docs/libraries.md A1.7).
 // This one accepts, handshakes under a deadline, and only then hands mochi a
 // connection whose CONNECT must still arrive before the same deadline.
 
@@ -41,6 +41,7 @@ type listener struct {
 	addr      string
 	b         *Broker
 	clientsWg *sync.WaitGroup // mochi's Listeners.ClientsWg (see enter)
+	guard     *acceptGuard    // accept failures and the connection limit (accept.go)
 	gate      *handshakeGate  // the bound on TLS handshakes in flight (admission.go)
 
 	mu     sync.Mutex
@@ -68,21 +69,16 @@ func (l *listener) Address() string {
 	return l.addr
 }
 
-func (l *listener) bound() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.ln != nil
-}
-
-// Init opens the TCP socket (called by mochi's AddListener).
+// listen opens the TCP socket; Broker.start calls it before handing the
+// listener to mochi, with the caller's context.
 //
 // TCP keep-alive probes are off: every connection already has a read
 // deadline (ConnectTimeout until the login, then mochi's 1.5 x the MQTT
-// keepalive, which [LOGIN-KEEPALIVE] bounds to 30..1200 s), so a dead peer is
+// keepalive, which [LOGIN-KEEPALIVE] bounds to iotda.MaxKeepalive), so a dead peer is
 // dropped without them, and enabling them costs four setsockopt calls per
 // accepted connection on the login hot path.
-func (l *listener) Init(*slog.Logger) error {
-	ctx, cancel := context.WithTimeout(context.Background(), listenTimeout)
+func (l *listener) listen(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, listenTimeout)
 	defer cancel()
 	lc := net.ListenConfig{KeepAlive: -1}
 	ln, err := lc.Listen(ctx, "tcp", l.addr)
@@ -95,6 +91,16 @@ func (l *listener) Init(*slog.Logger) error {
 	return nil
 }
 
+// Init is called by mochi's AddListener, after listen opened the socket.
+func (l *listener) Init(*slog.Logger) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln == nil {
+		return errors.New("mqtts listener: not listening")
+	}
+	return nil
+}
+
 // Serve accepts until Close; each connection is handled on its own goroutine.
 func (l *listener) Serve(establish listeners.EstablishFn) {
 	var backoff time.Duration
@@ -104,14 +110,15 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Resource exhaustion (EMFILE...): back off like net/http does.
+			// Resource exhaustion (EMFILE...): say so, back off like net/http does.
+			l.guard.acceptFailed(err, l.Address())
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			time.Sleep(backoff)
 			continue
 		}
 		backoff = 0
-		st := &connState{acceptedAt: time.Now(), raw: raw, peer: raw.RemoteAddr().String(), connack: -1}
-		if !l.admit(st) { // [server_busy] before any TLS work (admission.go)
+		st := newConnState(raw)
+		if !l.admit(st) { // [server_busy] the admission step, before any TLS work (admission.go)
 			continue
 		}
 		if !l.track(st) {
@@ -178,7 +185,7 @@ func (l *listener) handle(st *connState, establish listeners.EstablishFn) {
 	}
 	tc := tls.Server(st.raw, cfg)
 	// The deadline is the bound; the context only lets the handshake return early.
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	start := time.Now()
 	err := tc.HandshakeContext(ctx)
 	cancel()
@@ -233,6 +240,7 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	if ln != nil {
 		_ = ln.Close()
 	}
+	l.guard.close()
 	l.gate.close()
 	cut := func() {
 		for _, st := range conns {

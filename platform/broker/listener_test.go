@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -119,7 +120,7 @@ func TestConnectDeadline(t *testing.T) {
 				t.Errorf("MQTT 5 client got %s, want CONNACK 0x82", describe(got))
 			}
 			a := waitAttempt(t, b.Broker, "", iotda.ReasonMalformedConnect)
-			if a.MQTTVersion != 0 && a.MQTTVersion != int(version) {
+			if a.MQTTVersion != 0 && a.MQTTVersion != iotda.MQTTVersion(version) {
 				t.Errorf("attempt %+v", a)
 			}
 		})
@@ -153,7 +154,7 @@ func TestCloseIsPrompt(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A peer that stops reading: fill its receive window with downlinks.
-	sub := "$oc/devices/" + dev5.ID + "/sys/messages/down"
+	sub := iotda.DeviceTopic(dev5.ID, iotda.TopicMessagesDown)
 	if _, err := v5.c.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: sub, QoS: 0}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func TestCloseIsPrompt(t *testing.T) {
 	if as := b.LoginAttempts("", "", 0); len(as) != 2 {
 		t.Errorf("%d attempts recorded, want the 2 logins: %+v", len(as), as)
 	}
-	if err := b.Start(); err == nil {
+	if err := b.Start(t.Context()); err == nil {
 		t.Error("Start after Close succeeded")
 	}
 }
@@ -306,7 +307,7 @@ func TestLifecycle(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatalf("Close before Start: %v", err)
 	}
-	if err := b.Start(); !errors.Is(err, ErrClosed) {
+	if err := b.Start(t.Context()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Start after Close: %v, want ErrClosed", err)
 	}
 
@@ -315,10 +316,10 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = b.Close() }()
-	if err := b.Start(); err != nil {
+	if err := b.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Start(); err != nil {
+	if err := b.Start(t.Context()); err != nil {
 		t.Fatalf("second Start: %v", err)
 	}
 	taken := b.Addr()
@@ -327,9 +328,36 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = b2.Close() }()
-	if err := b2.Start(); err == nil {
+	if err := b2.Start(t.Context()); err == nil {
 		t.Fatalf("second broker bound %s too", taken)
 	}
+}
+
+// Start's context bounds the start only: the broker keeps logging devices in
+// (directory calls included: a first-fingerprint bind, the status writes)
+// after that context is cancelled, until Close.
+func TestStartContextBoundsOnlyTheStart(t *testing.T) {
+	d := newDir(t)
+	b, err := New(Config{Addr: "127.0.0.1:0", Certificate: getFixture(t).serverCert, Directory: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close() }()
+	ctx, cancel := context.WithCancel(t.Context())
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	dev := addDevice(t, d, getFixture(t).caA, "prod-mqtt_after-start", func(dv *registry.Device) { dv.Fingerprint = "" })
+	c := loginRaw(t, b.Addr(), dev, 4)
+	if got := d.device(dev.ID).Fingerprint; got != dev.Leaf.FingerprintSHA256() {
+		t.Errorf("fingerprint %q after the login, want it bound", got)
+	}
+	_ = c.conn.Close()
+	eventually(t, "device offline", func() bool {
+		s := d.statusCalls(dev.ID)
+		return len(s) == 2 && s[0].online && !s[1].online
+	})
 }
 
 // One Info line per refusal, with the reason and the certificate facts.

@@ -52,7 +52,7 @@ func TestLoginSuccess(t *testing.T) {
 			want := iotda.LoginAttempt{Outcome: "success", Stage: iotda.StageConnect, Reason: iotda.ReasonOK,
 				TLSVersion: tls.VersionName(tc.tls), CertSHA256: dev.Leaf.FingerprintSHA256(), CertKeyType: "ECDSA P-256",
 				CAID: caAID, ClientID: clientID(id), Username: id, DeviceID: id, ProjectID: projectA,
-				MQTTVersion: int(tc.mqtt), Keepalive: 120, ServerName: "localhost", CertSubject: "CN=" + id, CertIssuer: "CN=Device CA A"}
+				MQTTVersion: iotda.MQTTVersion(tc.mqtt), Keepalive: 120, ServerName: "localhost", CertSubject: "CN=" + id, CertIssuer: "CN=Device CA A"}
 			if a.Outcome != want.Outcome || a.Stage != want.Stage || a.TLSVersion != want.TLSVersion || a.CertSHA256 != want.CertSHA256 ||
 				a.CertKeyType != want.CertKeyType || a.CAID != want.CAID || a.ClientID != want.ClientID || a.Username != want.Username ||
 				a.ProjectID != want.ProjectID || a.MQTTVersion != want.MQTTVersion || a.Keepalive != want.Keepalive ||
@@ -122,7 +122,7 @@ func TestConnectRefusals(t *testing.T) {
 			dev := addDevice(t, d, f.caA, id, nil)
 			return dev, connectOpts{clientID: clientID(id), username: id, keepalive: 1201}
 		}},
-		{"will message", ReasonWillNotSupported, 0x05, 0x87, func(t *testing.T, id string) (testDevice, connectOpts) {
+		{"will message", iotda.ReasonWillNotSupported, 0x05, 0x87, func(t *testing.T, id string) (testDevice, connectOpts) {
 			dev := addDevice(t, d, f.caA, id, nil)
 			return dev, connectOpts{clientID: clientID(id), username: id, keepalive: 120, will: true}
 		}},
@@ -161,7 +161,7 @@ func TestConnectRefusals(t *testing.T) {
 		}},
 	} {
 		// The table's codes are the contract; check the test agrees with it.
-		if r, ok := RefusalFor(tc.reason); !ok || r.MQTT3 != tc.v3 || r.MQTT5 != tc.v5 {
+		if r, ok := iotda.RefusalFor(tc.reason); !ok || r.MQTT3 != tc.v3 || r.MQTT5 != tc.v5 {
 			t.Fatalf("%s: refusal table has %+v, test expects 0x%02x/0x%02x", tc.name, r, tc.v3, tc.v5)
 		}
 		for _, version := range []byte{4, 5} {
@@ -189,7 +189,7 @@ func TestConnectRefusals(t *testing.T) {
 				if version == 5 {
 					wantCode = tc.v5
 				}
-				if a.ConnackCode != int(wantCode) || a.MQTTVersion != int(version) {
+				if a.ConnackCode != int(wantCode) || a.MQTTVersion != iotda.MQTTVersion(version) {
 					t.Errorf("attempt connack 0x%02x version %d, want 0x%02x %d", a.ConnackCode, a.MQTTVersion, wantCode, version)
 				}
 			})

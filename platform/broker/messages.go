@@ -20,11 +20,11 @@ import (
 	"github.com/certlab/certlab/iotda"
 )
 
-// IoTDA system topics (reference/iotda.md §8.5).
-const (
-	topicMessagesUp       = "$oc/devices/+/sys/messages/up"
-	topicPropertiesReport = "$oc/devices/+/sys/properties/report"
-	suffixMessagesDown    = "sys/messages/down"
+// The IoTDA system topics the platform subscribes to, for every device
+// (docs/iotda.md §8.5).
+var (
+	topicMessagesUp       = iotda.DeviceTopic("+", iotda.TopicMessagesUp)
+	topicPropertiesReport = iotda.DeviceTopic("+", iotda.TopicPropertiesReport)
 )
 
 func (b *Broker) onMessageUp(_ *mqtt.Client, _ packets.Subscription, _ packets.Packet) {
@@ -33,7 +33,7 @@ func (b *Broker) onMessageUp(_ *mqtt.Client, _ packets.Subscription, _ packets.P
 
 func (b *Broker) onPropertiesReport(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
 	b.metrics.messages[kindPropertiesReport].Inc()
-	deviceID := deviceOfTopic(pk.TopicName)
+	deviceID := iotda.DeviceOfTopic(pk.TopicName)
 	if deviceID == "" {
 		return
 	}
@@ -42,16 +42,6 @@ func (b *Broker) onPropertiesReport(_ *mqtt.Client, _ packets.Subscription, pk p
 		return // not IoTDA JSON: counted, not shadowed
 	}
 	b.shadows.merge(deviceID, rep, b.now().UTC().Format(iotda.CompactTime))
-}
-
-// deviceOfTopic returns {device_id} of "$oc/devices/{device_id}/...".
-func deviceOfTopic(topic string) string {
-	rest, ok := strings.CutPrefix(topic, topicPrefix)
-	if !ok {
-		return ""
-	}
-	id, _, _ := strings.Cut(rest, "/")
-	return id
 }
 
 // shadowStore keeps the reported properties of each device, merged per service.
@@ -118,9 +108,9 @@ func (b *Broker) Shadow(deviceID string) []iotda.DeviceShadowData {
 }
 
 // SendDown publishes payload to an online device, at QoS 1 (the device
-// receives it at the QoS it subscribed with). topic "" means
-// $oc/devices/{device_id}/sys/messages/down; any other topic must be under
-// the device's own prefix. The device must be subscribed to the topic.
+// receives it at the QoS it subscribed with). topic "" means the device's
+// iotda.TopicMessagesDown; any other topic must be a topic name under the
+// device's own prefix. The device must be subscribed to the topic.
 func (b *Broker) SendDown(ctx context.Context, deviceID, topic string, payload []byte) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("send down to %s: %w", deviceID, err)
@@ -128,11 +118,10 @@ func (b *Broker) SendDown(ctx context.Context, deviceID, topic string, payload [
 	if len(payload) > MaxPayload {
 		return fmt.Errorf("send down to %s: %w", deviceID, ErrPayloadTooLarge)
 	}
-	prefix := topicPrefix + deviceID + "/"
 	if topic == "" {
-		topic = prefix + suffixMessagesDown
+		topic = iotda.DeviceTopic(deviceID, iotda.TopicMessagesDown)
 	}
-	if !strings.HasPrefix(topic, prefix) || strings.ContainsAny(topic, "+#") {
+	if !iotda.IsOwnTopic(deviceID, topic) { // [ACL-OWN-TOPICS]
 		return fmt.Errorf("send down to %s: %q: %w", deviceID, topic, ErrTopicNotAllowed)
 	}
 	b.mu.Lock()
@@ -143,7 +132,7 @@ func (b *Broker) SendDown(ctx context.Context, deviceID, topic string, payload [
 		return fmt.Errorf("send down to %s: %w", deviceID, ErrClosed)
 	}
 	if !online {
-		return fmt.Errorf("send down to %s: %w", deviceID, ErrDeviceOffline)
+		return fmt.Errorf("send down to %s: %w", deviceID, iotda.ErrDeviceOffline)
 	}
 	if err := b.srv.Publish(topic, payload, false, 1); err != nil {
 		return fmt.Errorf("send down to %s: %w", deviceID, err)

@@ -24,15 +24,7 @@ const (
 )
 
 // loginReasons is the closed set of reason label values (never a device ID).
-var loginReasons = []iotda.Reason{
-	iotda.ReasonOK,
-	iotda.ReasonNoClientCert, iotda.ReasonUnknownCA, iotda.ReasonCANotVerified, iotda.ReasonCertExpired,
-	iotda.ReasonCertNotYetValid, iotda.ReasonBadChain, iotda.ReasonTLSHandshake,
-	iotda.ReasonClientIDFormat, iotda.ReasonKeepaliveRange, ReasonWillNotSupported, iotda.ReasonDeviceNotFound,
-	iotda.ReasonUsernameMismatch, iotda.ReasonAuthTypeMismatch, iotda.ReasonWrongProject,
-	iotda.ReasonNotMQTTProduct, iotda.ReasonDeviceFrozen, iotda.ReasonFingerprintMismatch,
-	iotda.ReasonServerBusy, iotda.ReasonConnectTimeout, iotda.ReasonMalformedConnect,
-}
+var loginReasons = iotda.LoginReasons()
 
 // metrics are the broker's Prometheus series. Counters for every label
 // combination are resolved at construction: no label lookup per login.
@@ -75,11 +67,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		dropped:        make(map[string]prometheus.Counter),
 	}
 	for _, r := range loginReasons {
-		result := outcomeRefused
-		if r == iotda.ReasonOK {
-			result = outcomeSuccess
-		}
-		m.logins[r] = logins.WithLabelValues(string(stageOf(r)), result, string(r))
+		m.logins[r] = logins.WithLabelValues(string(r.Stage()), string(r.Outcome()), string(r))
 	}
 	for _, k := range []string{kindMessageUp, kindPropertiesReport} {
 		m.messages[k] = messages.WithLabelValues(k)

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"strings"
 	"testing"
@@ -89,7 +90,6 @@ func TestLazySHA1Fingerprint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &Broker{}
 	for _, tc := range []struct {
 		name, primary string
 		want          iotda.Reason
@@ -101,12 +101,14 @@ func TestLazySHA1Fingerprint(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &connState{}
+			st.login.certs = []*x509.Certificate{leaf.Cert}
 			st.setLeaf(leaf.Cert)
-			reason, detail := b.checkFingerprint(st, "d", tc.primary, "")
+			v := verdict{device: loginDevice{ID: "d", Fingerprint: tc.primary}}
+			reason, detail := st.login.fingerprintRegistered(&v)
 			if reason != tc.want {
 				t.Fatalf("reason %q (%s), want %q", reason, detail, tc.want)
 			}
-			if got := st.sha1 != ""; got != tc.sha1Needed {
+			if got := st.login.sha1 != ""; got != tc.sha1Needed {
 				t.Errorf("SHA-1 computed: %v, want %v", got, tc.sha1Needed)
 			}
 			if reason != iotda.ReasonOK && (!strings.Contains(detail, leaf.FingerprintSHA1()) || !strings.Contains(detail, leaf.FingerprintSHA256())) {

@@ -36,8 +36,8 @@ func TestACL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	own := "$oc/devices/" + dev.ID + "/"
-	foreign := "$oc/devices/" + peer.ID + "/"
+	own := iotda.TopicPrefix(dev.ID)
+	foreign := iotda.TopicPrefix(peer.ID)
 
 	t.Run("MQTT 5 publish QoS 1", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -47,7 +47,7 @@ func TestACL(t *testing.T) {
 			{own + "sys/messages/up", 0x00},
 			{own + "user/custom", 0x00},
 			{foreign + "sys/messages/up", 0x87},
-			{"$oc/devices/" + dev.ID + "x/sys/messages/up", 0x87}, // a device ID that merely starts with ours
+			{iotda.DeviceTopic(dev.ID+"x", iotda.TopicMessagesUp), 0x87}, // a device ID that merely starts with ours
 			{"other/topic", 0x87},
 		} {
 			resp, err := pd.c.Publish(ctxT(t), &paho.Publish{Topic: tc.topic, QoS: 1, Payload: []byte("{}")})
@@ -104,7 +104,7 @@ func TestMQTTLimits(t *testing.T) {
 	b := startBroker(t, d, nil)
 	f := getFixture(t)
 	dev := addDevice(t, d, f.caA, "prod-mqtt_limits", nil)
-	topic := "$oc/devices/" + dev.ID + "/sys/messages/up"
+	topic := iotda.DeviceTopic(dev.ID, iotda.TopicMessagesUp)
 	publish := func(qos byte, retain bool, payload []byte) packets.Packet {
 		return packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos, Retain: retain},
 			PacketID: uint16(qos), TopicName: topic, Payload: payload}
@@ -168,7 +168,7 @@ func TestMessagesAndShadow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "$oc/devices/" + dev.ID + "/sys/"
+	base := iotda.TopicPrefix(dev.ID) + "sys/"
 	for _, p := range []struct{ topic, payload string }{
 		{base + "messages/up", `{"content":"hello"}`},
 		{base + "messages/up", `{"content":"again"}`},
@@ -215,7 +215,7 @@ func TestSendDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	down := "$oc/devices/" + dev.ID + "/sys/messages/down"
+	down := iotda.DeviceTopic(dev.ID, iotda.TopicMessagesDown)
 	if _, err := pd.c.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: down, QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -237,9 +237,9 @@ func TestSendDown(t *testing.T) {
 		payload []byte
 		want    error
 	}{
-		{"offline device", offline.ID, "", []byte("x"), ErrDeviceOffline},
-		{"foreign topic", dev.ID, "$oc/devices/" + offline.ID + "/sys/messages/down", []byte("x"), ErrTopicNotAllowed},
-		{"wildcard topic", dev.ID, "$oc/devices/" + dev.ID + "/#", []byte("x"), ErrTopicNotAllowed},
+		{"offline device", offline.ID, "", []byte("x"), iotda.ErrDeviceOffline},
+		{"foreign topic", dev.ID, iotda.DeviceTopic(offline.ID, iotda.TopicMessagesDown), []byte("x"), ErrTopicNotAllowed},
+		{"wildcard topic", dev.ID, iotda.TopicPrefix(dev.ID) + "#", []byte("x"), ErrTopicNotAllowed},
 		{"payload over 1 MB", dev.ID, "", make([]byte, MaxPayload+1), ErrPayloadTooLarge},
 	} {
 		if err := b.SendDown(ctxT(t), tc.device, tc.topic, tc.payload); !errors.Is(err, tc.want) {
@@ -340,7 +340,7 @@ func TestCADeletedDuringLogin(t *testing.T) {
 			t.Errorf("MQTT %d: got %s, want no CONNACK", version, describe(got))
 		}
 		a := waitAttempt(t, b.Broker, dev.ID, iotda.ReasonUnknownCA)
-		if a.ConnackCode != 0 || a.MQTTVersion != int(version) {
+		if a.ConnackCode != 0 || a.MQTTVersion != iotda.MQTTVersion(version) {
 			t.Errorf("attempt %+v", a)
 		}
 	}

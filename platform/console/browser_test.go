@@ -218,7 +218,7 @@ func loginDevice(t *testing.T, ctx context.Context, tg *iotda.Target, leaf *pki.
 	s, res := device.Login(ctx, device.Config{
 		Addr:           tg.MQTTAddress(),
 		TLS:            tlsCfg,
-		ClientID:       device.ClientID(deviceID, time.Now()),
+		ClientID:       iotda.ClientIDFor(deviceID, time.Now()),
 		Username:       deviceID,
 		ConnectTimeout: 10 * time.Second,
 	})
@@ -410,7 +410,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(css(`#device-list tr[data-id=%q] button.freeze`, deviceID)),
 		chromedp.WaitVisible(css(`#device-list tr[data-id=%q][data-status="FROZEN"]`, deviceID)),
 	)
-	if res := loginDevice(t, ctx, tg, leaf, deviceID); res.Outcome != device.OutcomeRefused {
+	if res := loginDevice(t, ctx, tg, leaf, deviceID); res.Outcome != iotda.OutcomeRefused {
 		t.Fatalf("frozen device login: %s %s, want refused", res.Outcome, res.Reason)
 	}
 	frozenRow := fmt.Sprintf(`#attempt-list tr[data-device=%q][data-reason="device_frozen"]`, deviceID)
@@ -452,7 +452,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := loginDevice(t, ctx, tg, strangeLeaf, deviceID); res.Outcome != device.OutcomeRefused {
+	if res := loginDevice(t, ctx, tg, strangeLeaf, deviceID); res.Outcome != iotda.OutcomeRefused {
 		t.Fatalf("unknown-CA login: %s %s, want refused", res.Outcome, res.Reason)
 	}
 	step(t, bctx, "the unknown-CA refusal appears", chromedp.WaitVisible(chromedp.CSS(`#attempt-list tr[data-reason="unknown_ca"]`)))

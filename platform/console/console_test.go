@@ -134,10 +134,7 @@ func TestRemediesCoverEveryReason(t *testing.T) {
 	if err := json.Unmarshal(data, &rem); err != nil {
 		t.Fatalf("remedies.json: %v", err)
 	}
-	reasons := []iotda.Reason{iotda.ReasonOK, iotda.ReasonTLSHandshake, iotda.ReasonConnectTimeout, iotda.ReasonMalformedConnect}
-	for r := range iotda.Refusals {
-		reasons = append(reasons, r)
-	}
+	reasons := iotda.LoginReasons()
 	for _, r := range reasons {
 		e, ok := rem[string(r)]
 		switch {

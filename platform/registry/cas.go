@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // maxCAContent is the longest accepted upload content, in characters. [CA-UPLOAD]
@@ -131,7 +133,8 @@ func parseOnePEMCert(content string) (*x509.Certificate, string, error) {
 	return cert, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes})), nil
 }
 
-// checkCACert enforces what makes a certificate a usable device CA. [CA-VALID]
+// checkCACert enforces what makes a certificate a usable device CA, the key
+// policy (iotda.CheckKey) included. [CA-VALID]
 func checkCACert(c *x509.Certificate, now time.Time) error {
 	if !c.BasicConstraintsValid {
 		return fmt.Errorf("not a CA: no basicConstraints extension")
@@ -141,6 +144,9 @@ func checkCACert(c *x509.Certificate, now time.Time) error {
 	}
 	if c.KeyUsage&x509.KeyUsageCertSign == 0 {
 		return fmt.Errorf("no keyCertSign key usage")
+	}
+	if err := iotda.CheckKey(iotda.RoleDeviceCA, c.PublicKey); err != nil {
+		return err // "RSA 1024-bit key: device CA keys must be RSA 2048..8192, …"
 	}
 	return checkValidity("", c, now)
 }

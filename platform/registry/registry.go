@@ -17,6 +17,7 @@
 //	products.go  products
 //	devices.go   devices: registration, updates, fingerprints, freezing
 //	status.go    ONLINE/OFFLINE soft state and its background batcher
+//	storage.go   the database file's watcher: lost or replaced file, disk full
 //	validate.go  field rules shared by the above
 //	ids.go       identifiers and credentials
 //
@@ -34,6 +35,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +57,11 @@ type Options struct {
 	// AllowCertificatesOnAnyProtocol disables [PROTO-MQTT-ONLY]; only for
 	// tests that prove the BDD suite can fail.
 	AllowCertificatesOnAnyProtocol bool
+	// Logger receives storage faults (file lost, disk full) at ERROR; nil = discard.
+	Logger *slog.Logger
+	// StorageCheckInterval is how often the database file's identity is
+	// checked in the background (storage.go); 0 = DefaultStorageCheckInterval.
+	StorageCheckInterval time.Duration
 }
 
 // withDefaults fills the zero fields of o.
@@ -64,6 +71,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxCAsPerProject <= 0 {
 		o.MaxCAsPerProject = MaxCAsPerProject
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.StorageCheckInterval <= 0 {
+		o.StorageCheckInterval = DefaultStorageCheckInterval
 	}
 	return o
 }
@@ -87,6 +100,9 @@ type Registry struct {
 
 	// The status batcher (status.go).
 	status statusBatcher
+
+	// The database file's watcher (storage.go).
+	storage *storageGuard
 
 	// mu guards the per-project indexes below. The writer takes it for
 	// writing after each commit; readers take it for reading. The login hot
@@ -128,6 +144,10 @@ func Open(ctx context.Context, path string, opts Options) (*Registry, error) {
 		writerDone: make(chan struct{}),
 	}
 	r.resetIndexes()
+	if r.storage, err = newStorageGuard(path, r.opts.Logger); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open registry %s: %w", path, err)
+	}
 	if err := r.migrate(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
@@ -140,6 +160,7 @@ func Open(ctx context.Context, path string, opts Options) (*Registry, error) {
 	r.status.init()
 	go r.writer()
 	go r.statusLoop()
+	go r.storage.watch(r.opts.StorageCheckInterval)
 	return r, nil
 }
 
@@ -152,6 +173,7 @@ func (r *Registry) Close() error {
 		<-r.status.done
 		close(r.writerStop)
 		<-r.writerDone
+		r.storage.close()
 		if err := r.db.Close(); err != nil {
 			r.closeErr = fmt.Errorf("close registry: %w", err)
 		}

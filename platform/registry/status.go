@@ -15,6 +15,7 @@ package registry
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -149,6 +150,9 @@ func (r *Registry) flushStatus() {
 			}
 		}
 		b.mu.Unlock()
+		if errors.Is(err, ErrStorageLost) {
+			return // nothing can be stored any more: retry only when a new status change kicks
+		}
 		select {
 		case b.kick <- struct{}{}:
 		default:

@@ -289,12 +289,18 @@ func (r *Registry) writer() {
 // commitBatch runs every op of the batch in one transaction, each in its own
 // savepoint, commits once, then applies the successful ones to memory.
 func (r *Registry) commitBatch(batch []*op) {
+	defer r.countStorageFailures(batch)
 	fail := func(err error) {
+		err = r.storage.classify(err)
 		for _, o := range batch {
 			if o.err == nil {
 				o.err = err
 			}
 		}
+	}
+	if err := r.storage.lostErr(); err != nil {
+		fail(err) // sticky: nothing more is written to a file that is gone
+		return
 	}
 	tx, err := r.db.BeginTx(r.bg, nil)
 	if err != nil {
@@ -315,7 +321,7 @@ func (r *Registry) commitBatch(batch []*op) {
 		}
 		apply, err := o.run(o.ctx, tx)
 		if err != nil {
-			o.err = err
+			o.err = r.storage.classify(err)
 			if _, rerr := tx.ExecContext(r.bg, "ROLLBACK TO op; RELEASE op"); rerr != nil {
 				_ = tx.Rollback()
 				fail(fmt.Errorf("rollback to savepoint: %w", rerr))
@@ -339,10 +345,21 @@ func (r *Registry) commitBatch(batch []*op) {
 		return
 	}
 	if err := tx.Commit(); err != nil {
+		// After SQLITE_FULL or SQLITE_IOERR SQLite "may or may not" roll
+		// the transaction back itself (it did on a full tmpfs); should it
+		// not, end it here, or every later BEGIN would fail. Without an
+		// open transaction this is a harmless error.
+		_, _ = r.db.ExecContext(r.bg, "ROLLBACK")
 		fail(fmt.Errorf("commit: %w", err))
 		return
 	}
-	// Committed: now, and only now, the memory indexes follow.
+	// Committed into the file we opened; acknowledged only if that file is
+	// still the registry's (not removed or replaced meanwhile).
+	if err := r.storage.check(); err != nil {
+		fail(err)
+		return
+	}
+	// Committed and stored: now, and only now, the memory indexes follow.
 	trust := false
 	r.mu.Lock()
 	for i, apply := range applies {
@@ -355,6 +372,15 @@ func (r *Registry) commitBatch(batch []*op) {
 		r.trust.Store(r.buildTrustLocked())
 	}
 	r.mu.Unlock()
+}
+
+// countStorageFailures counts the ops of a batch that failed for a storage cause.
+func (r *Registry) countStorageFailures(batch []*op) {
+	for _, o := range batch {
+		if o.err != nil {
+			r.storage.failed(o.err)
+		}
+	}
 }
 
 // load fills the in-memory indexes from the database (at Open).

@@ -22,7 +22,7 @@ import (
 //
 // Each write saved is a system call and, over loopback, the receiving side's
 // TCP processing, which the kernel runs on the sender's CPU
-// (performance.md). The server sees the same records in the same order.
+// (docs/performance.md). The server sees the same records in the same order.
 //
 // Release ends the holding: later writes go straight through (after
 // whatever is still queued, in the same write). A BatchConn is safe for

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"testing"
 	"time"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // BenchmarkLogin churns full logins (TCP + mutual TLS + CONNECT/CONNACK) and
@@ -18,7 +20,7 @@ func BenchmarkLogin(b *testing.B) {
 	cert := d.leaf.TLSCertificate()
 	for _, v := range []struct {
 		name   string
-		mqtt   int
+		mqtt   iotda.MQTTVersion
 		tls    uint16
 		curves []tls.CurveID
 		resume bool
@@ -42,7 +44,7 @@ func BenchmarkLogin(b *testing.B) {
 			}
 			cfg := Config{
 				Addr: br.addr, TLS: tc, MQTTVersion: v.mqtt,
-				ClientID: ClientID(d.id, time.Now()), Username: d.id, ConnectTimeout: 5 * time.Second,
+				ClientID: iotda.ClientIDFor(d.id, time.Now()), Username: d.id, ConnectTimeout: 5 * time.Second,
 			}
 			var tlsTime, connack time.Duration
 			resumed := 0
@@ -64,7 +66,7 @@ func BenchmarkLogin(b *testing.B) {
 				if v.resume {
 					// A round trip makes sure the ticket sent after the
 					// handshake has been read before the next login.
-					if _, err := s.Subscribe(b.Context(), "$oc/devices/"+d.id+"/sys/messages/down", 0); err != nil {
+					if _, err := s.Subscribe(b.Context(), iotda.DeviceTopic(d.id, iotda.TopicMessagesDown), 0); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -17,6 +17,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/sim/pki"
 )
 
@@ -98,7 +99,7 @@ func deviceCert(t testing.TB, ca *pki.CA, deviceID string) *pki.Leaf {
 
 // testHook is the in-test broker's auth/ACL hook: it accepts any client whose
 // certificate the TLS layer verified, refuses chosen client ids with a chosen
-// CONNACK code (libraries.md §A1.4), lets a device use only topics under
+// CONNACK code (docs/libraries.md A1.4), lets a device use only topics under
 // $oc/devices/{username}/ [ACL-OWN-TOPICS], and records how sessions ended.
 type testHook struct {
 	mqtt.HookBase
@@ -138,7 +139,7 @@ func (h *testHook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool
 }
 
 func (h *testHook) OnACLCheck(cl *mqtt.Client, topic string, _ bool) bool {
-	return strings.HasPrefix(topic, "$oc/devices/"+string(cl.Properties.Username)+"/")
+	return strings.HasPrefix(topic, iotda.TopicPrefix(string(cl.Properties.Username)))
 }
 
 func (h *testHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
@@ -176,7 +177,7 @@ func newBroker(tlsCfg *tls.Config) (*mqtt.Server, *testHook, string, error) {
 }
 
 // closeBroker closes srv, giving up after 5 s (mochi's Close waits for
-// half-open clients forever, libraries.md §A1.7).
+// half-open clients forever, docs/libraries.md A1.7).
 func closeBroker(srv *mqtt.Server) error {
 	done := make(chan struct{})
 	go func() { _ = srv.Close(); close(done) }()
@@ -258,12 +259,12 @@ func newDevice(t testing.TB, ca *pki.CA, id string) device {
 
 // config is an IoTDA-style login for d against b: ClientId
 // {device_id}_0_0_{YYYYMMDDHH}, username = device_id, no password.
-func (b *testBroker) config(d device, mqttVersion int, tlsVersion uint16) Config {
+func (b *testBroker) config(d device, mqttVersion iotda.MQTTVersion, tlsVersion uint16) Config {
 	return Config{
 		Addr:           b.addr,
 		TLS:            b.clientTLS(d.leaf, tlsVersion),
 		MQTTVersion:    mqttVersion,
-		ClientID:       ClientID(d.id, time.Now()),
+		ClientID:       iotda.ClientIDFor(d.id, time.Now()),
 		Username:       d.id,
 		ConnectTimeout: 5 * time.Second,
 	}
@@ -309,7 +310,7 @@ func rawServer(t testing.TB, cfg *tls.Config, handle func(net.Conn)) string {
 }
 
 // requireOutcome checks the classification of a login result.
-func requireOutcome(t testing.TB, res Result, o Outcome, p Phase, reason string) {
+func requireOutcome(t testing.TB, res Result, o iotda.Outcome, p Phase, reason string) {
 	t.Helper()
 	if res.Outcome != o || res.Phase != p || (reason != "" && res.Reason != reason) {
 		t.Fatalf("login = {%s %q %q} (err: %v), want {%s %q %q}", res.Outcome, res.Phase, res.Reason, res.Err, o, p, reason)

@@ -10,20 +10,22 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // This file turns errors into (Outcome, Phase, Reason). The rule that matters
 // most: only a server verdict is a refusal. A TLS alert is one at any time; a
 // drop (EOF, ECONNRESET, EPIPE) before CONNACK is one only while the server may
 // still be judging our certificate, i.e. under TLS 1.3 before the probe said
-// otherwise (libraries.md §A2.4). Everything else is an error. [LOGIN-TLS]
+// otherwise (docs/libraries.md A2.4). Everything else is an error. [LOGIN-TLS]
 
 // Verdict is how an error ended a login attempt: the Outcome, Phase and
 // Reason of its Result, and the TLS alert text if the server sent one.
 // The Classify functions give attempts that do not go through Login (the
 // load generator's TLS-only echo) the verdicts Login gives.
 type Verdict struct {
-	Outcome Outcome
+	Outcome iotda.Outcome
 	Phase   Phase
 	Reason  string
 	Alert   string
@@ -32,12 +34,12 @@ type Verdict struct {
 // ClassifyDial classifies an error of the TCP dial. parent is the caller's
 // context: a timeout after it was canceled is ReasonCanceled.
 func ClassifyDial(parent context.Context, err error) Verdict {
-	v := Verdict{Outcome: OutcomeError, Phase: PhaseTCP}
+	v := Verdict{Outcome: iotda.OutcomeError, Phase: PhaseTCP}
 	switch {
 	case errors.Is(err, syscall.ECONNRESET):
 		// The server accepted the connection and reset it before connect
 		// returned: a refusal at accept (ReasonClosedBeforeTLS).
-		return Verdict{Outcome: OutcomeRefused, Phase: PhaseTCP, Reason: ReasonClosedBeforeTLS}
+		return Verdict{Outcome: iotda.OutcomeRefused, Phase: PhaseTCP, Reason: ReasonClosedBeforeTLS}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		v.Reason = ReasonRefusedTCP
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
@@ -55,9 +57,9 @@ func ClassifyDial(parent context.Context, err error) Verdict {
 // included, is an error (servers send alerts). [LOGIN-TLS]
 func ClassifyHandshake(parent context.Context, err error) Verdict {
 	if alert, ok := tlsAlert(err); ok {
-		return Verdict{Outcome: OutcomeRefused, Phase: PhaseTLS, Reason: AlertReason(alert), Alert: alert}
+		return Verdict{Outcome: iotda.OutcomeRefused, Phase: PhaseTLS, Reason: AlertReason(alert), Alert: alert}
 	}
-	v := Verdict{Outcome: OutcomeError, Phase: PhaseTLS}
+	v := Verdict{Outcome: iotda.OutcomeError, Phase: PhaseTLS}
 	switch {
 	case isTimeout(err):
 		v.Reason = timeoutReason(parent)
@@ -80,7 +82,7 @@ func ClassifyHandshake(parent context.Context, err error) Verdict {
 // Anything else is classified as by ClassifyHandshake.
 func ClassifyUnansweredHandshake(parent context.Context, err error) Verdict {
 	if dropReason(err) != "" {
-		return Verdict{Outcome: OutcomeRefused, Phase: PhaseTLS, Reason: ReasonClosedBeforeTLS}
+		return Verdict{Outcome: iotda.OutcomeRefused, Phase: PhaseTLS, Reason: ReasonClosedBeforeTLS}
 	}
 	return ClassifyHandshake(parent, err)
 }
@@ -100,15 +102,15 @@ func ClassifyAfterHandshake(parent context.Context, err error, certAccepted bool
 // whatever error that caused.
 func classifyAfterHandshake(parent context.Context, err error, certAccepted bool, phase Phase, expired bool) Verdict {
 	if alert, ok := tlsAlert(err); ok {
-		return Verdict{Outcome: OutcomeRefused, Phase: PhaseTLS, Reason: AlertReason(alert), Alert: alert}
+		return Verdict{Outcome: iotda.OutcomeRefused, Phase: PhaseTLS, Reason: AlertReason(alert), Alert: alert}
 	}
 	if dr := dropReason(err); dr != "" {
 		if !certAccepted {
-			return Verdict{Outcome: OutcomeRefused, Phase: PhaseTLS, Reason: dr}
+			return Verdict{Outcome: iotda.OutcomeRefused, Phase: PhaseTLS, Reason: dr}
 		}
-		return Verdict{Outcome: OutcomeError, Phase: phase, Reason: dr}
+		return Verdict{Outcome: iotda.OutcomeError, Phase: phase, Reason: dr}
 	}
-	v := Verdict{Outcome: OutcomeError, Phase: phase}
+	v := Verdict{Outcome: iotda.OutcomeError, Phase: phase}
 	switch {
 	case isTimeout(err) || expired:
 		v.Reason = timeoutReason(parent)

@@ -10,26 +10,27 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // Defaults applied by Config.withDefaults.
 const (
-	DefaultMQTTVersion    = 4                // MQTT 3.1.1
-	DefaultKeepalive      = 120              // seconds; IoTDA's recommendation (30..1200 allowed) [LOGIN-KEEPALIVE]
+	DefaultMQTTVersion    = iotda.MQTT311
 	DefaultConnectTimeout = 10 * time.Second // TCP + TLS + CONNECT -> CONNACK
 	DefaultReceiveMaximum = 16               // MQTT 5: sizes paho's per-client publish channel
 )
 
 // Config describes one device login.
 type Config struct {
-	Addr        string      // host:port of the MQTTS endpoint
-	TLS         *tls.Config // client certificate(s), RootCAs, ServerName (defaults to Addr's host), Min/MaxVersion, CurvePreferences, ClientSessionCache; required
-	MQTTVersion int         // 4 = MQTT 3.1.1 (default), 5 = MQTT 5, 3 = MQTT 3.1 ("MQIsdp")
-	ClientID    string      // see ClientID for IoTDA's format
-	Username    string      // IoTDA: the device_id; sent when non-empty
-	Password    []byte      // optional; certificate devices send none (nil = no password flag)
+	Addr        string            // host:port of the MQTTS endpoint
+	TLS         *tls.Config       // client certificate(s), RootCAs, ServerName (defaults to Addr's host), Min/MaxVersion, CurvePreferences, ClientSessionCache; required
+	MQTTVersion iotda.MQTTVersion // MQTT311 (default), MQTT5, or MQTT31 ("MQIsdp")
+	ClientID    string            // see iotda.ClientIDFor for IoTDA's format
+	Username    string            // IoTDA: the device_id; sent when non-empty
+	Password    []byte            // optional; certificate devices send none (nil = no password flag)
 
-	Keepalive     uint16 // seconds; default 120 (IoTDA's recommendation)
+	Keepalive     uint16 // seconds; default iotda.DefaultKeepalive (120) [LOGIN-KEEPALIVE]
 	KeepaliveZero bool   // send Keepalive 0 (no keepalive) instead of the default
 
 	// CleanStart asks for a clean session. Clean is also what a zero Config
@@ -45,7 +46,7 @@ type Config struct {
 	// deterministic: after the handshake and before CONNECT, Login reads with
 	// this deadline. An alert (or a drop) is a TLS-phase refusal; a timeout means
 	// the server accepted the certificate. It adds this delay to every accepted
-	// TLS 1.3 login, so it is meant for negative tests (libraries.md §A2.4).
+	// TLS 1.3 login, so it is meant for negative tests (docs/libraries.md A2.4).
 	// Ignored under TLS 1.2, whose handshake itself reports the rejection.
 	ProbeTLSRejection time.Duration
 
@@ -73,7 +74,7 @@ func (cfg Config) withDefaults() Config {
 		cfg.MQTTVersion = DefaultMQTTVersion
 	}
 	if cfg.Keepalive == 0 && !cfg.KeepaliveZero {
-		cfg.Keepalive = DefaultKeepalive
+		cfg.Keepalive = iotda.DefaultKeepalive
 	}
 	if cfg.KeepaliveZero {
 		cfg.Keepalive = 0
@@ -98,26 +99,11 @@ func (cfg Config) validate() error {
 		return errors.New("config: Addr is empty")
 	case cfg.TLS == nil:
 		return errors.New("config: TLS is nil (certlab logs in over MQTTS only)")
-	case cfg.MQTTVersion != 3 && cfg.MQTTVersion != 4 && cfg.MQTTVersion != 5:
+	case cfg.MQTTVersion != iotda.MQTT31 && cfg.MQTTVersion != iotda.MQTT311 && cfg.MQTTVersion != iotda.MQTT5:
 		return fmt.Errorf("config: MQTTVersion %d (want 3, 4 or 5)", cfg.MQTTVersion)
 	}
 	return nil
 }
-
-// Outcome is how a login ended.
-type Outcome string
-
-// Login outcomes.
-const (
-	// OutcomeSuccess means a CONNACK 0x00 was read; nothing else counts as success.
-	OutcomeSuccess Outcome = "success"
-	// OutcomeRefused means the server refused the device: a TLS alert, a
-	// CONNACK code other than 0x00, or (TLS 1.3) a drop before CONNACK.
-	OutcomeRefused Outcome = "refused"
-	// OutcomeError means the login failed for a reason that is not the
-	// server's verdict on the device: timeout, TCP refused, protocol error.
-	OutcomeError Outcome = "error"
-)
 
 // Phase is where a login ended.
 type Phase string
@@ -164,38 +150,31 @@ func ConnackReason(code byte) string { return fmt.Sprintf("connack:0x%02x", code
 
 // Result is the record of one login attempt. It is flat and serialisable.
 type Result struct {
-	Outcome      Outcome `json:"outcome"`
-	Phase        Phase   `json:"phase,omitempty"`         // where it ended if not success
-	Reason       string  `json:"reason,omitempty"`        // "tls_alert:<alert>", "connack:0x87", "timeout", "reset", "eof", "refused_tcp", "protocol" ...
-	Alert        string  `json:"alert,omitempty"`         // TLS alert text if any: "bad certificate", "certificate required", "unknown certificate authority" ...
-	ConnackCode  byte    `json:"connack_code"`            // CONNACK return/reason code when one was received (0 on success)
-	ReasonString string  `json:"reason_string,omitempty"` // MQTT 5 CONNACK reason string if sent
+	Outcome      iotda.Outcome `json:"outcome"`
+	Phase        Phase         `json:"phase,omitempty"`         // where it ended if not success
+	Reason       string        `json:"reason,omitempty"`        // "tls_alert:<alert>", "connack:0x87", "timeout", "reset", "eof", "refused_tcp", "protocol" ...
+	Alert        string        `json:"alert,omitempty"`         // TLS alert text if any: "bad certificate", "certificate required", "unknown certificate authority" ...
+	ConnackCode  byte          `json:"connack_code"`            // CONNACK return/reason code when one was received (0 on success)
+	ReasonString string        `json:"reason_string,omitempty"` // MQTT 5 CONNACK reason string if sent
 
 	TLSVersion  uint16 `json:"tls_version,omitempty"`  // negotiated version (tls.VersionTLS12 ...) once the handshake completed
 	CipherSuite uint16 `json:"cipher_suite,omitempty"` // negotiated suite once the handshake completed
 	DidResume   bool   `json:"did_resume,omitempty"`   // the handshake resumed a session (ClientSessionCache)
 
-	Start        time.Time     `json:"start"`
-	TCP          time.Duration `json:"tcp_ns"`          // dial
-	TLSHandshake time.Duration `json:"tls_ns"`          // HandshakeContext
-	TLSProbe     time.Duration `json:"tls_probe_ns"`    // ProbeTLSRejection read (0 when not probed)
-	Connack      time.Duration `json:"connack_ns"`      // CONNECT write start -> CONNACK read
-	Total        time.Duration `json:"total_ns"`        // Start -> end of Login
-	Err          error         `json:"-"`               // underlying error for diagnostics (nil on success)
-	ErrText      string        `json:"error,omitempty"` // Err.Error(), for serialised records
-	MQTTVersion  int           `json:"mqtt_version"`    // 3, 4 or 5
-	ClientID     string        `json:"client_id,omitempty"`
+	Start        time.Time         `json:"start"`
+	TCP          time.Duration     `json:"tcp_ns"`          // dial
+	TLSHandshake time.Duration     `json:"tls_ns"`          // HandshakeContext
+	TLSProbe     time.Duration     `json:"tls_probe_ns"`    // ProbeTLSRejection read (0 when not probed)
+	Connack      time.Duration     `json:"connack_ns"`      // CONNECT write start -> CONNACK read
+	Total        time.Duration     `json:"total_ns"`        // Start -> end of Login
+	Err          error             `json:"-"`               // underlying error for diagnostics (nil on success)
+	ErrText      string            `json:"error,omitempty"` // Err.Error(), for serialised records
+	MQTTVersion  iotda.MQTTVersion `json:"mqtt_version"`    // 3, 4 or 5
+	ClientID     string            `json:"client_id,omitempty"`
 }
 
 // OK reports whether the login succeeded (CONNACK 0x00).
-func (r Result) OK() bool { return r.Outcome == OutcomeSuccess }
-
-// ClientID returns IoTDA's MQTT ClientId for a certificate (or secret,
-// sign_type 0) device: {device_id}_0_0_{YYYYMMDDHH}, the timestamp in UTC.
-// [LOGIN-CLIENTID]
-func ClientID(deviceID string, t time.Time) string {
-	return deviceID + "_0_0_" + t.UTC().Format("2006010215")
-}
+func (r Result) OK() bool { return r.Outcome == iotda.OutcomeSuccess }
 
 // Login dials cfg.Addr, performs the TLS handshake and the MQTT CONNECT, and
 // returns the live session and the result. The session is non-nil only when
@@ -250,7 +229,7 @@ func (a *attempt) run(ctx context.Context, cfg Config, probe bool) (*Session, Re
 
 func (a *attempt) login(parent context.Context, cfg Config, res *Result, probe bool) *Session {
 	if err := cfg.validate(); err != nil {
-		res.fail(OutcomeError, PhaseConfig, ReasonConfig, err)
+		res.fail(iotda.OutcomeError, PhaseConfig, ReasonConfig, err)
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(parent, cfg.ConnectTimeout)
@@ -276,7 +255,7 @@ func (a *attempt) login(parent context.Context, cfg Config, res *Result, probe b
 	tlsCfg, err := clientTLS(cfg)
 	if err != nil {
 		_ = raw.Close()
-		res.fail(OutcomeError, PhaseConfig, ReasonConfig, err)
+		res.fail(iotda.OutcomeError, PhaseConfig, ReasonConfig, err)
 		return nil
 	}
 	// One deadline for TLS, probe and CONNECT -> CONNACK, and cancellation
@@ -299,7 +278,7 @@ func (a *attempt) login(parent context.Context, cfg Config, res *Result, probe b
 	res.TLSVersion, res.CipherSuite, res.DidResume = st.Version, st.CipherSuite, st.DidResume
 
 	// Under TLS 1.3 the server has not necessarily judged our certificate yet
-	// (performance.md, "Traps seen in peer tools"). certAccepted records whether
+	// (docs/performance.md, "Traps seen in peer tools"). certAccepted records whether
 	// we know it has: always under TLS 1.2, after a quiet probe under TLS 1.3.
 	certAccepted := st.Version != tls.VersionTLS13
 	if cfg.ProbeTLSRejection > 0 && !certAccepted {
@@ -406,7 +385,7 @@ func AlwaysPresent(cert tls.Certificate) func(*tls.CertificateRequestInfo) (*tls
 // probeTLSRejection reads from a fresh TLS 1.3 connection with a short
 // deadline. Nothing may arrive before CONNECT, so a timeout means the server
 // accepted our certificate, and an alert or a drop means it did not
-// (libraries.md §A2.4: 50/50 deterministic in both directions). dl is the
+// (docs/libraries.md A2.4: 50/50 deterministic in both directions). dl is the
 // login's deadline, restored after a quiet probe.
 func probeTLSRejection(ctx, parent context.Context, tc *tls.Conn, dl time.Time, d time.Duration, res *Result) bool {
 	pdl := time.Now().Add(d)
@@ -417,7 +396,7 @@ func probeTLSRejection(ctx, parent context.Context, tc *tls.Conn, dl time.Time, 
 	var b [1]byte
 	n, err := tc.Read(b[:])
 	if n > 0 {
-		res.fail(OutcomeError, PhaseConnect, ReasonProtocol, errors.New("tls probe: server sent data before CONNECT"))
+		res.fail(iotda.OutcomeError, PhaseConnect, ReasonProtocol, errors.New("tls probe: server sent data before CONNECT"))
 		return false
 	}
 	if isTimeout(err) && ctx.Err() == nil {
@@ -437,6 +416,6 @@ func setReadDeadline(ctx context.Context, c net.Conn, t time.Time) {
 	}
 }
 
-func (r *Result) fail(o Outcome, p Phase, reason string, err error) {
+func (r *Result) fail(o iotda.Outcome, p Phase, reason string, err error) {
 	r.Outcome, r.Phase, r.Reason, r.Err = o, p, reason, err
 }

@@ -35,7 +35,7 @@
 // PUBLISH QoS 0/1 with PUBACK, SUBSCRIBE/SUBACK, PINGREQ/PINGRESP keepalive and
 // DISCONNECT, with one read goroutine per session.
 //
-// Traps handled here (shared/reference/libraries.md §A2, performance.md):
+// Traps handled here (docs/libraries.md A2, docs/performance.md):
 //   - under TLS 1.3 the client finishes its handshake before the server has
 //     checked the client certificate, so a rejection surfaces after Dial, as an
 //     alert, EPIPE or ECONNRESET on the first read or write. Config.ProbeTLSRejection

@@ -20,7 +20,7 @@ import (
 
 var versions = []struct {
 	name string
-	mqtt int
+	mqtt iotda.MQTTVersion
 	tls  uint16
 }{
 	{"mqtt31-tls13", 3, tls.VersionTLS13},
@@ -41,7 +41,7 @@ func TestLoginSuccess(t *testing.T) {
 			d := newDevice(t, b.deviceCA, "prod_ok-"+v.name)
 			cfg := b.config(d, v.mqtt, v.tls)
 			s, res := Login(t.Context(), cfg)
-			requireOutcome(t, res, OutcomeSuccess, PhaseNone, ReasonOK)
+			requireOutcome(t, res, iotda.OutcomeSuccess, PhaseNone, ReasonOK)
 			if s == nil {
 				t.Fatal("success without a session")
 			}
@@ -84,14 +84,14 @@ func TestLoginRefusedTLS(t *testing.T) {
 		tls   uint16
 		alert string
 	}{
-		// The alerts a Go server sends (libraries.md §A2.4).
+		// The alerts a Go server sends (docs/libraries.md A2.4).
 		{"unknown-ca-tls12", true, tls.VersionTLS12, "unknown certificate authority"},
 		{"unknown-ca-tls13", true, tls.VersionTLS13, "unknown certificate authority"},
 		{"no-cert-tls12", false, tls.VersionTLS12, "handshake failure"},
 		{"no-cert-tls13", false, tls.VersionTLS13, "certificate required"},
 	}
 	for _, tc := range cases {
-		for _, mv := range []int{4, 5} {
+		for _, mv := range []iotda.MQTTVersion{4, 5} {
 			t.Run(fmt.Sprintf("%s-v%d", tc.name, mv), func(t *testing.T) {
 				t.Parallel()
 				cfg := b.config(rogue, mv, tc.tls)
@@ -103,7 +103,7 @@ func TestLoginRefusedTLS(t *testing.T) {
 				if s != nil {
 					s.Close()
 				}
-				requireOutcome(t, res, OutcomeRefused, PhaseTLS, AlertReason(res.Alert))
+				requireOutcome(t, res, iotda.OutcomeRefused, PhaseTLS, AlertReason(res.Alert))
 				if res.Alert != tc.alert {
 					t.Errorf("alert = %q, want %q", res.Alert, tc.alert)
 				}
@@ -138,26 +138,26 @@ func TestLoginPresentsCertificate(t *testing.T) {
 			cfg.StdlibCertSelection = tc.stdlib
 			cfg.ProbeTLSRejection = 500 * time.Millisecond
 			_, res := Login(t.Context(), cfg)
-			requireOutcome(t, res, OutcomeRefused, PhaseTLS, AlertReason(tc.alert))
+			requireOutcome(t, res, iotda.OutcomeRefused, PhaseTLS, AlertReason(tc.alert))
 		})
 	}
 }
 
 // Without the probe, a TLS 1.3 rejection surfaces as an alert or a drop before
 // CONNACK; both must be counted as TLS-phase refusals, never as success or a
-// connect-phase error (performance.md, "Traps seen in peer tools").
+// connect-phase error (docs/performance.md, "Traps seen in peer tools").
 func TestLoginRefusedTLS13WithoutProbe(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t)
 	rogue := newDevice(t, b.rogueCA, "prod_rogue13")
 	for i := range 6 {
-		mv := 4 + i%2
+		mv := iotda.MQTTVersion(4 + i%2)
 		cfg := b.config(rogue, mv, tls.VersionTLS13)
 		s, res := Login(t.Context(), cfg)
 		if s != nil {
 			s.Close()
 		}
-		if res.Outcome != OutcomeRefused || res.Phase != PhaseTLS {
+		if res.Outcome != iotda.OutcomeRefused || res.Phase != PhaseTLS {
 			t.Fatalf("attempt %d (v%d) = {%s %q %q} err %v, want refused in tls", i, mv, res.Outcome, res.Phase, res.Reason, res.Err)
 		}
 		ok := strings.HasPrefix(res.Reason, "tls_alert:") || slices.Contains([]string{ReasonReset, ReasonEPIPE, ReasonEOF}, res.Reason)
@@ -170,19 +170,20 @@ func TestLoginRefusedTLS13WithoutProbe(t *testing.T) {
 // [LOGIN-CLIENTID] [LOGIN-USERNAME] [LOGIN-KEEPALIVE] and the rest of the
 // refusal table: every CONNECT-stage refusal of iotda.Refusals is read back
 // with the code for the device's MQTT version; plus mochi's trap of a raw
-// v5 code on a 3.1.1 CONNACK (libraries.md §A1.4).
+// v5 code on a 3.1.1 CONNACK (docs/libraries.md A1.4).
 func TestLoginConnackRefusal(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t)
 	type row struct {
 		name   string
-		mqtt   int
+		mqtt   iotda.MQTTVersion
 		send   packets.Code
 		want   byte
 		reason string // v5 reason string expected
 	}
 	var rows []row
-	for reason, r := range iotda.Refusals {
+	for _, r := range iotda.Refusals {
+		reason := r.Reason
 		if r.Stage != iotda.StageConnect {
 			continue
 		}
@@ -208,7 +209,7 @@ func TestLoginConnackRefusal(t *testing.T) {
 				s.Close()
 				t.Fatal("refused login returned a session")
 			}
-			requireOutcome(t, res, OutcomeRefused, PhaseConnect, ConnackReason(r.want))
+			requireOutcome(t, res, iotda.OutcomeRefused, PhaseConnect, ConnackReason(r.want))
 			if res.ConnackCode != r.want || res.ReasonString != r.reason {
 				t.Errorf("CONNACK = 0x%02x %q, want 0x%02x %q", res.ConnackCode, res.ReasonString, r.want, r.reason)
 			}
@@ -260,7 +261,7 @@ func TestLoginErrors(t *testing.T) {
 	cases := []struct {
 		name   string
 		addr   func(*testing.T) string
-		mqtt   int
+		mqtt   iotda.MQTTVersion
 		tls    uint16
 		mutate func(*Config)
 		cancel bool
@@ -296,7 +297,7 @@ func TestLoginErrors(t *testing.T) {
 				Addr:           tc.addr(t),
 				TLS:            p.clientTLS(d.leaf, tc.tls),
 				MQTTVersion:    tc.mqtt,
-				ClientID:       ClientID(d.id, time.Now()),
+				ClientID:       iotda.ClientIDFor(d.id, time.Now()),
 				Username:       d.id,
 				ConnectTimeout: 400 * time.Millisecond,
 			}
@@ -314,9 +315,9 @@ func TestLoginErrors(t *testing.T) {
 			if s != nil {
 				s.Close()
 			}
-			want := OutcomeError
+			want := iotda.OutcomeError
 			if tc.refuse {
-				want = OutcomeRefused
+				want = iotda.OutcomeRefused
 			}
 			requireOutcome(t, res, want, tc.phase, tc.reason)
 			if res.Err == nil || res.ErrText == "" {
@@ -338,9 +339,9 @@ func TestLoginTLSResumption(t *testing.T) {
 	var resumed bool
 	for i := range 3 { // the ticket arrives after the handshake: read by the first session
 		s, res := Login(t.Context(), cfg)
-		requireOutcome(t, res, OutcomeSuccess, PhaseNone, ReasonOK)
+		requireOutcome(t, res, iotda.OutcomeSuccess, PhaseNone, ReasonOK)
 		// A round trip guarantees the session ticket has been processed.
-		if _, err := s.Subscribe(t.Context(), "$oc/devices/"+d.id+"/sys/messages/down", 0); err != nil {
+		if _, err := s.Subscribe(t.Context(), iotda.DeviceTopic(d.id, iotda.TopicMessagesDown), 0); err != nil {
 			t.Fatal(err)
 		}
 		s.Close()
@@ -370,7 +371,7 @@ func TestClientID(t *testing.T) {
 	re := regexp.MustCompile(`^(.+)_(\d)_(\d)_(\d{10})$`)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := ClientID(tc.device, tc.at)
+			got := iotda.ClientIDFor(tc.device, tc.at)
 			if got != tc.want {
 				t.Fatalf("ClientID = %q, want %q", got, tc.want)
 			}

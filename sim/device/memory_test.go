@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/sim/pki"
 )
 
@@ -144,13 +145,13 @@ func TestHeldSessionMemory(t *testing.T) {
 				RootCAs: certPool(p.serverCA.Cert), ServerName: "localhost",
 				GetClientCertificate: AlwaysPresent(cert),
 			},
-			ClientID: ClientID(d.id, time.Now()),
+			ClientID: iotda.ClientIDFor(d.id, time.Now()),
 			Username: d.id,
 		}
 	}
 	for _, v := range []struct {
 		name string
-		mqtt int
+		mqtt iotda.MQTTVersion
 		tls  uint16
 	}{
 		{"mqtt311-tls13", 4, tls.VersionTLS13},

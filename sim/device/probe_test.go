@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // [LOGIN-SUCCESS] [LOGIN-TLS] LoginProbe classifies every login as Login
@@ -29,23 +31,23 @@ func TestLoginProbe(t *testing.T) {
 	rogue := newDevice(t, b.rogueCA, "prod_probe_rogue")
 	cases := []struct {
 		name    string
-		mqtt    int
+		mqtt    iotda.MQTTVersion
 		tls     uint16
 		rogue   bool
 		refuse  *packets.Code
-		outcome Outcome
+		outcome iotda.Outcome
 		phase   Phase
 		reason  string
 	}{
-		{"success-v3-tls13", 4, tls.VersionTLS13, false, nil, OutcomeSuccess, PhaseNone, ReasonOK},
-		{"success-v3-tls12", 4, tls.VersionTLS12, false, nil, OutcomeSuccess, PhaseNone, ReasonOK},
-		{"success-v31-tls13", 3, tls.VersionTLS13, false, nil, OutcomeSuccess, PhaseNone, ReasonOK},
-		{"success-v5-tls13", 5, tls.VersionTLS13, false, nil, OutcomeSuccess, PhaseNone, ReasonOK},
-		{"connack-refused-v3", 4, tls.VersionTLS13, false, &packets.ErrNotAuthorized, OutcomeRefused, PhaseConnect, ConnackReason(0x87)},
-		{"connack-refused-v5", 5, tls.VersionTLS13, false, &packets.ErrNotAuthorized, OutcomeRefused, PhaseConnect, ConnackReason(0x87)},
-		{"unknown-ca-tls12", 4, tls.VersionTLS12, true, nil, OutcomeRefused, PhaseTLS, AlertReason("unknown certificate authority")},
+		{"success-v3-tls13", 4, tls.VersionTLS13, false, nil, iotda.OutcomeSuccess, PhaseNone, ReasonOK},
+		{"success-v3-tls12", 4, tls.VersionTLS12, false, nil, iotda.OutcomeSuccess, PhaseNone, ReasonOK},
+		{"success-v31-tls13", 3, tls.VersionTLS13, false, nil, iotda.OutcomeSuccess, PhaseNone, ReasonOK},
+		{"success-v5-tls13", 5, tls.VersionTLS13, false, nil, iotda.OutcomeSuccess, PhaseNone, ReasonOK},
+		{"connack-refused-v3", 4, tls.VersionTLS13, false, &packets.ErrNotAuthorized, iotda.OutcomeRefused, PhaseConnect, ConnackReason(0x87)},
+		{"connack-refused-v5", 5, tls.VersionTLS13, false, &packets.ErrNotAuthorized, iotda.OutcomeRefused, PhaseConnect, ConnackReason(0x87)},
+		{"unknown-ca-tls12", 4, tls.VersionTLS12, true, nil, iotda.OutcomeRefused, PhaseTLS, AlertReason("unknown certificate authority")},
 		// Under TLS 1.3, without the probe: an alert or a drop, in the TLS phase.
-		{"unknown-ca-tls13", 4, tls.VersionTLS13, true, nil, OutcomeRefused, PhaseTLS, ""},
+		{"unknown-ca-tls13", 4, tls.VersionTLS13, true, nil, iotda.OutcomeRefused, PhaseTLS, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,7 +63,7 @@ func TestLoginProbe(t *testing.T) {
 			}
 			res := LoginProbe(t.Context(), cfg)
 			requireOutcome(t, res, tc.outcome, tc.phase, tc.reason)
-			if tc.outcome != OutcomeSuccess {
+			if tc.outcome != iotda.OutcomeSuccess {
 				if res.Err == nil || res.ErrText == "" {
 					t.Errorf("refusal without a diagnostic error: %+v", res)
 				}
@@ -164,7 +166,7 @@ func TestLoginProbeWire(t *testing.T) {
 		got <- s
 	})
 	var cc *countingConn
-	cfg := Config{Addr: addr, TLS: p.clientTLS(d.leaf, tls.VersionTLS13), ClientID: ClientID(d.id, time.Now()), Username: d.id,
+	cfg := Config{Addr: addr, TLS: p.clientTLS(d.leaf, tls.VersionTLS13), ClientID: iotda.ClientIDFor(d.id, time.Now()), Username: d.id,
 		wrapConn: func(c net.Conn) net.Conn { cc = &countingConn{Conn: c}; return cc }}
 	res := LoginProbe(t.Context(), cfg)
 	if !res.OK() {
@@ -373,7 +375,7 @@ func TestLoginProbeNoGoroutines(t *testing.T) {
 	}
 	before := runtime.NumGoroutine()
 	for i := range 20 {
-		cfg.ClientID = fmt.Sprintf("%s-%d", ClientID(d.id, time.Now()), i)
+		cfg.ClientID = fmt.Sprintf("%s-%d", iotda.ClientIDFor(d.id, time.Now()), i)
 		if res := LoginProbe(t.Context(), cfg); !res.OK() {
 			t.Fatalf("login %d: %+v", i, res)
 		}
@@ -413,27 +415,27 @@ func TestClassify(t *testing.T) {
 		err  error
 		want Verdict
 	}{
-		{"dial refused", dial, live, refused, Verdict{OutcomeError, PhaseTCP, ReasonRefusedTCP, ""}},
-		{"dial timeout", dial, live, timeout, Verdict{OutcomeError, PhaseTCP, ReasonTimeout, ""}},
-		{"dial canceled", dial, canceled, timeout, Verdict{OutcomeError, PhaseTCP, ReasonCanceled, ""}},
-		{"dial out of local ports", dial, live, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EADDRNOTAVAIL)}, Verdict{OutcomeError, PhaseTCP, ReasonNoPorts, ""}},
-		{"dial other", dial, live, errors.New("no such host"), Verdict{OutcomeError, PhaseTCP, ReasonDial, ""}},
-		{"dial reset is a refusal before TLS", dial, live, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNRESET)}, Verdict{OutcomeRefused, PhaseTCP, ReasonClosedBeforeTLS, ""}},
-		{"unanswered handshake reset is a refusal", unanswered, live, reset, Verdict{OutcomeRefused, PhaseTLS, ReasonClosedBeforeTLS, ""}},
-		{"unanswered handshake eof is a refusal", unanswered, live, io.EOF, Verdict{OutcomeRefused, PhaseTLS, ReasonClosedBeforeTLS, ""}},
-		{"unanswered handshake timeout", unanswered, live, timeout, Verdict{OutcomeError, PhaseTLS, ReasonTimeout, ""}},
-		{"handshake alert", hs, live, alert, Verdict{OutcomeRefused, PhaseTLS, "tls_alert:bad certificate", "bad certificate"}},
-		{"handshake reset is no verdict", hs, live, reset, Verdict{OutcomeError, PhaseTLS, ReasonReset, ""}},
-		{"handshake timeout", hs, live, timeout, Verdict{OutcomeError, PhaseTLS, ReasonTimeout, ""}},
-		{"handshake server cert", hs, live, &tls.CertificateVerificationError{Err: errors.New("x")}, Verdict{OutcomeError, PhaseTLS, ReasonServerCert, ""}},
-		{"handshake other", hs, live, errors.New("tls: no cipher"), Verdict{OutcomeError, PhaseTLS, ReasonTLS, ""}},
-		{"after: alert", after(false), live, alert, Verdict{OutcomeRefused, PhaseTLS, "tls_alert:bad certificate", "bad certificate"}},
-		{"after tls1.3: drop is a refusal", after(false), live, reset, Verdict{OutcomeRefused, PhaseTLS, ReasonReset, ""}},
-		{"after tls1.3: eof is a refusal", after(false), live, io.EOF, Verdict{OutcomeRefused, PhaseTLS, ReasonEOF, ""}},
-		{"after accepted: drop is an error", after(true), live, reset, Verdict{OutcomeError, PhaseConnect, ReasonReset, ""}},
-		{"after: timeout", after(false), live, timeout, Verdict{OutcomeError, PhaseConnect, ReasonTimeout, ""}},
-		{"after: protocol", after(true), live, fmt.Errorf("x: %w", ErrProtocol), Verdict{OutcomeError, PhaseConnect, ReasonProtocol, ""}},
-		{"after: other", after(true), live, errors.New("echo: another byte"), Verdict{OutcomeError, PhaseConnect, ReasonIO, ""}},
+		{"dial reset is a refusal before TLS", dial, live, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNRESET)}, Verdict{iotda.OutcomeRefused, PhaseTCP, ReasonClosedBeforeTLS, ""}},
+		{"unanswered handshake reset is a refusal", unanswered, live, reset, Verdict{iotda.OutcomeRefused, PhaseTLS, ReasonClosedBeforeTLS, ""}},
+		{"unanswered handshake eof is a refusal", unanswered, live, io.EOF, Verdict{iotda.OutcomeRefused, PhaseTLS, ReasonClosedBeforeTLS, ""}},
+		{"unanswered handshake timeout", unanswered, live, timeout, Verdict{iotda.OutcomeError, PhaseTLS, ReasonTimeout, ""}},
+		{"dial refused", dial, live, refused, Verdict{iotda.OutcomeError, PhaseTCP, ReasonRefusedTCP, ""}},
+		{"dial timeout", dial, live, timeout, Verdict{iotda.OutcomeError, PhaseTCP, ReasonTimeout, ""}},
+		{"dial canceled", dial, canceled, timeout, Verdict{iotda.OutcomeError, PhaseTCP, ReasonCanceled, ""}},
+		{"dial out of local ports", dial, live, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EADDRNOTAVAIL)}, Verdict{iotda.OutcomeError, PhaseTCP, ReasonNoPorts, ""}},
+		{"dial other", dial, live, errors.New("no such host"), Verdict{iotda.OutcomeError, PhaseTCP, ReasonDial, ""}},
+		{"handshake alert", hs, live, alert, Verdict{iotda.OutcomeRefused, PhaseTLS, "tls_alert:bad certificate", "bad certificate"}},
+		{"handshake reset is no verdict", hs, live, reset, Verdict{iotda.OutcomeError, PhaseTLS, ReasonReset, ""}},
+		{"handshake timeout", hs, live, timeout, Verdict{iotda.OutcomeError, PhaseTLS, ReasonTimeout, ""}},
+		{"handshake server cert", hs, live, &tls.CertificateVerificationError{Err: errors.New("x")}, Verdict{iotda.OutcomeError, PhaseTLS, ReasonServerCert, ""}},
+		{"handshake other", hs, live, errors.New("tls: no cipher"), Verdict{iotda.OutcomeError, PhaseTLS, ReasonTLS, ""}},
+		{"after: alert", after(false), live, alert, Verdict{iotda.OutcomeRefused, PhaseTLS, "tls_alert:bad certificate", "bad certificate"}},
+		{"after tls1.3: drop is a refusal", after(false), live, reset, Verdict{iotda.OutcomeRefused, PhaseTLS, ReasonReset, ""}},
+		{"after tls1.3: eof is a refusal", after(false), live, io.EOF, Verdict{iotda.OutcomeRefused, PhaseTLS, ReasonEOF, ""}},
+		{"after accepted: drop is an error", after(true), live, reset, Verdict{iotda.OutcomeError, PhaseConnect, ReasonReset, ""}},
+		{"after: timeout", after(false), live, timeout, Verdict{iotda.OutcomeError, PhaseConnect, ReasonTimeout, ""}},
+		{"after: protocol", after(true), live, fmt.Errorf("x: %w", ErrProtocol), Verdict{iotda.OutcomeError, PhaseConnect, ReasonProtocol, ""}},
+		{"after: other", after(true), live, errors.New("echo: another byte"), Verdict{iotda.OutcomeError, PhaseConnect, ReasonIO, ""}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // A server that refuses a connection before TLS — reset at accept, or reset
@@ -39,17 +41,17 @@ func TestLoginClosedBeforeTLS(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		addr    string
-		outcome Outcome
+		outcome iotda.Outcome
 		phases  []Phase
 		reason  string
 	}{
-		{"reset at accept", atAccept, OutcomeRefused, []Phase{PhaseTCP, PhaseTLS}, ReasonClosedBeforeTLS},
-		{"reset on ClientHello", afterHello, OutcomeRefused, []Phase{PhaseTLS}, ReasonClosedBeforeTLS},
-		{"reset after answering", midHandshake, OutcomeError, []Phase{PhaseTLS}, ""},
+		{"reset at accept", atAccept, iotda.OutcomeRefused, []Phase{PhaseTCP, PhaseTLS}, ReasonClosedBeforeTLS},
+		{"reset on ClientHello", afterHello, iotda.OutcomeRefused, []Phase{PhaseTLS}, ReasonClosedBeforeTLS},
+		{"reset after answering", midHandshake, iotda.OutcomeError, []Phase{PhaseTLS}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for range 5 {
-				cfg := Config{Addr: tc.addr, TLS: p.clientTLS(d.leaf, tls.VersionTLS13), ClientID: ClientID(d.id, time.Now()),
+				cfg := Config{Addr: tc.addr, TLS: p.clientTLS(d.leaf, tls.VersionTLS13), ClientID: iotda.ClientIDFor(d.id, time.Now()),
 					Username: d.id, ConnectTimeout: 2 * time.Second}
 				s, res := Login(t.Context(), cfg)
 				if s != nil {
@@ -74,8 +76,8 @@ func TestLoginClosedBeforeTLS(t *testing.T) {
 func TestSessionAbort(t *testing.T) {
 	p := getPKI(t)
 	d := newDevice(t, p.deviceCA, "prod_abort")
-	for _, mv := range []int{4, 5} {
-		t.Run(map[int]string{4: "MQTT 3.1.1", 5: "MQTT 5"}[mv], func(t *testing.T) {
+	for _, mv := range []iotda.MQTTVersion{iotda.MQTT311, iotda.MQTT5} {
+		t.Run(mv.String(), func(t *testing.T) {
 			after := make(chan error, 1) // what the server read after CONNACK
 			addr := rawServer(t, p.serverTLS(), func(c net.Conn) {
 				br := bufio.NewReader(c)
@@ -84,7 +86,7 @@ func TestSessionAbort(t *testing.T) {
 					return
 				}
 				connack := []byte{0x20, 0x02, 0x00, 0x00}
-				if mv == 5 {
+				if mv == iotda.MQTT5 {
 					connack = []byte{0x20, 0x03, 0x00, 0x00, 0x00}
 				}
 				_, _ = c.Write(connack)
@@ -96,7 +98,7 @@ func TestSessionAbort(t *testing.T) {
 				after <- err
 			})
 			cfg := Config{Addr: addr, TLS: p.clientTLS(d.leaf, tls.VersionTLS13), MQTTVersion: mv,
-				ClientID: ClientID(d.id, time.Now()), Username: d.id, Keepalive: 60}
+				ClientID: iotda.ClientIDFor(d.id, time.Now()), Username: d.id, Keepalive: 60}
 			s, res := Login(t.Context(), cfg)
 			if s == nil {
 				t.Fatalf("login: %+v", res)

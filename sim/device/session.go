@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // Sentinel errors.
@@ -58,12 +60,12 @@ type transport interface {
 // concurrent use.
 type Session struct {
 	t       transport
-	version int
+	version iotda.MQTTVersion
 	raw     net.Conn // the TCP connection under TLS (Abort)
 }
 
-// Version is the MQTT protocol level of the session: 3, 4 (3.1.1) or 5.
-func (s *Session) Version() int { return s.version }
+// Version is the MQTT protocol level of the session.
+func (s *Session) Version() iotda.MQTTVersion { return s.version }
 
 // Publish sends a PUBLISH. With QoS 1 it waits (at most AckTimeout, and ctx)
 // for the PUBACK and returns its reason code: under MQTT 5 a denied publish is

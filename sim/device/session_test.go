@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // mustLogin logs in and fails the test unless it succeeds; the session is
@@ -55,7 +57,7 @@ func requireLive(t testing.TB, s *Session) {
 func TestPublishSubscribeACL(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t)
-	for _, mv := range []int{4, 5} {
+	for _, mv := range []iotda.MQTTVersion{4, 5} {
 		t.Run(fmt.Sprintf("v%d", mv), func(t *testing.T) {
 			t.Parallel()
 			d := newDevice(t, b.deviceCA, fmt.Sprintf("prod_acl-v%d", mv))
@@ -63,7 +65,7 @@ func TestPublishSubscribeACL(t *testing.T) {
 			cfg := b.config(d, mv, tls.VersionTLS13)
 			cfg.OnMessage = func(m Message) { msgs <- m }
 			s := mustLogin(t, cfg)
-			own := "$oc/devices/" + d.id + "/sys/messages/down"
+			own := iotda.DeviceTopic(d.id, iotda.TopicMessagesDown)
 			other := "$oc/devices/someone-else/sys/messages/down"
 			deniedSub := byte(0x80)
 			if mv == 5 {
@@ -77,7 +79,7 @@ func TestPublishSubscribeACL(t *testing.T) {
 				want   byte
 			}{
 				{"own topic qos1", own, 1, 0x01},
-				{"own wildcard qos0", "$oc/devices/" + d.id + "/sys/commands/#", 0, 0x00},
+				{"own wildcard qos0", iotda.TopicPrefix(d.id) + "sys/commands/#", 0, 0x00},
 				{"foreign topic", other, 1, deniedSub},
 			} {
 				got, err := s.Subscribe(t.Context(), tc.filter, tc.qos)
@@ -136,7 +138,7 @@ func TestPublishSubscribeACL(t *testing.T) {
 func TestServerEndsSession(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t)
-	for _, mv := range []int{4, 5} {
+	for _, mv := range []iotda.MQTTVersion{4, 5} {
 		t.Run(fmt.Sprintf("admin-disconnect-v%d", mv), func(t *testing.T) {
 			t.Parallel()
 			d := newDevice(t, b.deviceCA, fmt.Sprintf("prod_kick-v%d", mv))
@@ -180,7 +182,7 @@ func TestServerEndsSession(t *testing.T) {
 func TestCloseSendsDisconnect(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t)
-	for _, mv := range []int{4, 5} {
+	for _, mv := range []iotda.MQTTVersion{4, 5} {
 		t.Run(fmt.Sprintf("v%d", mv), func(t *testing.T) {
 			t.Parallel()
 			d := newDevice(t, b.deviceCA, fmt.Sprintf("prod_close-v%d", mv))
@@ -198,7 +200,7 @@ func TestCloseSendsDisconnect(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Errorf("second Close = %v", err)
 			}
-			if _, err := s.Subscribe(t.Context(), "$oc/devices/"+d.id+"/x", 0); !errors.Is(err, ErrClosed) {
+			if _, err := s.Subscribe(t.Context(), iotda.TopicPrefix(d.id)+"x", 0); !errors.Is(err, ErrClosed) {
 				t.Errorf("Subscribe after Close err = %v, want ErrClosed", err)
 			}
 		})
@@ -214,7 +216,7 @@ func TestKeepalive(t *testing.T) {
 	}
 	t.Parallel()
 	b := startBroker(t)
-	for _, mv := range []int{4, 5} {
+	for _, mv := range []iotda.MQTTVersion{4, 5} {
 		t.Run(fmt.Sprintf("v%d", mv), func(t *testing.T) {
 			t.Parallel()
 			d := newDevice(t, b.deviceCA, fmt.Sprintf("prod_ka-v%d", mv))
@@ -226,7 +228,7 @@ func TestKeepalive(t *testing.T) {
 				t.Fatalf("session dropped despite keepalive: %v", s.Err())
 			case <-time.After(3500 * time.Millisecond):
 			}
-			if _, err := s.Subscribe(t.Context(), "$oc/devices/"+d.id+"/sys/messages/down", 1); err != nil {
+			if _, err := s.Subscribe(t.Context(), iotda.DeviceTopic(d.id, iotda.TopicMessagesDown), 1); err != nil {
 				t.Fatalf("session unusable after idling: %v", err)
 			}
 		})
@@ -255,7 +257,7 @@ func TestKeepaliveTimeout(t *testing.T) {
 	p := getPKI(t)
 	d := newDevice(t, p.deviceCA, "prod_ka-timeout")
 	for _, v := range []struct {
-		mqtt    int
+		mqtt    iotda.MQTTVersion
 		connack []byte
 	}{
 		{4, []byte{0x20, 0x02, 0x00, 0x00}},

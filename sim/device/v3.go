@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // maxInboundPacket bounds the remaining length we accept from the server: IoTDA
@@ -104,7 +106,7 @@ func (a *attempt) loginV3(ctx, parent context.Context, tc *tls.Conn, stop func()
 	dl, _ := ctx.Deadline()
 	if err := pk.ConnectEncode(buf); err != nil {
 		a.close(ctx, tc, dl)
-		res.fail(OutcomeError, PhaseConfig, ReasonConfig, fmt.Errorf("encode CONNECT: %w", err))
+		res.fail(iotda.OutcomeError, PhaseConfig, ReasonConfig, fmt.Errorf("encode CONNECT: %w", err))
 		return nil
 	}
 
@@ -140,24 +142,24 @@ func (a *attempt) loginV3(ctx, parent context.Context, tc *tls.Conn, stop func()
 	}
 	if fh.Type != packets.Connack {
 		a.close(ctx, tc, dl)
-		res.fail(OutcomeError, PhaseConnect, ReasonProtocol,
+		res.fail(iotda.OutcomeError, PhaseConnect, ReasonProtocol,
 			fmt.Errorf("connect: %w: got %s instead of CONNACK", ErrProtocol, packets.PacketNames[fh.Type]))
 		return nil
 	}
 	ack := packets.Packet{FixedHeader: fh, ProtocolVersion: level}
 	if err := ack.ConnackDecode(body); err != nil || len(body) != 2 {
 		a.close(ctx, tc, dl)
-		res.fail(OutcomeError, PhaseConnect, ReasonProtocol, fmt.Errorf("connect: %w: CONNACK % x", ErrProtocol, body))
+		res.fail(iotda.OutcomeError, PhaseConnect, ReasonProtocol, fmt.Errorf("connect: %w: CONNACK % x", ErrProtocol, body))
 		return nil
 	}
 	res.ConnackCode = ack.ReasonCode
 	if ack.ReasonCode != 0 { // only 0x00 is success [MQTT-3.2.2-5]
 		a.close(ctx, tc, dl)
-		res.fail(OutcomeRefused, PhaseConnect, ConnackReason(ack.ReasonCode),
+		res.fail(iotda.OutcomeRefused, PhaseConnect, ConnackReason(ack.ReasonCode),
 			fmt.Errorf("connect: CONNACK return code 0x%02x", ack.ReasonCode))
 		return nil
 	}
-	res.Outcome = OutcomeSuccess
+	res.Outcome = iotda.OutcomeSuccess
 	if probe {
 		a.accepted = tc // LoginProbe disconnects it after timing the login
 		return nil

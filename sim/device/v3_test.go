@@ -8,6 +8,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // mqttString is a length-prefixed UTF-8 string (spec 1.5.3).
@@ -22,7 +24,7 @@ func TestV3WireBytes(t *testing.T) {
 	t.Parallel()
 	p := getPKI(t)
 	d := newDevice(t, p.deviceCA, "prod_wire")
-	clientID := ClientID(d.id, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	clientID := iotda.ClientIDFor(d.id, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	got := make(chan []byte, 1)
 	addr := rawServer(t, p.serverTLS(), func(c net.Conn) {
 		buf := make([]byte, 512)
@@ -77,7 +79,7 @@ func TestV3WireBytes(t *testing.T) {
 
 // TestV5CoalescedRecords checks that the MQTT 5 session (paho) sends each
 // packet as one TLS record, and that CONNECT carries Receive Maximum 16 and
-// does not switch problem information off (libraries.md §A2).
+// does not switch problem information off (docs/libraries.md A2).
 func TestV5CoalescedRecords(t *testing.T) {
 	t.Parallel()
 	p := getPKI(t)
@@ -99,7 +101,7 @@ func TestV5CoalescedRecords(t *testing.T) {
 	})
 	s, res := Login(t.Context(), Config{
 		Addr: addr, TLS: p.clientTLS(d.leaf, tls.VersionTLS13), MQTTVersion: 5,
-		ClientID: ClientID(d.id, time.Now()), Username: d.id,
+		ClientID: iotda.ClientIDFor(d.id, time.Now()), Username: d.id,
 	})
 	if !res.OK() {
 		t.Fatalf("login: %+v", res)

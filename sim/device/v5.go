@@ -1,6 +1,6 @@
 package device
 
-// MQTT 5 session on eclipse/paho.golang's paho.Client (libraries.md §A2).
+// MQTT 5 session on eclipse/paho.golang's paho.Client (docs/libraries.md A2).
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/eclipse/paho.golang/paho/log"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // maxRetainedWriteBuf is the largest coalescing buffer a session keeps
@@ -173,7 +175,7 @@ func loginV5(ctx, parent context.Context, tc *tls.Conn, cfg Config, res *Result,
 		},
 	})
 
-	rm := cfg.ReceiveMaximum // paho sizes a channel with it: 65535 would cost ~0.5 MB (libraries.md §A2.5)
+	rm := cfg.ReceiveMaximum // paho sizes a channel with it: 65535 would cost ~0.5 MB (docs/libraries.md A2.5)
 	cp := &paho.Connect{
 		ClientID:     cfg.ClientID,
 		KeepAlive:    cfg.Keepalive,
@@ -184,7 +186,7 @@ func loginV5(ctx, parent context.Context, tc *tls.Conn, cfg Config, res *Result,
 		PasswordFlag: cfg.Password != nil,
 		Properties: &paho.ConnectProperties{
 			ReceiveMaximum:     &rm,
-			RequestProblemInfo: true, // else the broker drops reason strings (libraries.md TL;DR 7)
+			RequestProblemInfo: true, // else the broker drops reason strings (docs/libraries.md A2.3)
 		},
 	}
 	t := time.Now()
@@ -201,7 +203,7 @@ func loginV5(ctx, parent context.Context, tc *tls.Conn, cfg Config, res *Result,
 	switch {
 	case ca != nil && ca.ReasonCode != 0 && (ca.ReasonCode >= 0x80 || err != nil):
 		// paho has closed the connection.
-		res.fail(OutcomeRefused, PhaseConnect, ConnackReason(ca.ReasonCode),
+		res.fail(iotda.OutcomeRefused, PhaseConnect, ConnackReason(ca.ReasonCode),
 			fmt.Errorf("connect: CONNACK reason code 0x%02x %s", ca.ReasonCode, res.ReasonString))
 		return nil
 	case err != nil:
@@ -214,10 +216,10 @@ func loginV5(ctx, parent context.Context, tc *tls.Conn, cfg Config, res *Result,
 	case ca == nil || ca.ReasonCode != 0:
 		// 0x01..0x7F are not CONNACK codes; only 0x00 is success.
 		_ = s.c.Disconnect(&paho.Disconnect{ReasonCode: 0x82}) // protocol error
-		res.fail(OutcomeError, PhaseConnect, ReasonProtocol, fmt.Errorf("connect: %w: CONNACK %v", ErrProtocol, ca))
+		res.fail(iotda.OutcomeError, PhaseConnect, ReasonProtocol, fmt.Errorf("connect: %w: CONNACK %v", ErrProtocol, ca))
 		return nil
 	}
-	res.Outcome = OutcomeSuccess
+	res.Outcome = iotda.OutcomeSuccess
 	return &Session{t: s, version: 5}
 }
 

@@ -101,7 +101,7 @@ type Misbehaving struct{}
 
 // Run publishes on the neighbour's topic until ctx is done or the session ends.
 func (Misbehaving) Run(ctx context.Context, d *Device) error {
-	topic := TopicPrefix(d.PeerID()) + TopicPropertiesReport
+	topic := iotda.DeviceTopic(d.PeerID(), iotda.TopicPropertiesReport)
 	publish := func() error {
 		payload, err := PropertiesPayload(SensorServiceID, d.SensorProperties(), time.Now())
 		if err != nil {
@@ -143,15 +143,6 @@ func (b ReconnectStorm) Run(ctx context.Context, d *Device) error {
 	}
 }
 
-// IoTDA device topics (reference/iotda.md §8.5).
-const (
-	TopicPropertiesReport = "sys/properties/report"
-	TopicMessagesDown     = "sys/messages/down"
-)
-
-// TopicPrefix is the prefix of a device's own topics. [ACL-OWN-TOPICS]
-func TopicPrefix(deviceID string) string { return "$oc/devices/" + deviceID + "/" }
-
 // PropertiesPayload encodes a one-service properties report stamped with t.
 func PropertiesPayload(serviceID string, props map[string]any, t time.Time) ([]byte, error) {
 	b, err := json.Marshal(iotda.PropertiesReport{Services: []iotda.ServiceProperties{{
@@ -171,8 +162,8 @@ type Device struct {
 	Index int
 	// ID is its device_id.
 	ID string
-	// MQTTVersion is 4 (3.1.1) or 5.
-	MQTTVersion int
+	// MQTTVersion is MQTT 3.1.1 or 5.
+	MQTTVersion iotda.MQTTVersion
 
 	r             *runner
 	behave        Behaviour
@@ -223,7 +214,7 @@ func (d *Device) ReportProperties(ctx context.Context, props map[string]any) err
 	if err != nil {
 		return err
 	}
-	code, err := d.Publish(ctx, TopicPrefix(d.ID)+TopicPropertiesReport, payload)
+	code, err := d.Publish(ctx, iotda.DeviceTopic(d.ID, iotda.TopicPropertiesReport), payload)
 	if err == nil && code < 0x80 {
 		d.reports.Add(1)
 	}

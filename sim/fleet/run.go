@@ -21,7 +21,8 @@ import (
 	"github.com/certlab/certlab/sim/device"
 )
 
-// MQTTVersions selects the MQTT version of each device.
+// MQTTVersions selects the MQTT version of each device: one version
+// (iotda.MQTTVersion as people write it) or MQTTMix.
 type MQTTVersions string
 
 // MQTT version choices.
@@ -31,26 +32,26 @@ const (
 	MQTTMix MQTTVersions = "mix" // even indexes 3.1.1, odd indexes 5
 )
 
-// ParseMQTTVersions parses "3.1.1" (or "4", "311"), "5" or "mix".
+// ParseMQTTVersions parses "mix" or any spelling iotda.ParseMQTTVersion
+// accepts ("3.1.1", "5", ...).
 func ParseMQTTVersions(s string) (MQTTVersions, error) {
-	switch s {
-	case "3.1.1", "4", "311":
-		return MQTT311, nil
-	case "5", "5.0":
-		return MQTT5, nil
-	case "mix":
+	if s == string(MQTTMix) {
 		return MQTTMix, nil
 	}
-	return "", fmt.Errorf("MQTT version %q: want 3.1.1, 5 or mix", s)
+	v, err := iotda.ParseMQTTVersion(s)
+	if err != nil {
+		return "", fmt.Errorf("%w, or mix", err)
+	}
+	return MQTTVersions(v.String()), nil
 }
 
-// Version returns the protocol level (4 or 5) of device i.
-func (v MQTTVersions) Version(i int) int {
+// Version returns the MQTT version of device i.
+func (v MQTTVersions) Version(i int) iotda.MQTTVersion {
 	switch {
 	case v == MQTT5, v == MQTTMix && i%2 == 1:
-		return 5
+		return iotda.MQTT5
 	default:
-		return 4
+		return iotda.MQTT311
 	}
 }
 
@@ -154,7 +155,7 @@ func (o RunOptions) withDefaults(f *Fleet) (RunOptions, error) {
 		o.ReportInterval = DefaultReportInterval
 	}
 	if o.Keepalive == 0 {
-		o.Keepalive = device.DefaultKeepalive
+		o.Keepalive = iotda.DefaultKeepalive
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = device.DefaultConnectTimeout
@@ -419,7 +420,7 @@ func (r *runner) login(ctx context.Context, d *Device, initial, waitFirst bool) 
 		switch {
 		case ctx.Err() != nil:
 			return false
-		case initial && res.Outcome == device.OutcomeRefused:
+		case initial && res.Outcome == iotda.OutcomeRefused:
 			return false
 		case n >= attempts:
 			r.stats.gaveUp.Add(1)
@@ -443,7 +444,7 @@ func (r *runner) dial(ctx context.Context, d *Device) (*device.Session, device.R
 	id, err := r.f.Device(d.Index)
 	if err != nil {
 		r.fault(fmt.Errorf("device %d: %w", d.Index, err))
-		return nil, device.Result{Outcome: device.OutcomeError, Reason: "identity", Err: err}
+		return nil, device.Result{Outcome: iotda.OutcomeError, Reason: "identity", Err: err}
 	}
 	// Only the DER and the key: the parsed certificate is not kept alive by
 	// the session's TLS config.
@@ -457,8 +458,8 @@ func (r *runner) dial(ctx context.Context, d *Device) (*device.Session, device.R
 		Addr:           r.addr,
 		TLS:            tc,
 		MQTTVersion:    d.MQTTVersion,
-		ClientID:       device.ClientID(d.ID, time.Now()), // [LOGIN-CLIENTID]
-		Username:       d.ID,                              // [LOGIN-USERNAME]
+		ClientID:       iotda.ClientIDFor(d.ID, time.Now()), // [LOGIN-CLIENTID]
+		Username:       d.ID,                                // [LOGIN-USERNAME]
 		Keepalive:      r.opts.Keepalive,
 		ConnectTimeout: r.opts.ConnectTimeout,
 		OnMessage:      d.onMessage,
@@ -474,7 +475,7 @@ func (r *runner) dial(ctx context.Context, d *Device) (*device.Session, device.R
 // subscribe subscribes d's session to its messages/down topic. It returns
 // false when the session ended meanwhile.
 func (r *runner) subscribe(ctx context.Context, d *Device) bool {
-	code, err := d.sess.Subscribe(ctx, TopicPrefix(d.ID)+TopicMessagesDown, 1)
+	code, err := d.sess.Subscribe(ctx, iotda.DeviceTopic(d.ID, iotda.TopicMessagesDown), 1)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.stats.drop(d.sess.Err())

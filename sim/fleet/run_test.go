@@ -89,7 +89,7 @@ func TestRunEndToEnd(t *testing.T) {
 		BackoffMin: 100 * time.Millisecond, BackoffMax: 400 * time.Millisecond, ConnectTimeout: 5 * time.Second,
 		Behaviour: steady, Progress: watch.update, ProgressInterval: 20 * time.Millisecond,
 		OnMessage: func(d *Device, m device.Message) {
-			if m.Topic != TopicPrefix(d.ID)+TopicMessagesDown {
+			if m.Topic != iotda.DeviceTopic(d.ID, iotda.TopicMessagesDown) {
 				t.Errorf("device %d got a message on %s", d.Index, m.Topic)
 			}
 			mu.Lock()
@@ -384,7 +384,7 @@ func TestParseMQTTVersions(t *testing.T) {
 	tests := []struct {
 		in         string
 		want       MQTTVersions
-		v0, v1     int
+		v0, v1     iotda.MQTTVersion
 		shouldFail bool
 	}{
 		{"3.1.1", MQTT311, 4, 4, false},

@@ -17,6 +17,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/sim/device"
 )
 
@@ -136,7 +137,7 @@ func newStats() *stats {
 func (s *stats) login(res device.Result, d *Device) {
 	s.attempts.Add(1)
 	switch res.Outcome {
-	case device.OutcomeSuccess:
+	case iotda.OutcomeSuccess:
 		s.successes.Add(1)
 		n := s.online.Add(1)
 		for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
@@ -148,7 +149,7 @@ func (s *stats) login(res device.Result, d *Device) {
 		s.mu.Lock()
 		_ = s.latency.RecordValue(max(1, res.Total.Microseconds())) // beyond 10 min: dropped
 		s.mu.Unlock()
-	case device.OutcomeRefused:
+	case iotda.OutcomeRefused:
 		s.refusedN.Add(1)
 		s.count(s.refused, res.Reason)
 	default:

@@ -3,8 +3,9 @@ package pki
 // catalogue.go: the one shared catalogue of device-certificate variants
 // (mochi-style: one named case per variant), used by unit tests, the BDD
 // steps and `certlab check`. Each case states the login outcome a platform
-// that verifies like Go's crypto/x509 must produce; catalogue_test.go proves
-// every WantReason with x509.Verify and a real mutual-TLS handshake.
+// that verifies like Go's crypto/x509 and applies certlab's key policy
+// (iotda.CheckKey) must produce; catalogue_test.go proves every WantReason
+// with x509.Verify and a real mutual-TLS handshake.
 
 import (
 	"crypto/ecdsa"
@@ -38,12 +39,15 @@ const (
 	VariantViaIntermediate   Variant = "via-intermediate"    // valid, issued by an intermediate under the CA
 )
 
+// RemedyKeyPolicy is the remedy for a key outside iotda.KeyPolicy.
+const RemedyKeyPolicy = "reissue the device certificate with an allowed key (" + iotda.KeyPolicy + "), e.g. ECDSA P-256 or RSA 2048"
+
 // VariantCase is one entry of the catalogue.
 type VariantCase struct {
 	Name Variant
 	Desc string
 	// WantReason is the login outcome: iotda.ReasonOK, or the TLS-stage
-	// refusal reason of the login-refusal table (shared/requirements.md).
+	// refusal reason of the login-refusal table (docs/requirements.md).
 	WantReason iotda.Reason
 	// Remedy tells a device vendor what to change.
 	Remedy string
@@ -64,8 +68,8 @@ var Catalogue = []VariantCase{
 		""},
 	{VariantViaIntermediate, "device certificate issued by an intermediate CA under the uploaded CA; the device presents the intermediate", iotda.ReasonOK,
 		""},
-	{VariantRSA1024, "RSA 1024 device certificate issued by the uploaded CA (weak key); Go accepts it: only keys below 1024 bits are refused (Go 1.24+)", iotda.ReasonOK,
-		"works, but 1024-bit RSA is weak and may be refused by stricter platforms: reissue with ECDSA P-256 or RSA 2048+"},
+	{VariantRSA1024, "RSA 1024 device certificate issued by the uploaded CA (weak key): Go's x509 accepts it (it refuses only keys below 1024 bits), certlab's key policy (iotda.CheckKey: " + iotda.KeyPolicy + ") refuses it", iotda.ReasonBadChain,
+		RemedyKeyPolicy},
 	{VariantExpired, "device certificate whose NotAfter has passed", iotda.ReasonCertExpired,
 		"issue a new device certificate and check the validity dates; also check the device clock"},
 	{VariantNotYetValid, "device certificate whose NotBefore is in the future", iotda.ReasonCertNotYetValid,
@@ -194,6 +198,8 @@ func keyTypeOf(k any) KeyType {
 	switch KeyDescription(k) {
 	case "ECDSA P-384":
 		return ECDSAP384
+	case "ECDSA P-521":
+		return ECDSAP521
 	case "RSA 1024":
 		return RSA1024
 	case "RSA 2048":

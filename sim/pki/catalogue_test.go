@@ -68,7 +68,7 @@ func goVerify(sha1Alg string) map[Variant]verifyCheck {
 		VariantValidRSA2048:      verifies,
 		VariantValidEd25519:      verifies,
 		VariantViaIntermediate:   verifies,
-		VariantRSA1024:           verifies, // Go refuses only RSA keys below 1024 bits
+		VariantRSA1024:           verifies, // Go refuses only RSA keys below 1024 bits; the key policy refuses it
 		VariantMismatchedKey:     verifies, // the chain is fine; the handshake is not
 		VariantExpired:           invalidBecause(x509.Expired, " is after "),
 		VariantNotYetValid:       invalidBecause(x509.Expired, " is before "),
@@ -160,6 +160,7 @@ func mtlsHandshake(t *testing.T, clientCAs *x509.CertPool, sm serverMode, client
 	case verifyInTLS:
 		srvConf.ClientAuth = tls.RequireAndVerifyClientCert
 		srvConf.ClientCAs = clientCAs
+		srvConf.VerifyConnection = func(cs tls.ConnectionState) error { return keyPolicy(cs.VerifiedChains) }
 	case verifyInCallback:
 		srvConf.ClientAuth = tls.RequireAnyClientCert
 		srvConf.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
@@ -171,12 +172,12 @@ func mtlsHandshake(t *testing.T, clientCAs *x509.CertPool, sm serverMode, client
 				}
 				certs[i] = c
 			}
-			_, err := certs[0].Verify(x509.VerifyOptions{Roots: clientCAs, Intermediates: poolOf(certs[1:]...),
+			chains, err := certs[0].Verify(x509.VerifyOptions{Roots: clientCAs, Intermediates: poolOf(certs[1:]...),
 				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 			if err != nil {
 				return fmt.Errorf("verify client certificate: %w", err)
 			}
-			return nil
+			return keyPolicy(chains)
 		}
 	}
 	cliConf := &tls.Config{
@@ -234,6 +235,27 @@ func mtlsHandshake(t *testing.T, clientCAs *x509.CertPool, sm serverMode, client
 	return res
 }
 
+// keyPolicy applies certlab's key policy to verified chains the way the
+// platform does: some chain must have every key within iotda.KeyPolicy.
+func keyPolicy(chains [][]*x509.Certificate) error {
+	var first error
+	for _, chain := range chains {
+		var err error
+		for _, c := range chain {
+			if err = iotda.CheckKey(iotda.RoleDeviceCert, c.PublicKey); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = fmt.Errorf("key policy: %w", err)
+		}
+	}
+	return first
+}
+
 var sharedServerCA = sync.OnceValues(func() (*CA, error) { return NewRootCA("certlab test server CA") })
 
 // serverCA is the CA of the test TLS servers, shared by all tests.
@@ -257,7 +279,7 @@ func TestCatalogueIsComplete(t *testing.T) {
 			t.Errorf("variant %q has no description", c.Name)
 		}
 		if c.WantReason != iotda.ReasonOK {
-			if r, ok := iotda.Refusals[c.WantReason]; !ok || r.Stage != iotda.StageTLS {
+			if r, ok := iotda.RefusalFor(c.WantReason); !ok || r.Stage != iotda.StageTLS {
 				t.Errorf("variant %q: reason %q is not a TLS-stage refusal of the table", c.Name, c.WantReason)
 			}
 			if c.Remedy == "" {
@@ -302,8 +324,14 @@ func TestCatalogueAgainstGo(t *testing.T) {
 				err = verifyLeaf(ca, leaf, now)
 				checks[vc.Name](t, err)
 				wantVerify := vc.WantReason
-				if vc.Name == VariantMismatchedKey {
+				switch vc.Name {
+				case VariantMismatchedKey:
 					wantVerify = iotda.ReasonOK // only the handshake catches it
+				case VariantRSA1024:
+					wantVerify = iotda.ReasonOK // only the key policy catches it
+					if err := keyPolicy([][]*x509.Certificate{{leaf.Cert, ca.Cert}}); iotda.ReasonForHandshakeError(err, now) != iotda.ReasonBadChain {
+						t.Errorf("key policy on an RSA 1024 leaf: %v, want a bad_chain refusal", err)
+					}
 				}
 				if got := iotda.ReasonForVerifyError(err, now); got != wantVerify {
 					t.Errorf("iotda.ReasonForVerifyError(%v) = %q, want %q", err, got, wantVerify)

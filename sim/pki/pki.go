@@ -43,7 +43,9 @@ type KeyType string
 const (
 	ECDSAP256 KeyType = "ecdsa-p256"
 	ECDSAP384 KeyType = "ecdsa-p384"
-	RSA1024   KeyType = "rsa-1024" // only for the "weak key" bad variant
+	ECDSAP521 KeyType = "ecdsa-p521"
+	ECDSAP224 KeyType = "ecdsa-p224" // outside the key policy: only to test refusals
+	RSA1024   KeyType = "rsa-1024"   // only for the "weak key" bad variant
 	RSA2048   KeyType = "rsa-2048"
 	RSA3072   KeyType = "rsa-3072"
 	RSA4096   KeyType = "rsa-4096"
@@ -57,6 +59,10 @@ func GenerateKey(kt KeyType) (crypto.Signer, error) {
 		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case ECDSAP384:
 		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case ECDSAP521:
+		return ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	case ECDSAP224:
+		return ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
 	case RSA1024:
 		return rsa.GenerateKey(rand.Reader, 1024) //nolint:gosec // deliberately weak bad variant
 	case RSA2048:
