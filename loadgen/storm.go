@@ -314,6 +314,9 @@ func (s *storm) stop() { s.endOnce.Do(func() { close(s.end) }) }
 // goroutine has ended; the sessions they hold are still open.
 func (s *storm) run(ctx context.Context, info *result.StormInfo) (result.Window, error) {
 	cfg := s.cfg
+	// The platform's counters before this run: what it counted earlier (a
+	// pre-flight, other runs) is not this storm's.
+	start := s.scrapeLogins(ctx, info)
 	if cfg.CapacityProbe > 0 {
 		if err := s.probeCapacity(ctx, info); err != nil {
 			return result.Window{}, err
@@ -416,16 +419,14 @@ wait:
 	info.EndedAt = time.Now()
 	s.stop()
 	clientEnd, _ := s.a.cfg.ClientCPU.CPUSeconds(context.WithoutCancel(ctx))
-	if before != nil {
+	if start != nil && before != nil {
 		if after := s.scrapeLogins(ctx, info); after != nil {
-			lc := &result.LoginCounts{Source: cfg.MetricsURL,
-				PlatformSuccess: after.success, PlatformBusy: after.busy, PlatformOtherRefused: after.other}
-			if cfg.Outage.needsPlatform() { // a new process: its counters began at zero
-				lc.PlatformSuccess += before.success
-				lc.PlatformBusy += before.busy
-				lc.PlatformOtherRefused += before.other
+			counted := after.minus(start) // one process all along
+			if cfg.Outage.needsPlatform() { // the first process until the outage; the new one from zero
+				counted = before.minus(start).plus(after)
 			}
-			info.ServerLogins = lc
+			info.ServerLogins = &result.LoginCounts{Source: cfg.MetricsURL,
+				PlatformSuccess: counted.success, PlatformBusy: counted.busy, PlatformOtherRefused: counted.other}
 		}
 	}
 	return result.Window{Start: s.outageAt, End: info.EndedAt, ClientCPUSeconds: clientEnd - clientStart}, platformErr
@@ -608,6 +609,14 @@ func (s *storm) downAndUp(ctx context.Context, info *result.StormInfo) error {
 
 // loginCounters are the platform's certlab_platform_logins_total.
 type loginCounters struct{ success, busy, other float64 }
+
+func (c *loginCounters) minus(o *loginCounters) *loginCounters {
+	return &loginCounters{c.success - o.success, c.busy - o.busy, c.other - o.other}
+}
+
+func (c *loginCounters) plus(o *loginCounters) *loginCounters {
+	return &loginCounters{c.success + o.success, c.busy + o.busy, c.other + o.other}
+}
 
 // scrapeLogins reads the platform's login counters (nil when there is no
 // metrics endpoint or it does not count logins the way certlab's does).

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -91,6 +92,12 @@ func TestStormEmbedded(t *testing.T) {
 			}
 			ac := AttackConfig{Addr: target.MQTTAddress(), ServerName: target.ServerName(""), RootCAs: roots, Workers: 8,
 				KeyExchange: KexX25519, ConnectTimeout: 20 * time.Second, ServerCPU: host.MetricsCPU{URL: target.MetricsEndpoint}}
+			// A login the platform refuses before the storm (as a pre-flight's
+			// probe is): the comparison covers this run's logins only.
+			if c, err := tls.Dial("tcp", target.MQTTAddress(), &tls.Config{RootCAs: roots, ServerName: target.ServerName("")}); err == nil {
+				_, _ = c.Read(make([]byte, 1))
+				_ = c.Close()
+			}
 			var log bytes.Buffer
 			sc := StormConfig{Outage: OutageClientDrop, Policy: tc.policy, CapacityProbe: 300 * time.Millisecond,
 				Settle: 300 * time.Millisecond, Deadline: time.Minute, MetricsURL: target.MetricsEndpoint, Log: &log}
