@@ -366,8 +366,16 @@ func (s *stormAgg) summary() *StormSummary {
 	if !out.OutageAt.IsZero() {
 		outage = bucketOf(out.OutageAt)
 	}
+	lastConnected := 0
 	for _, k := range keys {
 		b := s.buckets[k]
+		if b.sampled {
+			lastConnected = b.p.Connected
+		} else {
+			// No sample ended this bucket (a sampler late under load): the
+			// devices connected are the last reading's, not none.
+			b.p.Connected = lastConnected
+		}
 		slices.Sort(b.tls)
 		slices.Sort(b.connack)
 		if len(b.tls) > 0 {

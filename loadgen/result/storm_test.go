@@ -307,3 +307,27 @@ func TestLoginCountsAgree(t *testing.T) {
 		t.Error("the platform counting more than the generator saw agrees")
 	}
 }
+
+// A bucket no sample ended (the sampler was late) keeps the devices
+// connected of the reading before it, not zero.
+func TestStormMissingSampleCarriesConnected(t *testing.T) {
+	f := newStormFixture()
+	all := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	info := f.info(all)
+	var kept []StormSample
+	gap := f.t0.Add(500 * time.Millisecond) // the ramp is over; all ten connected
+	for _, smp := range info.Samples {
+		if !smp.T.Equal(gap) {
+			kept = append(kept, smp)
+		}
+	}
+	info.Samples = kept
+	rs := append(f.results(all), &Result{Server: ServerPlatform, Device: 0, Scheduled: gap.Add(-50 * time.Millisecond),
+		Start: gap.Add(-50 * time.Millisecond), TotalUs: 1000, Outcome: OutcomeSuccess, Warmup: true})
+	st := aggregateStorm(t, f.run, []StormInfo{info}, rs).Storm
+	for _, p := range st.Buckets {
+		if p.T == gap.Add(-100*time.Millisecond).UnixMilli() && p.Connected != 10 {
+			t.Errorf("bucket without a sample: %d connected, want 10 (the reading before)", p.Connected)
+		}
+	}
+}
