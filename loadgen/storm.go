@@ -421,7 +421,7 @@ wait:
 	clientEnd, _ := s.a.cfg.ClientCPU.CPUSeconds(context.WithoutCancel(ctx))
 	if start != nil && before != nil {
 		if after := s.scrapeLogins(ctx, info); after != nil {
-			counted := after.minus(start) // one process all along
+			counted := after.minus(start)   // one process all along
 			if cfg.Outage.needsPlatform() { // the first process until the outage; the new one from zero
 				counted = before.minus(start).plus(after)
 			}
