@@ -200,6 +200,8 @@ func inferFromLogin(l Login) (iotda.Reason, string) {
 	switch {
 	case l.Outcome == iotda.OutcomeError:
 		return "", fmt.Sprintf("the login did not complete (%s phase, %s): %s", l.Phase, l.ClientReason, l.Error)
+	case l.ClientReason == device.ReasonClosedBeforeTLS:
+		return iotda.ReasonServerBusy, "the platform closed the connection before the TLS handshake (a connection or handshake limit)"
 	case l.ConnackCode != nil:
 		var cands []string
 		version, err := iotda.ParseMQTTVersion(l.MQTTVersion)

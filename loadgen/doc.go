@@ -50,8 +50,13 @@
 //
 // Modes: churn (login, CONNACK, disconnect), hold (open the logins and keep
 // them for the duration; a Pacer paces the ramp-up), tls-only (handshake
-// plus a one-byte echo; only the baseline server speaks it). A setting the
-// mode cannot honour is an error naming its flag (Plan.validateModeFlags).
+// plus a one-byte echo; only the baseline server speaks it), and storm
+// (storm.go: measure the steady login capacity, hold every device, cut every
+// session at once — a client-side reset, or a restart or kill of the child
+// platform — and let every device reconnect by a Policy of reconnect.go
+// until all are back or a deadline; RunStorm writes its results and its
+// result.StormInfo). A setting the mode cannot honour is an error naming its
+// flag (Plan.validateModeFlags, Plan.validateStorm).
 //
 // The server under test is a platform (certlab's or IoTDA: a REST API and
 // the login-refusal table) or, for a target file without api_endpoint, any
@@ -62,8 +67,9 @@
 // Verdict: Execute stops an attack whose server refuses its first
 // DefaultUnreachableAfter dials (*UnreachableError) and fails a completed
 // run that confirmed no login or whose unexpected share exceeds
-// Plan.MaxErrorShare (Judge, *VerdictError); `certlab loadgen` exits 1 and
-// 2 on them.
+// Plan.MaxErrorShare (Judge, *VerdictError); a storm fails when no device
+// held a session or none came back (JudgeStorm). `certlab loadgen` exits 1
+// and 2 on them.
 //
 // Bad identities (BadPlan.Share) replace a deterministic, evenly spread share
 // of the fleet's devices with a certificate the platform must refuse: a fresh

@@ -40,11 +40,15 @@ type Plan struct {
 	// copies it). Execute fills in the server's address, name, roots, CPU
 	// source and the live metrics.
 	Attack AttackConfig
-	Bad    BadPlan      // which devices present a bad identity
-	Shard  result.Shard // the slice of the fleet this process runs
+	// Storm is the storm of a storm-mode run (Attack.Mode result.ModeStorm);
+	// Execute gives it the child platform and the target's metrics endpoint.
+	Storm StormConfig
+	Bad   BadPlan      // which devices present a bad identity
+	Shard result.Shard // the slice of the fleet this process runs
 	// MaxErrorShare is the share (0..1) of a server's measured attempts that
 	// may end unexpectedly before the run fails its verdict (Judge); 0
-	// allows none. `certlab loadgen` defaults to DefaultMaxErrorShare.
+	// allows none. `certlab loadgen` defaults to DefaultMaxErrorShare. Not
+	// used by a storm, whose failed reconnect attempts are what it measures.
 	MaxErrorShare float64
 	// Baseline also runs the attack against a bare crypto/tls server in a
 	// child process (implied by tls-only mode).
@@ -144,6 +148,11 @@ func (p *Plan) validate() error {
 	}
 	if err := p.validateModeFlags(); err != nil {
 		return err
+	}
+	if p.Attack.Mode == result.ModeStorm {
+		if err := p.validateStorm(); err != nil {
+			return err
+		}
 	}
 	return p.validateTarget()
 }
@@ -349,7 +358,7 @@ func (x *execution) tuneRuntime() {
 	default:
 		host.Procs(p.Procs, x.localServer())
 	}
-	host.TuneGC(p.Attack.Mode == result.ModeHold)
+	host.TuneGC(p.Attack.Mode == result.ModeHold || p.Attack.Mode == result.ModeStorm)
 }
 
 // localServer: a server under test shares this machine's CPUs with the
@@ -387,7 +396,13 @@ func (x *execution) run(ctx context.Context, ids []*Identity) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	summary, runErr := Run(ctx, cfg, ids)
+	var summary *result.Summary
+	var runErr error
+	if p.Attack.Mode == result.ModeStorm {
+		summary, runErr = RunStorm(ctx, cfg, x.stormConfig(), ids)
+	} else {
+		summary, runErr = Run(ctx, cfg, ids)
+	}
 	stopProfile()
 	if x.progress != nil {
 		x.progress.End()
@@ -405,7 +420,9 @@ func (x *execution) run(ctx context.Context, ids []*Identity) (*Output, error) {
 	if err := x.writeReports(out); err != nil {
 		return out, errors.Join(runErr, err)
 	}
-	if runErr == nil {
+	if runErr == nil && p.Attack.Mode == result.ModeStorm {
+		runErr = JudgeStorm(summary)
+	} else if runErr == nil {
 		runErr = Judge(summary, p.MaxErrorShare)
 	}
 	return out, runErr
@@ -453,7 +470,7 @@ func (x *execution) runConfig(ctx context.Context, results *result.Writer) (Conf
 		guard = newReachGuard(ac.Addr, DefaultUnreachableAfter)
 	}
 	cfg.Sink = guard
-	if p.Progress {
+	if p.Progress && ac.Mode != result.ModeStorm { // a storm logs its stages instead
 		f, ok := p.Log.(*os.File)
 		progress := NewProgress(p.Log, ok && term.IsTerminal(int(f.Fd())), 5*time.Second)
 		x.progress = progress

@@ -38,36 +38,53 @@ func TestProgressPlainLines(t *testing.T) {
 	})
 }
 
-// The Kubernetes manifest must agree with itself and with the flags it
-// passes: N pods, shard i/N, the scrape port the generator serves.
+// The Kubernetes manifests must agree with themselves and with the flags
+// they pass: N pods, shard i/N, the scrape port the generator serves; the
+// storm's shards share one outage instant.
 func TestDeployManifestIsConsistent(t *testing.T) {
-	b, err := os.ReadFile("../deploy/loadgen-job.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	y := string(b)
-	find := func(re string) string {
-		t.Helper()
-		m := regexp.MustCompile(re).FindStringSubmatch(y)
-		if m == nil {
-			t.Fatalf("manifest lacks %s", re)
-		}
-		return m[1]
-	}
-	n := find(`(?m)^\s*completions: (\d+)`)
-	if p := find(`(?m)^\s*parallelism: (\d+)`); p != n {
-		t.Errorf("parallelism %s != completions %s", p, n)
-	}
-	if s := find(`--shard=\$\(SHARD_INDEX\)/(\d+)`); s != n {
-		t.Errorf("--shard .../%s, want /%s (completions)", s, n)
-	}
-	find(`(completionMode: Indexed)`)
-	find(`(job-completion-index)`)
-	port := find(`prometheus.io/port: "(\d+)"`)
-	if m := find(`--metrics-addr=:(\d+)`); m != port {
-		t.Errorf("metrics served on :%s but scraped on %s", m, port)
-	}
-	if _, err := result.ParseShard("3/" + n); err != nil {
-		t.Error(err)
+	for _, file := range []string{"loadgen-job.yaml", "storm-job.yaml"} {
+		t.Run(file, func(t *testing.T) {
+			b, err := os.ReadFile("../deploy/" + file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			y := string(b)
+			find := func(re string) string {
+				t.Helper()
+				m := regexp.MustCompile(re).FindStringSubmatch(y)
+				if m == nil {
+					t.Fatalf("manifest lacks %s", re)
+				}
+				return m[1]
+			}
+			n := find(`(?m)^\s*completions: (\d+)`)
+			if p := find(`(?m)^\s*parallelism: (\d+)`); p != n {
+				t.Errorf("parallelism %s != completions %s", p, n)
+			}
+			if s := find(`--shard=\$\(SHARD_INDEX\)/(\d+)`); s != n {
+				t.Errorf("--shard .../%s, want /%s (completions)", s, n)
+			}
+			find(`(completionMode: Indexed)`)
+			find(`(job-completion-index)`)
+			port := find(`prometheus.io/port: "(\d+)"`)
+			if m := find(`--metrics-addr=:(\d+)`); m != port {
+				t.Errorf("metrics served on :%s but scraped on %s", m, port)
+			}
+			if _, err := result.ParseShard("3/" + n); err != nil {
+				t.Error(err)
+			}
+			if file == "storm-job.yaml" {
+				find(`--mode=(storm)`)
+				if o := find(`--outage=([a-z-]+)`); o != string(OutageClientDrop) {
+					t.Errorf("a sharded storm's outage is %s; only client-drop works on a platform the pods did not start", o)
+				}
+				if at := find(`--storm-at=(\S+)`); !strings.Contains(y, `sed "s/`+at+`/`) {
+					t.Errorf("--storm-at=%s is not the placeholder the instructions replace", at)
+				}
+				if _, err := ParsePolicy(find(`--policy=([a-z-]+)`), 0, 0, false, false); err != nil {
+					t.Error(err)
+				}
+			}
+		})
 	}
 }

@@ -52,31 +52,7 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*result.Summary, err
 	if !platform && cfg.Baseline == nil {
 		return nil, errors.New("run: tls-only mode runs against the baseline server; set Baseline")
 	}
-	info := cfg.Info
-	info.Format = result.FormatVersion
-	if info.Started.IsZero() {
-		info.Started = time.Now().UTC()
-	}
-	info.Mode, info.Workers, info.Count = ac.Mode, ac.Workers, ac.Count
-	info.Loop, info.Rate = "closed", 0
-	if ac.Pacer != nil { // hold mode: the ramp is paced
-		info.Loop, info.Rate = "open", ac.Rate
-	}
-	info.DurationS, info.WarmupS = ac.Duration.Seconds(), ac.Warmup.Seconds()
-	info.TLSVersion = ac.TLSVersion
-	if info.TLSVersion == "" {
-		info.TLSVersion = "auto"
-	}
-	info.KeyExchange, info.Resumption, info.MQTTVersion = string(ac.KeyExchange), ac.Resumption, ac.MQTTVersion
-	info.CloseReset = ac.CloseReset
-	info.Baseline = cfg.Baseline != nil
-	if info.Host == "" {
-		info.Host = host.Hostname()
-	}
-	info.CPUs, info.GoVersion, info.GoRuntime = runtime.NumCPU(), runtime.Version(), host.RuntimeSettings()
-	if info.MQTTEndpoint == "" {
-		info.MQTTEndpoint = ac.Addr
-	}
+	info := runHeader(cfg.Info, ac, cfg.Baseline != nil)
 
 	agg := result.NewAggregator()
 	agg.AddRun(info)
@@ -163,6 +139,36 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*result.Summary, err
 		err = serr
 	}
 	return finish(err)
+}
+
+// runHeader completes a run header with the attack's settings and this
+// machine's.
+func runHeader(info result.RunInfo, ac AttackConfig, baseline bool) result.RunInfo {
+	info.Format = result.FormatVersion
+	if info.Started.IsZero() {
+		info.Started = time.Now().UTC()
+	}
+	info.Mode, info.Workers, info.Count = ac.Mode, ac.Workers, ac.Count
+	info.Loop, info.Rate = "closed", 0
+	if ac.Pacer != nil { // hold mode: the ramp is paced
+		info.Loop, info.Rate = "open", ac.Rate
+	}
+	info.DurationS, info.WarmupS = ac.Duration.Seconds(), ac.Warmup.Seconds()
+	info.TLSVersion = ac.TLSVersion
+	if info.TLSVersion == "" {
+		info.TLSVersion = "auto"
+	}
+	info.KeyExchange, info.Resumption, info.MQTTVersion = string(ac.KeyExchange), ac.Resumption, ac.MQTTVersion
+	info.CloseReset = ac.CloseReset
+	info.Baseline = baseline
+	if info.Host == "" {
+		info.Host = host.Hostname()
+	}
+	info.CPUs, info.GoVersion, info.GoRuntime = runtime.NumCPU(), runtime.Version(), host.RuntimeSettings()
+	if info.MQTTEndpoint == "" {
+		info.MQTTEndpoint = ac.Addr
+	}
+	return info
 }
 
 // measureFloor records in win the client-side crypto floor of the attack's

@@ -65,8 +65,15 @@ type Config struct {
 	ConnectTimeout time.Duration // MQTT handshake + CONNECT deadline; default 10 s
 	MaxClients     int           // live MQTT sessions before server_busy (CONNACK 0x03/0x89); 0 = unlimited
 	MaxConns       int           // open MQTT connections, any stage, before new ones are closed at accept (server_busy); 0 = DefaultMaxConns(RLIMIT_NOFILE), negative = unlimited
-	Logger         *slog.Logger  // default: discard
-	Name           string        // target name written to target.json; default "embedded"
+	// MaxHandshakes bounds the MQTTS TLS handshakes in flight; beyond it (and
+	// HandshakeQueue waiting) connections are refused with server_busy before
+	// TLS. 0 = broker.DefaultMaxHandshakes() (32 per GOMAXPROCS); negative = unbounded.
+	MaxHandshakes int
+	// HandshakeQueue is how many connections may wait for a handshake slot;
+	// 0 = MaxHandshakes, negative = none.
+	HandshakeQueue int
+	Logger         *slog.Logger // default: discard
+	Name           string       // target name written to target.json; default "embedded"
 
 	// Test-only knobs that break documented rules on purpose, so that a test
 	// can prove the BDD suite fails when the platform misbehaves.
@@ -194,6 +201,8 @@ func (p *Platform) Start(ctx context.Context) (err error) {
 		ConnectTimeout: cfg.ConnectTimeout,
 		MaxClients:     cfg.MaxClients,
 		MaxConns:       maxConns,
+		MaxHandshakes:  cfg.MaxHandshakes,
+		HandshakeQueue: cfg.HandshakeQueue,
 		Logger:         cfg.Logger,
 		Registerer:     p.promReg,
 	})

@@ -12,6 +12,11 @@ type Thresholds struct {
 	MaxP99       time.Duration // p99 of successful login latency (scheduled -> CONNACK)
 	MinRate      float64       // server-confirmed logins per second
 	MaxErrorRate float64       // share of attempts with an unexpected outcome (0..1)
+	// Storms (storm.go): the longest time from the outage until 99% of the
+	// held devices are back, and the most devices that may never come back
+	// (nil: not checked; 0 is a limit).
+	MaxTimeTo99      time.Duration
+	MaxNeverReturned *int
 }
 
 // Check is one threshold applied to one server's results.
@@ -41,7 +46,7 @@ func Primary(s *result.Summary) *result.ServerSummary {
 func Evaluate(s *result.Summary, th Thresholds) []Check {
 	p := Primary(s)
 	if p == nil {
-		return nil
+		return evaluateStorm(s, th)
 	}
 	var out []Check
 	if th.MaxP99 > 0 {
@@ -71,7 +76,7 @@ func Evaluate(s *result.Summary, th Thresholds) []Check {
 		c.Message = fmt.Sprintf("%d of %d attempts (%.3f%%) ended unexpectedly, limit %.3f%%", p.Unexpected, p.Attempts, p.ErrorRate*100, th.MaxErrorRate*100)
 		out = append(out, c)
 	}
-	return out
+	return append(out, evaluateStorm(s, th)...)
 }
 
 // Failed counts the checks that did not pass.

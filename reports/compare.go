@@ -63,6 +63,8 @@ func Compare(old, cur *result.Summary, maxRegression float64) *Comparison {
 			add("server CPU per login", "µs", false, was.ServerCPU.PerAttemptUs, ns.ServerCPU.PerAttemptUs)
 		}
 	}
+	rows, diffs := compareStorm(old, cur, maxRegression) // storm.go
+	c.Rows, c.Differences = append(c.Rows, rows...), append(c.Differences, diffs...)
 	if old.BaselineRatio > 0 && cur.BaselineRatio > 0 {
 		c.Rows = append(c.Rows, ComparisonRow{Server: "platform/baseline", Metric: "server CPU ratio", Unit: "×",
 			Old: old.BaselineRatio, New: cur.BaselineRatio, Change: cur.BaselineRatio/old.BaselineRatio - 1,

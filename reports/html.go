@@ -72,6 +72,7 @@ type htmlData struct {
 	Fleet         *Fleet
 	FleetReasons  []reasonCount
 	CompareCharts []htmlCompareCharts
+	Storm         template.HTML // storm.go
 }
 
 // HTML writes a self-contained HTML report: inline CSS and SVG charts
@@ -120,6 +121,7 @@ func htmlModel(s *result.Summary, o HTMLOptions) (*htmlData, error) {
 	if u := s.UnderTest(); u != nil {
 		d.RatioOf = u.Server
 	}
+	d.Storm = stormHTML(s.Storm)
 	var spectrum []series
 	var phaseBars, cpuBars []bar
 	for i := range s.Servers {
@@ -321,7 +323,8 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 {{end}}
 <h2>Login load</h2>
 <p class="note">Server-confirmed logins only (CONNACK 0x00, or the baseline's echoed byte). Latency runs from each attempt's scheduled time. Warm-up excluded.</p>
-<table>{{range .Settings}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>
+<table>{{range .Settings}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>{{with .Storm}}
+{{.}}{{end}}
 
 {{range .Servers}}<h2>{{.S.Server}}</h2>
 <div class="cards">

@@ -61,7 +61,11 @@ func Text(s *result.Summary) Reporter {
 		if s.BaselineRatio > 0 {
 			fmt.Fprintf(tw, "\nserver CPU per login, %s / baseline\t%.2f×\n", s.UnderTest().Server, s.BaselineRatio)
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil || s.Storm == nil {
+			return err
+		}
+		stormText(w, s.Storm) // storm.go
+		return nil
 	}
 }
 
@@ -84,6 +88,9 @@ func settings(s *result.Summary) [][2]string {
 	}
 	if r.WarmupS > 0 {
 		length += fmt.Sprintf(" after %gs warm-up", r.WarmupS)
+	}
+	if r.Mode == result.ModeStorm {
+		length = "until every device is back or the deadline (the capacity probe and the hold ramp are warm-up)"
 	}
 	resumption := "off"
 	if r.Resumption {

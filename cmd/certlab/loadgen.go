@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,6 +35,12 @@ type loadgenOptions struct {
 	mqtt, tlsVersion, kex string
 	closeMode             string
 	noProgress            bool
+
+	// storm mode
+	outage, policy, stormAt string
+	capacityProbe           time.Duration
+	backoffBase, backoffCap time.Duration
+	platformFlags           []string
 }
 
 func loadgenCmd() *cobra.Command {
@@ -69,16 +76,30 @@ multiple of it. The generator re-executes itself with sysmon kept out of deep sl
 (GODEBUG=schedtrace; CERTLAB_LOADGEN_RUNTIME=default opts out) and, next to a local
 server, uses half the CPUs (--procs); --pin also pins the server children.
 
+Storm mode (--mode storm) measures a reconnect storm: it measures the steady
+login capacity (--capacity-probe), logs every device in and holds it, cuts every
+session at once (--outage client-drop: each device resets its connection, against
+any target; restart or kill: the child platform gets SIGTERM or SIGKILL, stays down
+for --down and starts again on its data directory), and lets every device reconnect
+by --policy until all are back or --storm-deadline. The summary gives the time to
+50/90/99/100% reconnected, the peak attempt rate against the capacity (herd factor),
+wasted handshakes and devices that never came back; the HTML report draws the storm.
+Sharded storms share the outage instant with --storm-at.
+
 Exit status: 0 when the run passed; 2 when it measured but failed: no login
 succeeded, or more than --max-error-share (default 0.05) of a server's
 attempts ended unexpectedly (errors, drops, good identities refused, bad
 identities let in or refused the wrong way; the expected refusals of
---bad-share identities are not errors); 1 when it could not run (bad flags, a
-target that fails its pre-flight, or an MQTT endpoint that refuses the first
-50 dials: the run stops at once instead of dialling for the whole duration).
+--bad-share identities are not errors) — a storm fails when no device held a
+session or none came back (gate it with certlab report --max-time-to-99 and
+--max-never-returned); 1 when it could not run (bad flags, a target that fails
+its pre-flight, or an MQTT endpoint that refuses the first 50 dials: the run
+stops at once instead of dialling for the whole duration).
 
 Examples:
   certlab loadgen --fleet /tmp/fleet --devices 2000 --duration 20s --workers 16 --baseline
+  certlab loadgen --mode storm --fleet /tmp/fleet --devices 5000 --outage kill --policy full-jitter --html storm.html
+  certlab loadgen --mode storm --target target.json --fleet fleet --shard 2/8 --storm-at 2026-12-05T10:00:00Z
   certlab loadgen --pin --fleet /tmp/fleet --devices 2000 --mode tls-only --kex x25519 --tls 1.3
   certlab loadgen --target target.json --fleet fleet --rate 500 --duration 1m --bad-share 0.1
   certlab loadgen --target target.json --fleet fleet --shard 2/8 --out out/shard-2
@@ -99,7 +120,7 @@ Examples:
 	f.BoolVar(&p.Fleet.SkipPrepare, "skip-prepare", false, "do not register the fleet (it already is)")
 	f.IntVar(&p.Fleet.PrepareWorkers, "prepare-workers", 8, "concurrent API calls while registering")
 
-	f.StringVar(&o.mode, "mode", string(result.ModeChurn), "churn (login, CONNACK, disconnect), hold (open and keep logins for --duration), tls-only (baseline server only)")
+	f.StringVar(&o.mode, "mode", string(result.ModeChurn), "churn (login, CONNACK, disconnect), hold (open and keep logins for --duration), tls-only (baseline server only), storm (hold, outage, reconnect)")
 	f.IntVar(&p.Attack.Workers, "workers", 16, "closed loop: concurrent workers; open loop: attempts in flight at most")
 	f.Float64Var(&p.Attack.Rate, "rate", 0, "open loop: attempts per second (0 = closed loop); hold: logins started per second during the ramp-up")
 	f.IntVar(&p.Attack.Backlog, "backlog", 0, "open loop (churn, tls-only): due attempts that may wait for a worker before being dropped (default --workers)")
@@ -130,6 +151,18 @@ Examples:
 	f.BoolVar(&p.Pin, "pin", false, "pin the generator to the upper half of this machine's CPUs and the server children it starts (platform, baseline) to the lower half")
 	f.IntVar(&p.Procs, "procs", 0, "generator GOMAXPROCS (default $GOMAXPROCS, else half the CPUs when the server under test runs on this machine, else all)")
 	f.StringVar(&p.CPUProfile, "cpuprofile", "", "write the generator's CPU profile of the attacks to this file")
+
+	f.StringVar(&o.outage, "outage", string(loadgen.OutageClientDrop), "storm: client-drop (every device resets its connection at once; any target), restart or kill (SIGTERM / SIGKILL to the child platform, started again after --down)")
+	f.DurationVar(&p.Storm.Down, "down", loadgen.DefaultStormDown, "storm, restart or kill: how long the platform stays down (from the signal to the new start)")
+	f.StringVar(&o.stormAt, "storm-at", "", "storm: the outage's wall-clock instant (RFC 3339, e.g. 2026-12-05T10:00:00Z, or Unix seconds), shared by the shards of a run (default: --settle after the ramp)")
+	f.DurationVar(&p.Storm.Settle, "settle", loadgen.DefaultStormSettle, "storm: how long every device holds its session before the outage (without --storm-at)")
+	f.DurationVar(&p.Storm.Deadline, "storm-deadline", loadgen.DefaultStormDeadline, "storm: how long after the outage devices may take to come back")
+	f.StringVar(&o.policy, "policy", loadgen.PolicyFullJitter, "storm: reconnect policy: immediate, fixed, full-jitter, equal-jitter, decorrelated, huawei (C device SDK), huawei-python")
+	f.DurationVar(&o.backoffBase, "backoff-base", loadgen.DefaultBackoffBase, "storm: the backoff's base (fixed: its delay)")
+	f.DurationVar(&o.backoffCap, "backoff-cap", loadgen.DefaultBackoffCap, "storm: the backoff's cap")
+	f.Uint64Var(&p.Storm.Seed, "seed", 0, "storm: seed of the devices' jitter (default: random, recorded in the results)")
+	f.DurationVar(&o.capacityProbe, "capacity-probe", loadgen.DefaultCapacityProbe, "storm: how long the steady login capacity is measured before the ramp (0 = not measured: no herd factor)")
+	f.StringArrayVar(&o.platformFlags, "platform-flag", nil, "a flag for the child platform, e.g. --platform-flag=--max-handshakes=16 (repeatable)")
 	cmd.AddCommand(baselineServerCmd())
 	return cmd
 }
@@ -181,6 +214,19 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if o.inProcess {
 		p.Server.InProcess = startEmbedded
 	}
+	if len(o.platformFlags) > 0 {
+		if o.target != "" || o.inProcess {
+			return fmt.Errorf("--platform-flag goes to the child platform loadgen starts; it does not go with --target or --in-process")
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		p.Server.Child.Command = append([]string{exe, "platform"}, o.platformFlags...)
+	}
+	if err := stormFlags(cmd, o, &p); err != nil {
+		return err
+	}
 	p.Fleet.KeyType = pki.KeyType(o.keyType)
 	p.Attack.TLSVersion, p.Attack.KeyExchange = normTLS(o.tlsVersion), loadgen.KeyExchange(o.kex)
 	p.Progress = !o.noProgress
@@ -209,4 +255,53 @@ func normTLS(s string) string {
 		return ""
 	}
 	return s
+}
+
+// stormFlags parses the storm flags into the plan, and refuses them
+// outside storm mode, and the flags storm mode cannot honour in it.
+func stormFlags(cmd *cobra.Command, o loadgenOptions, p *loadgen.Plan) error {
+	stormOnly := []string{"outage", "down", "storm-at", "settle", "storm-deadline", "policy", "backoff-base", "backoff-cap", "seed", "capacity-probe"}
+	if p.Attack.Mode != result.ModeStorm {
+		for _, name := range stormOnly {
+			if cmd.Flags().Changed(name) {
+				return fmt.Errorf("--%s is a storm setting: it goes with --mode storm", name)
+			}
+		}
+		return nil
+	}
+	for _, name := range []string{"duration", "count", "rate", "warmup", "backlog", "close", "bad-share", "bad-kinds", "baseline", "max-error-share"} {
+		if cmd.Flags().Changed(name) {
+			return fmt.Errorf("--%s does not go with --mode storm (a storm holds every device and ends when all are back or at --storm-deadline)", name)
+		}
+	}
+	var err error
+	if p.Storm.Outage, err = loadgen.ParseOutage(o.outage); err != nil {
+		return err
+	}
+	if p.Storm.Policy, err = loadgen.ParsePolicy(o.policy, o.backoffBase, o.backoffCap,
+		cmd.Flags().Changed("backoff-base"), cmd.Flags().Changed("backoff-cap")); err != nil {
+		return err
+	}
+	if o.stormAt != "" {
+		if p.Storm.At, err = parseInstant(o.stormAt); err != nil {
+			return fmt.Errorf("--storm-at %q: %w", o.stormAt, err)
+		}
+	}
+	p.Storm.CapacityProbe = o.capacityProbe
+	if o.capacityProbe <= 0 {
+		p.Storm.CapacityProbe = -1 // not measured
+	}
+	p.Attack.Duration = 0
+	return nil
+}
+
+// parseInstant reads an RFC 3339 time or Unix seconds.
+func parseInstant(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if sec, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(sec, 0), nil
+	}
+	return time.Time{}, fmt.Errorf("want an RFC 3339 time (2026-12-05T10:00:00Z) or Unix seconds")
 }

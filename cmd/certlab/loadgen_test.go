@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -158,7 +159,20 @@ func TestLoadgenRefusesBadFlags(t *testing.T) {
 		want string
 	}{
 		// Bad values.
-		{[]string{"--mode", "storm"}, `mode "storm"`},
+		{[]string{"--mode", "flood"}, `mode "flood"`},
+		// A storm holds every device and reconnects it by a policy.
+		{[]string{"--mode", "storm", "--duration", "5s"}, "--duration does not go with --mode storm"},
+		{[]string{"--mode", "storm", "--bad-share", "0.1"}, "--bad-share does not go with --mode storm"},
+		{[]string{"--mode", "storm", "--max-error-share", "0.1"}, "--max-error-share does not go with --mode storm"},
+		{[]string{"--mode", "storm", "--outage", "blip"}, `--outage "blip"`},
+		{[]string{"--mode", "storm", "--outage", "kill", "--target", api}, "--outage kill stops and starts the platform"},
+		{[]string{"--mode", "storm", "--outage", "restart", "--in-process"}, "--outage restart stops and starts the platform"},
+		{[]string{"--mode", "storm", "--policy", "huawei", "--backoff-base", "2s"}, "takes no --backoff-base"},
+		{[]string{"--mode", "storm", "--policy", "exponential"}, `--policy "exponential"`},
+		{[]string{"--mode", "storm", "--storm-at", "tomorrow"}, `--storm-at "tomorrow"`},
+		{[]string{"--settle", "1s"}, "--settle is a storm setting"},
+		{[]string{"--policy", "immediate"}, "--policy is a storm setting"},
+		{[]string{"--platform-flag=--max-handshakes=4", "--target", api}, "--platform-flag"},
 		{[]string{"--shard", "3/2"}, `shard "3/2"`},
 		{[]string{"--bad-kinds", "nonsense", "--bad-share", "0.1"}, `unknown kind "nonsense"`},
 		{[]string{"--mqtt", "3"}, `--mqtt "3"`},
@@ -212,6 +226,70 @@ func writeTargetFile(t *testing.T, path, body string) {
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestLoadgenStorm runs two storms through the CLI against child
+// platforms whose handshake bound is 4 (--platform-flag): a restart with
+// immediate retry and a client-drop with full jitter; then `certlab report
+// --compare` sets them side by side and gates on the storm thresholds.
+func TestLoadgenStorm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two storms against child platforms")
+	}
+	keepRuntime(t)
+	t.Setenv(cliChildEnv, "1")
+	t.Setenv("GORACE", "atexit_sleep_ms=0")
+	fleetDir, herdOut, jitterOut := t.TempDir(), t.TempDir(), t.TempDir()
+	common := []string{"loadgen", "--mode", "storm", "--fleet", fleetDir, "--devices", "60", "--workers", "4", "--kex", "x25519",
+		"--capacity-probe", "300ms", "--settle", "200ms", "--storm-deadline", "1m", "--platform-flag=--max-handshakes=4", "--no-progress"}
+	stdout, stderr, err := runCLI(t, append(common, "--outage", "restart", "--down", "300ms", "--policy", "immediate",
+		"--out", herdOut, "--html", filepath.Join(herdOut, "storm.html"))...)
+	if err != nil {
+		t.Fatalf("herd storm: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	for _, want := range []string{"RECONNECT STORM", "restart of the platform", "immediate (no wait)", "60 held at the outage, 60 back, 0 never returned"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, want := range []string{"storm: outage restart", "storm: platform ready again", "storm: all 60 devices back"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	herd := loadSummary(t, herdOut).Storm
+	if herd == nil || herd.Returned != 60 || herd.Refused["closed_before_tls"] == 0 {
+		t.Fatalf("herd storm %+v: want 60 back and the bound refusing some of the herd", herd)
+	}
+	if lc := herd.Shards[0].ServerLogins; lc == nil || !lc.Agree() {
+		t.Errorf("platform and generator login counts: %+v", lc)
+	}
+	stdout, stderr, err = runCLI(t, append(common, "--outage", "client-drop", "--policy", "full-jitter",
+		"--backoff-base", "200ms", "--backoff-cap", "2s", "--seed", "7", "--out", jitterOut)...)
+	if err != nil {
+		t.Fatalf("jitter storm: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	if j := loadSummary(t, jitterOut).Storm; j == nil || j.Returned != 60 || j.Shards[0].Seed != 7 || j.PolicyParams != "base=200ms cap=2s" {
+		t.Fatalf("jitter storm %+v", j)
+	}
+
+	md, junit := filepath.Join(jitterOut, "r.md"), filepath.Join(jitterOut, "j.xml")
+	out := mustRunCLI(t, "report", filepath.Join(jitterOut, "summary.json"), "--compare", filepath.Join(herdOut, "summary.json"),
+		"--max-regression", "0", "--max-time-to-99", "1m", "--max-never-returned", "0", "--md", md, "--junit", junit)
+	for _, want := range []string{"check time to 99%  pass", "check never returned pass", "policy: immediate (no wait) -> full-jitter"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^storm +time to 99% `).MatchString(out) {
+		t.Errorf("report has no storm row for time to 99%%:\n%s", out)
+	}
+	if b, err := os.ReadFile(junit); err != nil || !strings.Contains(string(b), `name="never returned (storm)"`) {
+		t.Errorf("junit: %v\n%s", err, b)
+	}
+	// A limit the storm cannot meet fails the report with exit status 1.
+	_, _, err = runCLI(t, "report", filepath.Join(jitterOut, "summary.json"), "--max-time-to-99", "1ms")
+	requireExit(t, err, 1)
 }
 
 // TestChildPlatformTargetFile: loadgen/host waits for the file the platform

@@ -11,6 +11,7 @@ import (
 
 	"github.com/certlab/certlab/iotda"
 	"github.com/certlab/certlab/platform"
+	"github.com/certlab/certlab/platform/broker"
 )
 
 func platformCmd() *cobra.Command {
@@ -25,6 +26,9 @@ When ready it writes DIR/target.json and DIR/server-ca.pem with the addresses it
 actually bound (port 0 allowed); every other certlab command takes --target DIR/target.json.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = newLogger(logLevel)
+			if cfg.MaxHandshakes <= 0 {
+				cfg.MaxHandshakes = -1 // the flag's 0 or negative: unbounded
+			}
 			p, err := platform.New(cfg)
 			if err != nil {
 				return err
@@ -50,6 +54,9 @@ actually bound (port 0 allowed); every other certlab command takes --target DIR/
 	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 10*time.Second, "deadline for TLS handshake + MQTT CONNECT")
 	f.IntVar(&cfg.MaxClients, "max-clients", 0, "live MQTT sessions before refusing logins with server_busy (CONNACK 0x03/0x89; 0 = unlimited)")
 	f.IntVar(&cfg.MaxConns, "max-conns", 0, "open MQTT connections (any stage) before new ones are closed at accept with server_busy; must stay below the open-file limit so the API stays reachable (0 = the open-file limit minus max(64, 1/8 of it); -1 = unlimited)")
+	f.IntVar(&cfg.MaxHandshakes, "max-handshakes", broker.DefaultMaxHandshakes(),
+		"MQTTS TLS handshakes in flight before new connections wait, then are closed before TLS with server_busy (default 32 per GOMAXPROCS; 0 or negative = unbounded)")
+	f.IntVar(&cfg.HandshakeQueue, "handshake-queue", 0, "connections that may wait up to 1 s for a handshake slot (0 = as many as --max-handshakes; negative = none)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.AddCommand(projectCmd())
 	return cmd

@@ -15,6 +15,7 @@ func reportCmd() *cobra.Command {
 		compare                           []string
 		th                                reports.Thresholds
 		maxRegression                     float64
+		maxNeverReturned                  int
 	)
 	cmd := &cobra.Command{
 		Use:   "report RESULTS...",
@@ -23,8 +24,10 @@ func reportCmd() *cobra.Command {
 exactly) and/or summary JSON files. Prints a text summary; writes the formats asked for.
 
 Thresholds (--max-p99, --min-rate, --max-error-rate) apply to the platform (or to the
-baseline of a tls-only run); each is one JUnit test case. --compare OLD compares with a
-previous run (login rate, p50/p99, CPU per login on both sides), and the HTML overlays the
+baseline of a tls-only run); a storm's (--max-time-to-99, --max-never-returned) to the
+reconnect storm; each is one JUnit test case. --compare OLD compares with a previous run
+(login rate, p50/p99, CPU per login on both sides; for storms also the times to 50-100%,
+herd factor, wasted handshakes and never-returned devices), and the HTML overlays the
 two runs' rate and latency over time. The command exits 1 when a threshold is violated or a
 metric regressed by more than --max-regression.
 
@@ -32,13 +35,17 @@ metric regressed by more than --max-regression.
 whole run: the Gherkin suite (pass/fail/skip per requirement ID, from the cucumber JSON of
 "certlab bdd --cucumber") and the device fleet (from "certlab sim --json"). make run does so.
 
-Example:
+Examples:
   certlab report out/results.jsonl --html report.html --md report.md --junit junit.xml \
       --max-p99 20ms --min-rate 1000 --max-error-rate 0.01 --compare old/summary.json
   certlab report out/demo/loadgen/results.jsonl --bdd out/demo/bdd-cucumber.json \
-      --fleet out/demo/sim.json --html out/demo/report.html`,
+      --fleet out/demo/sim.json --html out/demo/report.html
+  certlab report jitter/summary.json --compare immediate/summary.json --max-time-to-99 30s --max-never-returned 0`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if maxNeverReturned >= 0 {
+				th.MaxNeverReturned = &maxNeverReturned
+			}
 			if (bddPath != "" || fleetPath != "") && htmlOut == "" {
 				return fmt.Errorf("report: --bdd and --fleet add to the HTML report: give --html FILE too")
 			}
@@ -129,5 +136,7 @@ Example:
 	f.Float64Var(&th.MinRate, "min-rate", 0, "fail below this many server-confirmed logins per second")
 	f.Float64Var(&th.MaxErrorRate, "max-error-rate", 0, "fail when the share of unexpected outcomes exceeds this (e.g. 0.01)")
 	f.Float64Var(&maxRegression, "max-regression", 0.10, "with --compare: fail when a metric is worse by more than this share")
+	f.DurationVar(&th.MaxTimeTo99, "max-time-to-99", 0, "storm: fail when 99% of the devices took longer than this to come back after the outage (e.g. 30s)")
+	f.IntVar(&maxNeverReturned, "max-never-returned", -1, "storm: fail when more devices than this never came back (0: every device must; default: not checked)")
 	return cmd
 }

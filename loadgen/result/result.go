@@ -159,20 +159,23 @@ func (w Window) ServerCPUSeconds() float64 {
 	return w.ServerCPUEnd - w.ServerCPUStart
 }
 
-// Record is one line of a results file: exactly one of Run, Result, Window.
+// Record is one line of a results file: exactly one of Run, Result,
+// Window, Storm.
 type Record struct {
 	Run    *RunInfo
 	Result *Result
 	Window *Window
+	Storm  *StormInfo
 }
 
 // line is the on-disk form of a Record. Attempt lines carry no "type" so
 // they stay flat; header and window lines say what they are.
 type line struct {
-	Type string `json:"type,omitempty"` // "", "run" or "window"
+	Type string `json:"type,omitempty"` // "", "run", "window" or "storm"
 	*Result
-	Run    *RunInfo `json:"run,omitempty"`
-	Window *Window  `json:"window,omitempty"`
+	Run    *RunInfo   `json:"run,omitempty"`
+	Window *Window    `json:"window,omitempty"`
+	Storm  *StormInfo `json:"storm,omitempty"`
 }
 
 // Writer writes a results file (JSONL). It is safe for concurrent use;
@@ -202,6 +205,9 @@ func (w *Writer) WriteRun(r RunInfo) error { return w.write(line{Type: "run", Ru
 
 // WriteWindow writes a window record.
 func (w *Writer) WriteWindow(win Window) error { return w.write(line{Type: "window", Window: &win}) }
+
+// WriteStorm writes a shard's storm record.
+func (w *Writer) WriteStorm(si StormInfo) error { return w.write(line{Type: "storm", Storm: &si}) }
 
 // maxScratch bounds the scratch buffer a Writer keeps between attempt lines,
 // so that one huge error text does not pin its memory for the whole run.
@@ -293,6 +299,11 @@ func (r *Reader) Next() (Record, error) {
 				return Record{}, fmt.Errorf("read results line %d: window record without \"window\"", r.line)
 			}
 			return Record{Window: l.Window}, nil
+		case "storm":
+			if l.Storm == nil {
+				return Record{}, fmt.Errorf("read results line %d: storm record without \"storm\"", r.line)
+			}
+			return Record{Storm: l.Storm}, nil
 		case "":
 			if l.Result == nil {
 				return Record{}, fmt.Errorf("read results line %d: not a result record", r.line)

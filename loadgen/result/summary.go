@@ -46,6 +46,8 @@ type Summary struct {
 	// test (platform or target) divided by the baseline server's, when both
 	// were measured.
 	BaselineRatio float64 `json:"baseline_ratio,omitempty"`
+	// Storm is the reconnect storm of a storm-mode run (storm.go).
+	Storm *StormSummary `json:"storm,omitempty"`
 }
 
 // ServerSummary is one server's part of a summary. Counts exclude warm-up.
@@ -188,6 +190,7 @@ type Aggregator struct {
 	windows []Window
 	servers map[string]*serverAgg
 	order   []string
+	storm   *stormAgg // storm-mode runs only (storm.go)
 }
 
 type breakdownKey struct {
@@ -255,11 +258,26 @@ func (a *Aggregator) AddRecord(r Record) {
 		a.AddWindow(*r.Window)
 	case r.Result != nil:
 		_ = a.Record(r.Result)
+	case r.Storm != nil:
+		a.AddStorm(*r.Storm)
 	}
 }
 
 // AddRun adds a run header.
-func (a *Aggregator) AddRun(r RunInfo) { a.runs = append(a.runs, r) }
+func (a *Aggregator) AddRun(r RunInfo) {
+	a.runs = append(a.runs, r)
+	if r.Mode == ModeStorm && a.storm == nil {
+		a.storm = newStormAgg()
+	}
+}
+
+// AddStorm adds a shard's storm record.
+func (a *Aggregator) AddStorm(si StormInfo) {
+	if a.storm == nil {
+		a.storm = newStormAgg()
+	}
+	a.storm.add(si)
+}
 
 // AddWindow adds a measured window.
 func (a *Aggregator) AddWindow(w Window) {
@@ -271,6 +289,9 @@ func (a *Aggregator) AddWindow(w Window) {
 func (a *Aggregator) Record(r *Result) error {
 	sa := a.server(r.Server)
 	s := &sa.s
+	if a.storm != nil {
+		a.storm.record(r) // the series include the warm-up (capacity probe, hold ramp)
+	}
 	if r.Warmup {
 		s.Warmup++
 		return nil
@@ -348,6 +369,12 @@ func (a *Aggregator) Record(r *Result) error {
 // aggregator. Histograms merge exactly.
 func (a *Aggregator) AddSummary(s *Summary) error {
 	a.runs = append(a.runs, s.Runs...)
+	if s.Storm != nil {
+		if a.storm == nil {
+			a.storm = newStormAgg()
+		}
+		a.storm.addSummary(s.Storm)
+	}
 	a.windows = append(a.windows, s.Windows...)
 	for i := range s.Servers {
 		in := &s.Servers[i]
@@ -425,6 +452,14 @@ func (a *Aggregator) Summary() (*Summary, error) {
 	p, b := out.UnderTest(), out.Server(ServerBaseline)
 	if p != nil && b != nil && p.ServerCPU != nil && b.ServerCPU != nil && b.ServerCPU.PerAttemptUs > 0 {
 		out.BaselineRatio = p.ServerCPU.PerAttemptUs / b.ServerCPU.PerAttemptUs
+	}
+	if a.storm != nil {
+		out.Storm = a.storm.summary()
+		ss := p // the platform, or the one server of a target without an API
+		if ss == nil && len(out.Servers) > 0 {
+			ss = &out.Servers[0]
+		}
+		out.Storm.addReconnects(ss)
 	}
 	return out, nil
 }

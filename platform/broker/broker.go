@@ -39,18 +39,26 @@ type Directory interface {
 
 // Config configures a Broker. Zero values take the defaults in withDefaults.
 type Config struct {
-	Addr           string                // listen address; default "127.0.0.1:8883"; port 0 allowed
-	Certificate    tls.Certificate       // server certificate (required)
-	Directory      Directory             // registry view (required)
-	ConnectTimeout time.Duration         // TLS handshake + CONNECT deadline; default 10 s
-	MaxClients     int                   // live device sessions before server_busy; 0 = unlimited
-	MaxConns       int                   // open connections (any stage) before new ones are closed at accept (server_busy); 0 = unlimited
-	AttemptLogSize int                   // login attempts kept in memory; default 10000
-	Logger         *slog.Logger          // one Info line per refusal; default discard
-	Registerer     prometheus.Registerer // metrics; default a private registry
-	Now            func() time.Time      // clock for certificate checks and records; default time.Now
-	SendCAList     bool                  // send the verified CA subjects in CertificateRequest (~5% per handshake); default off
-	TLSMinVersion  uint16                // default tls.VersionTLS12
+	Addr           string          // listen address; default "127.0.0.1:8883"; port 0 allowed
+	Certificate    tls.Certificate // server certificate (required)
+	Directory      Directory       // registry view (required)
+	ConnectTimeout time.Duration   // TLS handshake + CONNECT deadline; default 10 s
+	MaxClients     int             // live device sessions before server_busy; 0 = unlimited
+	MaxConns       int             // open connections (any stage) before new ones are closed at accept (server_busy); 0 = unlimited
+	// MaxHandshakes bounds the TLS handshakes in flight (admission.go);
+	// 0 = DefaultMaxHandshakes() (HandshakesPerProc per GOMAXPROCS), negative = unbounded.
+	MaxHandshakes int
+	// HandshakeQueue is how many connections may wait for a handshake slot
+	// beyond MaxHandshakes; 0 = MaxHandshakes, negative = none.
+	HandshakeQueue int
+	// HandshakeQueueWait is the longest wait for a slot; default DefaultHandshakeQueueWait (1 s).
+	HandshakeQueueWait time.Duration
+	AttemptLogSize     int                   // login attempts kept in memory; default 10000
+	Logger             *slog.Logger          // one Info line per refusal; default discard
+	Registerer         prometheus.Registerer // metrics; default a private registry
+	Now                func() time.Time      // clock for certificate checks and records; default time.Now
+	SendCAList         bool                  // send the verified CA subjects in CertificateRequest (~5% per handshake); default off
+	TLSMinVersion      uint16                // default tls.VersionTLS12
 }
 
 func (c Config) withDefaults() Config {
@@ -74,6 +82,21 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TLSMinVersion == 0 {
 		c.TLSMinVersion = tls.VersionTLS12
+	}
+	switch {
+	case c.MaxHandshakes == 0:
+		c.MaxHandshakes = DefaultMaxHandshakes()
+	case c.MaxHandshakes < 0:
+		c.MaxHandshakes = 0 // unbounded
+	}
+	switch {
+	case c.HandshakeQueue == 0:
+		c.HandshakeQueue = c.MaxHandshakes
+	case c.HandshakeQueue < 0:
+		c.HandshakeQueue = 0
+	}
+	if c.HandshakeQueueWait <= 0 {
+		c.HandshakeQueueWait = DefaultHandshakeQueueWait
 	}
 	return c
 }
@@ -182,6 +205,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.ln = &listener{id: "mqtts", addr: cfg.Addr, b: b, conns: make(map[*connState]struct{}), clientsWg: &b.srv.Listeners.ClientsWg}
 	if b.ln.guard, err = newAcceptGuard(cfg, b.ln.openConns); err != nil {
+		return nil, fmt.Errorf("new broker: %w", err)
+	}
+	if b.ln.gate, err = newHandshakeGate(cfg); err != nil {
 		return nil, fmt.Errorf("new broker: %w", err)
 	}
 	return b, nil

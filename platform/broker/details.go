@@ -26,6 +26,8 @@ const (
 	detailBindLost            = "The device had no fingerprint, but another certificate was bound to it first; this certificate (SHA-256 %s) does not match it."
 	detailBindFailed          = "The platform could not record the device's first fingerprint (%v). Retry the login."
 	detailBusy                = "The platform serves at most %d device connections. Retry later."
+	detailBusyHandshakes      = "The platform was already running its %d concurrent TLS handshakes with %d more waiting (--max-handshakes, --handshake-queue); the connection was closed before the handshake. Retry later with backoff and jitter."
+	detailBusyQueue           = "The connection waited for one of the platform's %d TLS handshake slots for %s without getting one (--max-handshakes); it was closed before the handshake. Retry later with backoff and jitter."
 	detailConnectTimeout      = "TLS completed but no CONNECT packet arrived within %s."
 	detailClosedBeforeConnect = "TLS completed but the client closed the connection before sending CONNECT."
 	detailMalformed           = "The first MQTT packet was not an acceptable CONNECT: %v."

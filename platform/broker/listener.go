@@ -42,6 +42,7 @@ type listener struct {
 	b         *Broker
 	clientsWg *sync.WaitGroup // mochi's Listeners.ClientsWg (see enter)
 	guard     *acceptGuard    // accept failures and the connection limit (accept.go)
+	gate      *handshakeGate  // the bound on TLS handshakes in flight (admission.go)
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -116,11 +117,10 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		backoff = 0
-		if open := l.openConns(); l.guard.full(open) { // [server_busy] before any TLS work
-			l.guard.refuse(l.b, raw, open)
+		st := newConnState(raw)
+		if !l.admit(st) { // [server_busy] the admission step, before any TLS work (admission.go)
 			continue
 		}
-		st := newConnState(raw)
 		if !l.track(st) {
 			_ = raw.Close()
 			return
@@ -177,6 +177,9 @@ func (l *listener) handle(st *connState, establish listeners.EstablishFn) {
 
 	cfg := b.base.Clone() // shallow; shares certificates and ticket keys
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error { return b.verifyConnection(st, cs) }
+	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		return nil, l.takeHandshakeSlot(st, hello) // [server_busy] (admission.go)
+	}
 	if b.cfg.SendCAList {
 		cfg.ClientCAs = b.dir.Trust().Verified
 	}
@@ -186,6 +189,8 @@ func (l *listener) handle(st *connState, establish listeners.EstablishFn) {
 	start := time.Now()
 	err := tc.HandshakeContext(ctx)
 	cancel()
+	l.gate.release(st.admission)
+	st.admission = ticketNone
 	st.handshake = time.Since(start)
 	st.handshakeDone = time.Now()
 	cs := tc.ConnectionState()
@@ -195,7 +200,7 @@ func (l *listener) handle(st *connState, establish listeners.EstablishFn) {
 	}
 	if err != nil {
 		_ = st.raw.Close()
-		if !l.isClosed() { // a shutdown is not a failed login
+		if !l.isClosed() && !st.recorded { // a shutdown is not a failed login; a busy refusal is recorded already
 			b.tlsRefused(st, err)
 		}
 		return
@@ -236,6 +241,7 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 		_ = ln.Close()
 	}
 	l.guard.close()
+	l.gate.close()
 	cut := func() {
 		for _, st := range conns {
 			_ = st.raw.Close()

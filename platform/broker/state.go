@@ -55,9 +55,10 @@ type connState struct {
 	accepted  bool
 
 	// bookkeeping
-	recorded bool        // an attempt was recorded for this connection
-	connack  int         // last CONNACK code written, -1 none
-	released atomic.Bool // the session was released (release runs once)
+	recorded  bool            // an attempt was recorded for this connection
+	connack   int             // last CONNACK code written, -1 none
+	released  atomic.Bool     // the session was released (release runs once)
+	admission admissionTicket // what it holds of the handshake bound (admission.go)
 }
 
 func newConnState(raw net.Conn) *connState {

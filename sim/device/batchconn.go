@@ -37,6 +37,7 @@ type BatchConn struct {
 	closeDL time.Time // write deadline of the last write (CloseFlushing)
 
 	flushClose atomic.Bool // Close writes the queue first
+	received   bool        // Read has returned data (set and read by the reader)
 }
 
 // batchBufs recycles the queues: a login's queue is ~1-2 KiB (ClientHello,
@@ -81,8 +82,16 @@ func (c *BatchConn) Read(p []byte) (int, error) {
 	if err := c.Flush(); err != nil {
 		return 0, err
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.received = true
+	}
+	return n, err
 }
+
+// Received reports whether the peer has sent any byte yet. Call it from the
+// goroutine that reads.
+func (c *BatchConn) Received() bool { return c.received }
 
 // Flush writes whatever is queued, under the connection's write deadline.
 func (c *BatchConn) Flush() error {

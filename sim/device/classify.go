@@ -36,6 +36,10 @@ type Verdict struct {
 func ClassifyDial(parent context.Context, err error) Verdict {
 	v := Verdict{Outcome: iotda.OutcomeError, Phase: PhaseTCP}
 	switch {
+	case errors.Is(err, syscall.ECONNRESET):
+		// The server accepted the connection and reset it before connect
+		// returned: a refusal at accept (ReasonClosedBeforeTLS).
+		return Verdict{Outcome: iotda.OutcomeRefused, Phase: PhaseTCP, Reason: ReasonClosedBeforeTLS}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		v.Reason = ReasonRefusedTCP
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
@@ -69,6 +73,18 @@ func ClassifyHandshake(parent context.Context, err error) Verdict {
 		v.Reason = ReasonTLS
 	}
 	return v
+}
+
+// ClassifyUnansweredHandshake classifies a failed handshake during which
+// the server sent nothing: a reset or close is then the server refusing to
+// serve the connection at all (ReasonClosedBeforeTLS, e.g. certlab's
+// server_busy), not a verdict on the certificate and not a broken peer.
+// Anything else is classified as by ClassifyHandshake.
+func ClassifyUnansweredHandshake(parent context.Context, err error) Verdict {
+	if dropReason(err) != "" {
+		return Verdict{Outcome: iotda.OutcomeRefused, Phase: PhaseTLS, Reason: ReasonClosedBeforeTLS}
+	}
+	return ClassifyHandshake(parent, err)
 }
 
 // ClassifyAfterHandshake classifies an error seen after the TLS handshake
@@ -117,9 +133,14 @@ func (r *Result) failTCP(parent context.Context, err error) {
 	r.failWith(ClassifyDial(parent, err), err)
 }
 
-// failTLS classifies an error returned by the TLS handshake.
-func (r *Result) failTLS(parent context.Context, err error) {
+// failTLS classifies an error returned by the TLS handshake; answered says
+// whether the server had sent any byte.
+func (r *Result) failTLS(parent context.Context, err error, answered bool) {
 	err = opErr("tls handshake", err)
+	if !answered {
+		r.failWith(ClassifyUnansweredHandshake(parent, err), err)
+		return
+	}
 	r.failWith(ClassifyHandshake(parent, err), err)
 }
 

@@ -129,11 +129,17 @@ const (
 	ReasonReset      = "reset"         // ECONNRESET
 	ReasonEPIPE      = "epipe"         // EPIPE: the peer had already closed when we wrote
 	ReasonEOF        = "eof"           // the peer closed the connection
-	ReasonServerCert = "server_cert"   // the server's certificate failed our verification
-	ReasonTLS        = "tls"           // other local TLS failure (no common version or cipher ...)
-	ReasonProtocol   = "protocol"      // unexpected or malformed MQTT packet
-	ReasonConfig     = "config"        // invalid Config
-	ReasonIO         = "io"            // other I/O error
+	// ReasonClosedBeforeTLS: the server reset or closed the connection
+	// before sending a single TLS byte (at connect, or in answer to the
+	// ClientHello). Servers do that to refuse a connection they cannot
+	// serve: certlab's platform at its handshake or connection limit
+	// (server_busy), mosquitto at max_connections. A refusal, not an error.
+	ReasonClosedBeforeTLS = "closed_before_tls"
+	ReasonServerCert      = "server_cert" // the server's certificate failed our verification
+	ReasonTLS             = "tls"         // other local TLS failure (no common version or cipher ...)
+	ReasonProtocol        = "protocol"    // unexpected or malformed MQTT packet
+	ReasonConfig          = "config"      // invalid Config
+	ReasonIO              = "io"          // other I/O error
 )
 
 // AlertReason is the Reason for a TLS alert received from the server.
@@ -265,7 +271,7 @@ func (a *attempt) login(parent context.Context, cfg Config, res *Result, probe b
 	res.TLSHandshake = time.Since(t)
 	if err != nil {
 		a.close(ctx, a.bc, dl) // with crypto/tls's alert, if it sent one
-		res.failTLS(parent, err)
+		res.failTLS(parent, err, a.bc.Received())
 		return nil
 	}
 	st := tc.ConnectionState()
@@ -297,9 +303,17 @@ func (a *attempt) login(parent context.Context, cfg Config, res *Result, probe b
 		}
 		_ = raw.SetDeadline(time.Time{})
 		a.bc.Release() // the queued flight leaves with CONNECT
-		return loginV5(ctx, parent, tc, cfg, res, certAccepted)
+		return withRaw(loginV5(ctx, parent, tc, cfg, res, certAccepted), raw)
 	}
-	return a.loginV3(ctx, parent, tc, stop, cfg, res, certAccepted, probe)
+	return withRaw(a.loginV3(ctx, parent, tc, stop, cfg, res, certAccepted, probe), raw)
+}
+
+// withRaw gives a session its TCP connection, for Abort.
+func withRaw(s *Session, raw net.Conn) *Session {
+	if s != nil {
+		s.raw = raw
+	}
+	return s
 }
 
 // close closes the connection c (the tls.Conn or, before it is usable, the

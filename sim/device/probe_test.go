@@ -402,6 +402,7 @@ func TestClassify(t *testing.T) {
 	type check func(context.Context, error) Verdict
 	dial := func(ctx context.Context, err error) Verdict { return ClassifyDial(ctx, err) }
 	hs := func(ctx context.Context, err error) Verdict { return ClassifyHandshake(ctx, err) }
+	unanswered := func(ctx context.Context, err error) Verdict { return ClassifyUnansweredHandshake(ctx, err) }
 	after := func(accepted bool) check {
 		return func(ctx context.Context, err error) Verdict {
 			return ClassifyAfterHandshake(ctx, err, accepted, PhaseConnect)
@@ -414,6 +415,10 @@ func TestClassify(t *testing.T) {
 		err  error
 		want Verdict
 	}{
+		{"dial reset is a refusal before TLS", dial, live, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNRESET)}, Verdict{iotda.OutcomeRefused, PhaseTCP, ReasonClosedBeforeTLS, ""}},
+		{"unanswered handshake reset is a refusal", unanswered, live, reset, Verdict{iotda.OutcomeRefused, PhaseTLS, ReasonClosedBeforeTLS, ""}},
+		{"unanswered handshake eof is a refusal", unanswered, live, io.EOF, Verdict{iotda.OutcomeRefused, PhaseTLS, ReasonClosedBeforeTLS, ""}},
+		{"unanswered handshake timeout", unanswered, live, timeout, Verdict{iotda.OutcomeError, PhaseTLS, ReasonTimeout, ""}},
 		{"dial refused", dial, live, refused, Verdict{iotda.OutcomeError, PhaseTCP, ReasonRefusedTCP, ""}},
 		{"dial timeout", dial, live, timeout, Verdict{iotda.OutcomeError, PhaseTCP, ReasonTimeout, ""}},
 		{"dial canceled", dial, canceled, timeout, Verdict{iotda.OutcomeError, PhaseTCP, ReasonCanceled, ""}},

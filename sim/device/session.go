@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/certlab/certlab/iotda"
 )
@@ -60,6 +61,7 @@ type transport interface {
 type Session struct {
 	t       transport
 	version iotda.MQTTVersion
+	raw     net.Conn // the TCP connection under TLS (Abort)
 }
 
 // Version is the MQTT protocol level of the session.
@@ -107,6 +109,18 @@ func (s *Session) Done() <-chan struct{} { return s.t.done() }
 // error (io.EOF when the server closed the connection). It is nil while the
 // session is live.
 func (s *Session) Err() error { return s.t.err() }
+
+// Abort ends the session the way a network failure does: the TCP
+// connection is reset at once, with no DISCONNECT and no TLS close_notify,
+// so the server sees the connection drop. It waits until the session has
+// ended (Done); Err then reports the read error. Close after Abort is a no-op.
+func (s *Session) Abort() {
+	if s.raw != nil {
+		ResetOnClose(s.raw)
+		_ = s.raw.Close()
+	}
+	<-s.t.done()
+}
 
 // Close sends DISCONNECT (normal disconnection), closes the connection and
 // waits for the session's goroutines to end. It is idempotent; it returns
