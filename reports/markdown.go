@@ -73,6 +73,7 @@ func Markdown(s *result.Summary, checks []Check, cmp *Comparison) Reporter {
 		if s.BaselineRatio > 0 {
 			fmt.Fprintf(&b, "\nServer CPU per login, %s / baseline: **%.2f×**\n", s.UnderTest().Server, s.BaselineRatio)
 		}
+		benchMarkdown(&b, s.Bench)
 		if len(checks) > 0 {
 			b.WriteString("\n| check | server | value | limit | result |\n|---|---|---:|---:|---|\n")
 			for _, c := range checks {
