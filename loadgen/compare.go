@@ -33,7 +33,7 @@ type comparison struct {
 }
 
 func (c *comparison) attack(ac AttackConfig) AttackConfig { return c.adapt(ac) }
-func (c *comparison) keyDescription() string            { return c.key }
+func (c *comparison) keyDescription() string              { return c.key }
 
 // comparisonNames are the comparison servers of a run, in CompareServers
 // order: cfg.Compare, or the baseline alone when only Baseline is set.
