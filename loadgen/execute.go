@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,6 +51,13 @@ type Plan struct {
 	// allows none. `certlab loadgen` defaults to DefaultMaxErrorShare. Not
 	// used by a storm, whose failed reconnect attempts are what it measures.
 	MaxErrorShare float64
+	// Compare names comparison servers measured next to the platform, each
+	// in a child process pinned like it (CompareServers: baseline,
+	// baseline-mqtt, mosquitto); Baseline adds the baseline.
+	Compare []string
+	// Rounds measures the platform and the comparison servers in that many
+	// interleaved rounds (result.Bench: medians and spread); default 1.
+	Rounds int
 	// Baseline also runs the attack against a bare crypto/tls server in a
 	// child process (implied by tls-only mode).
 	Baseline bool
@@ -365,7 +373,7 @@ func (x *execution) tuneRuntime() {
 // generator (a baseline child, a child platform, a given PID, a target on
 // loopback).
 func (x *execution) localServer() bool {
-	return x.plan.Baseline || x.plan.tlsOnly() || (x.server != nil && x.server.Local)
+	return x.plan.Baseline || len(x.plan.Compare) > 0 || x.plan.tlsOnly() || (x.server != nil && x.server.Local)
 }
 
 // run runs the attacks with the results file, metrics and progress set up,
@@ -477,13 +485,24 @@ func (x *execution) runConfig(ctx context.Context, results *result.Writer) (Conf
 		cfg.Sink = result.Tee(progress, guard)
 		cfg.OnAttack = func(server string) { progress.Begin(server, ac.Warmup+ac.Duration, int64(ac.Count)) }
 	}
-	if p.Baseline || p.tlsOnly() {
+	compare := slices.Clone(p.Compare)
+	if p.Baseline && !slices.Contains(compare, result.ServerBaseline) {
+		compare = append(compare, result.ServerBaseline)
+	}
+	if p.Baseline || p.tlsOnly() || slices.Contains(compare, result.ServerBaselineMQTT) {
 		exe, err := x.executable()
 		if err != nil {
 			return Config{}, err
 		}
 		cfg.Baseline = &host.BaselineOptions{Command: []string{exe, "loadgen", "baseline-server"}, CPUs: x.split.Server}
 	}
+	if len(p.Compare) > 0 {
+		cfg.Compare = compare
+	}
+	if slices.Contains(compare, result.ServerMosquitto) {
+		cfg.Mosquitto = &host.MosquittoOptions{CPUs: x.split.Server}
+	}
+	cfg.Rounds = p.Rounds
 	return cfg, nil
 }
 

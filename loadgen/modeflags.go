@@ -2,7 +2,11 @@ package loadgen
 
 import (
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 
+	"github.com/certlab/certlab/loadgen/host"
 	"github.com/certlab/certlab/loadgen/result"
 )
 
@@ -29,6 +33,8 @@ func (p *Plan) validateModeFlags() error {
 			return errors.New("--keepalive: tls-only mode speaks no MQTT")
 		case a.MQTTVersion != 0 && a.MQTTVersion != 4:
 			return errors.New("--mqtt: tls-only mode speaks no MQTT")
+		case len(p.Compare) > 0:
+			return errors.New("--compare: tls-only mode measures the baseline alone; compare servers with --mode churn --compare LIST")
 		}
 	case result.ModeHold:
 		switch {
@@ -45,6 +51,22 @@ func (p *Plan) validateModeFlags() error {
 	}
 	if a.CloseReset && a.MQTTVersion == 5 && a.Mode != result.ModeTLSOnly {
 		return errors.New("--close reset: an MQTT 5 login ends through its session's close; --close applies to MQTT 3.1.1 and tls-only logins")
+	}
+	for _, name := range p.Compare {
+		if !slices.Contains(CompareServers, name) {
+			return fmt.Errorf("--compare %q: want a list of %s", name, strings.Join(CompareServers, ", "))
+		}
+		if name == result.ServerMosquitto {
+			if _, err := host.FindMosquitto(); err != nil {
+				return fmt.Errorf("--compare mosquitto: %w", err)
+			}
+		}
+	}
+	if p.Rounds < 0 || p.Rounds > 100 {
+		return fmt.Errorf("--rounds %d: want 1..100", p.Rounds)
+	}
+	if p.Rounds > 1 && !p.Baseline && len(p.Compare) == 0 && a.Mode != result.ModeTLSOnly {
+		return errors.New("--rounds: rounds interleave the platform with comparison servers; add --baseline or --compare LIST")
 	}
 	if len(p.Bad.Kinds) > 0 && p.Bad.Share == 0 {
 		return errors.New("--bad-kinds: without --bad-share no device presents a bad identity")

@@ -41,6 +41,22 @@ type Config struct {
 	Sink result.Sink
 	// OnAttack is called before each attack with the server's name.
 	OnAttack func(server string)
+
+	// Compare lists the comparison servers measured after the platform (see
+	// CompareServers): result.ServerBaseline, result.ServerBaselineMQTT (a
+	// baseline child that reads CONNECT and answers CONNACK) and
+	// result.ServerMosquitto (Mosquitto). The baselines need Baseline for
+	// their command; empty with Baseline set means the baseline alone. They
+	// accept every certificate that chains to the fleet's CAs (ExpectBaseline).
+	Compare []string
+	// Mosquitto starts the mosquitto comparison broker; its ClientCAs and
+	// ServerKeyType default as the baseline's do.
+	Mosquitto *host.MosquittoOptions
+	// Rounds measures the platform and every comparison server in that
+	// many interleaved rounds (platform, comparisons, platform, ...), each
+	// round's windows numbered (result.Window.Round), so that ratios are
+	// taken inside a round (result.Bench); default 1.
+	Rounds int
 }
 
 // Run executes the run and returns its summary. Failed logins are results;
@@ -85,60 +101,61 @@ func Run(ctx context.Context, cfg Config, ids []*Identity) (*result.Summary, err
 	}
 
 	serverKey := pki.ECDSAP256
-	if platform {
+	rounds := max(cfg.Rounds, 1)
+	var comps []*comparison
+	defer func() {
+		for _, c := range comps {
+			_ = c.stop()
+		}
+	}()
+	attack := func(c AttackConfig, round int, name string, keyDesc func() string, floorKey pki.KeyType) error {
 		if cfg.OnAttack != nil {
-			cfg.OnAttack(ac.Server)
+			cfg.OnAttack(name)
 		}
-		spy := &keySpy{}
-		win, err := Attack(ctx, withSpy(ac, spy), ids, sink)
-		win.ServerCertKey = spy.description()
-		if kt, ok := spy.keyType(); ok {
-			serverKey = kt
+		logins := &loginCounter{next: sink}
+		win, err := Attack(ctx, c, ids, logins)
+		win.Logins = logins.n.Load()
+		if rounds > 1 {
+			win.Round = round
 		}
+		win.ServerCertKey = keyDesc()
 		if err == nil {
-			measureFloor(&win, ac, ids, serverKey)
+			measureFloor(&win, c, ids, floorKey)
 		}
 		if werr := addWindow(win); werr != nil {
-			return finish(errors.Join(err, werr))
+			err = errors.Join(err, werr)
 		}
-		if err != nil {
+		return err
+	}
+	for round := 1; round <= rounds; round++ {
+		if platform {
+			spy := &keySpy{}
+			err := attack(withSpy(ac, spy), round, result.ServerPlatform, spy.description, serverKey)
+			if kt, ok := spy.keyType(); ok {
+				serverKey = kt
+			}
+			if err != nil {
+				return finish(err)
+			}
+		}
+		if round == 1 { // after the first platform attack: the server key type is known
+			var err error
+			if comps, err = startComparisons(ctx, cfg, ids, serverKey); err != nil {
+				return finish(fmt.Errorf("run: %w", err))
+			}
+		}
+		for _, c := range comps {
+			if err := attack(c.attack(ac), round, c.name, c.keyDescription, c.keyType); err != nil {
+				return finish(err)
+			}
+		}
+	}
+	for _, c := range comps {
+		if err := c.stop(); err != nil && ctx.Err() == nil {
 			return finish(err)
 		}
 	}
-	if cfg.Baseline == nil {
-		return finish(nil)
-	}
-
-	bo := *cfg.Baseline
-	if bo.ServerKeyType == "" {
-		bo.ServerKeyType = serverKey
-	}
-	if len(bo.ClientCAs) == 0 {
-		bo.ClientCAs = clientCAs(ids)
-	}
-	bp, err := host.StartBaseline(ctx, bo)
-	if err != nil {
-		return finish(fmt.Errorf("run: %w", err))
-	}
-	defer bp.Stop()
-	bc := ac
-	bc.Server, bc.Addr, bc.ServerName, bc.RootCAs = result.ServerBaseline, bp.Addr, bp.ServerName, bp.RootCAs
-	bc.ServerCPU, bc.Expect, bc.Echo = bp.CPU(), ExpectBaseline, true
-	if cfg.OnAttack != nil {
-		cfg.OnAttack(result.ServerBaseline)
-	}
-	win, err := Attack(ctx, bc, ids, sink)
-	win.ServerCertKey = bp.KeyDescription
-	if err == nil {
-		measureFloor(&win, bc, ids, bo.ServerKeyType)
-	}
-	if werr := addWindow(win); werr != nil {
-		err = errors.Join(err, werr)
-	}
-	if serr := bp.Stop(); serr != nil && err == nil && ctx.Err() == nil {
-		err = serr
-	}
-	return finish(err)
+	return finish(nil)
 }
 
 // runHeader completes a run header with the attack's settings and this

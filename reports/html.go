@@ -73,6 +73,7 @@ type htmlData struct {
 	FleetReasons  []reasonCount
 	CompareCharts []htmlCompareCharts
 	Storm         template.HTML // storm.go
+	Bench         *result.Bench
 }
 
 // HTML writes a self-contained HTML report: inline CSS and SVG charts
@@ -93,7 +94,7 @@ func HTML(s *result.Summary, o HTMLOptions) Reporter {
 }
 
 func htmlModel(s *result.Summary, o HTMLOptions) (*htmlData, error) {
-	d := &htmlData{Title: o.Title, Settings: settings(s), Ratio: s.BaselineRatio, Checks: o.Checks,
+	d := &htmlData{Title: o.Title, Settings: settings(s), Ratio: s.BaselineRatio, Checks: o.Checks, Bench: s.Bench,
 		Failed: Failed(o.Checks), Comparison: o.Comparison}
 	if d.Title == "" {
 		d.Title = "certlab login load report"
@@ -251,6 +252,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"plural": plural,
 	"pct":    func(v float64) string { return fmt.Sprintf("%+.1f%%", v*100) },
 	"cls":    func(status string) string { return strings.ReplaceAll(strings.ToLower(status), " ", "") },
+	"inc":    func(i int) int { return i + 1 },
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -357,6 +359,14 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 {{with .Phases}}<div class="chart" data-chart="phases">{{.}}</div>{{end}}
 {{with .CPU}}<div class="chart" data-chart="cpu">{{.}}</div>{{end}}
 {{if .Ratio}}<p>Server CPU per login, {{.RatioOf}} / bare crypto/tls baseline (same certificates, same client CA pool, same run): <b>{{printf "%.2f" .Ratio}}×</b></p>{{end}}
+{{- with .Bench}}<h3>Login benchmark: {{.Rounds}} interleaved rounds</h3>
+<p>Server CPU per server-confirmed login (µs), each server pinned like the platform; ratios are taken inside a round.</p>
+<table><tr><th>server</th>{{range $i, $_ := (index .Servers 0).CPUPerLoginUs}}<th>round {{inc $i}}</th>{{end}}<th>median</th><th>min–max</th></tr>
+{{range .Servers}}<tr><td>{{.Server}}</td>{{range .CPUPerLoginUs}}<td>{{printf "%.0f" .}}</td>{{end}}<td><b>{{printf "%.0f" .Median}}</b></td><td>{{printf "%.0f" .Min}}–{{printf "%.0f" .Max}}</td></tr>
+{{end}}</table>
+{{if .Ratios}}<table><tr><th>ratio (same round)</th>{{range $i, $_ := (index .Ratios 0).PerRound}}<th>round {{inc $i}}</th>{{end}}<th>median</th><th>min–max</th></tr>
+{{range .Ratios}}<tr><td>{{.Name}}</td>{{range .PerRound}}<td>{{printf "%.2f" .}}×</td>{{end}}<td><b>{{printf "%.2f" .Median}}×</b></td><td>{{printf "%.2f" .Min}}–{{printf "%.2f" .Max}}</td></tr>
+{{end}}</table>{{end}}{{end}}
 
 {{if .Checks}}<h2>Checks</h2>
 <table><tr><th>check</th><th>server</th><th class="n">value</th><th class="n">limit</th><th>result</th></tr>

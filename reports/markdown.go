@@ -76,6 +76,7 @@ func Markdown(s *result.Summary, checks []Check, cmp *Comparison) Reporter {
 		if s.Storm != nil {
 			stormMarkdown(&b, s.Storm) // storm.go
 		}
+		benchMarkdown(&b, s.Bench)
 		if len(checks) > 0 {
 			b.WriteString("\n| check | server | value | limit | result |\n|---|---|---:|---:|---|\n")
 			for _, c := range checks {

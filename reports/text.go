@@ -61,6 +61,8 @@ func Text(s *result.Summary) Reporter {
 		if s.BaselineRatio > 0 {
 			fmt.Fprintf(tw, "\nserver CPU per login, %s / baseline\t%.2f×\n", s.UnderTest().Server, s.BaselineRatio)
 		}
+		_ = tw.Flush()
+		benchText(tw, s.Bench)
 		if err := tw.Flush(); err != nil || s.Storm == nil {
 			return err
 		}

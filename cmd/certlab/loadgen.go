@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,6 +33,7 @@ type loadgenOptions struct {
 	serverPID             int
 	keyType               string
 	mode, shard, badKinds string
+	compare               string
 	mqtt, tlsVersion, kex string
 	closeMode             string
 	noProgress            bool
@@ -142,6 +144,8 @@ Examples:
 	f.StringVar(&p.RunID, "run-id", "", "run ID shared by the shards of one run (default: generated)")
 	f.StringVar(&o.shard, "shard", "", "run one shard i/n of the fleet (devices with index % n == i)")
 	f.BoolVar(&p.Baseline, "baseline", false, "also run against a bare crypto/tls server and report the server CPU ratio")
+	f.StringVar(&o.compare, "compare", "", "comparison servers measured next to the platform, each pinned like it: baseline (bare crypto/tls handshake), baseline-mqtt (handshake + CONNECT/CONNACK), mosquitto (Debian's broker, same client CAs)")
+	f.IntVar(&p.Rounds, "rounds", 1, "measure the platform and the comparison servers in this many interleaved rounds; ratios are taken per round and summarised by median and spread")
 	f.IntVar(&o.serverPID, "server-pid", 0, "PID of a local platform process, for its CPU (default: the child platform, else the target's metrics endpoint)")
 	f.StringVar(&p.MetricsAddr, "metrics-addr", "", "serve the generator's Prometheus metrics on this address (e.g. :9465)")
 	f.StringVar(&p.OutDir, "out", "loadgen-out", "output directory: results JSONL and summary.json")
@@ -189,6 +193,9 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	}
 	if p.Shard, err = result.ParseShard(o.shard); err != nil {
 		return err
+	}
+	if o.compare != "" {
+		p.Compare = strings.Split(o.compare, ",")
 	}
 	if o.badKinds != "" { // else nil: the default kinds (for a broker target, unknown_ca only)
 		if p.Bad.Kinds, err = result.ParseBadKinds(o.badKinds); err != nil {

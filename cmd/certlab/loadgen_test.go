@@ -180,6 +180,11 @@ func TestLoadgenRefusesBadFlags(t *testing.T) {
 		{[]string{"--bad-share", "1.5"}, "--bad-share 1.5"},
 		{[]string{"--max-error-share", "2"}, "--max-error-share 2"},
 		{[]string{"--max-error-share", "-0.1"}, "--max-error-share -0.1"},
+		// The login benchmark: known comparison servers, rounds with something to interleave.
+		{[]string{"--compare", "nginx"}, `--compare "nginx"`},
+		{[]string{"--rounds", "3"}, "--rounds"},
+		{[]string{"--rounds", "101", "--baseline"}, "--rounds 101"},
+		{[]string{"--mode", "tls-only", "--compare", "baseline-mqtt"}, "--compare"},
 		// Where the platform under test comes from.
 		{[]string{"--pin", "--target", api}, "--pin"},
 		{[]string{"--pin", "--in-process"}, "--pin"},

@@ -23,6 +23,9 @@ import (
 // The baseline is a bare crypto/tls mutual-TLS server: the same server
 // certificate type and the same client CA pool as the platform, a
 // RequireAndVerifyClientCert handshake and a one-byte echo, nothing else.
+// In MQTT mode (BaselineServerConfig.MQTT) it reads the CONNECT instead and
+// answers CONNACK 0x00 without looking at it: the least an MQTT server can
+// do for a login, so the platform's cost over it is its broker and checks.
 // The platform's server CPU per login divided by the baseline's is the
 // cost of everything the platform does beyond the handshake (docs/design.md,
 // "The login hot path": within a few percent). It runs in a child process so
@@ -40,6 +43,7 @@ type BaselineServerConfig struct {
 	ClientCAFile     string        // client CAs, PEM bundle
 	HandshakeTimeout time.Duration // handshake + echo deadline; default 10 s
 	HoldTimeout      time.Duration // how long a confirmed connection may stay open; default 1 h
+	MQTT             bool          // read a CONNECT and answer CONNACK 0x00 instead of echoing a byte
 }
 
 // ServeBaseline serves the baseline until ctx ends. ready is called with
@@ -101,7 +105,11 @@ func ServeBaseline(ctx context.Context, cfg BaselineServerConfig, ready func(net
 			}
 			return fmt.Errorf("baseline server: accept: %w", err)
 		}
-		wg.Go(func() { serveEcho(ctx, c, tlsCfg, cfg) })
+		if cfg.MQTT {
+			wg.Go(func() { serveMQTT(ctx, c, tlsCfg, cfg) })
+		} else {
+			wg.Go(func() { serveEcho(ctx, c, tlsCfg, cfg) })
+		}
 	}
 }
 
@@ -126,6 +134,75 @@ func serveEcho(ctx context.Context, c net.Conn, cfg *tls.Config, sc BaselineServ
 	_, _ = tc.Read(b[:])
 }
 
+// serveMQTT handshakes, reads one MQTT packet (the CONNECT) and answers
+// CONNACK 0x00 in the CONNECT's protocol version; then it waits for the
+// client to leave (DISCONNECT or close), as a broker would.
+func serveMQTT(ctx context.Context, c net.Conn, cfg *tls.Config, sc BaselineServerConfig) {
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+	_ = c.SetDeadline(time.Now().Add(sc.HandshakeTimeout))
+	tc := tls.Server(c, cfg)
+	if err := tc.Handshake(); err != nil {
+		return
+	}
+	r := bufio.NewReaderSize(tc, 512)
+	typ, body, err := readMQTTPacket(r, 4096)
+	if err != nil || typ != 1 { // 1: CONNECT
+		return
+	}
+	connack := []byte{0x20, 0x02, 0x00, 0x00} // MQTT 3.1.1: flags, return code
+	if level, ok := connectLevel(body); ok && level == 5 {
+		connack = []byte{0x20, 0x03, 0x00, 0x00, 0x00} // MQTT 5: flags, reason code, no properties
+	}
+	if _, err := tc.Write(connack); err != nil {
+		return
+	}
+	_ = c.SetDeadline(time.Now().Add(sc.HoldTimeout))
+	_, _, _ = readMQTTPacket(r, 4096) // DISCONNECT, or the close
+}
+
+// readMQTTPacket reads one MQTT control packet: its type and body (at most
+// limit bytes).
+func readMQTTPacket(r *bufio.Reader, limit int) (byte, []byte, error) {
+	h, err := r.ReadByte()
+	if err != nil {
+		return 0, nil, err
+	}
+	n, mult := 0, 1
+	for i := 0; ; i++ {
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, nil, err
+		}
+		n += int(b&0x7F) * mult
+		if b&0x80 == 0 {
+			break
+		}
+		if mult *= 128; i == 3 {
+			return 0, nil, errors.New("malformed remaining length")
+		}
+	}
+	if n > limit {
+		return 0, nil, fmt.Errorf("packet of %d bytes (at most %d)", n, limit)
+	}
+	body := make([]byte, n)
+	_, err = io.ReadFull(r, body)
+	return h >> 4, body, err
+}
+
+// connectLevel is the protocol level of a CONNECT body (after the protocol name).
+func connectLevel(body []byte) (byte, bool) {
+	if len(body) < 2 {
+		return 0, false
+	}
+	nameLen := int(body[0])<<8 | int(body[1])
+	if len(body) < 2+nameLen+1 {
+		return 0, false
+	}
+	return body[2+nameLen], true
+}
+
 // BaselineMain is the body of the baseline child process (`certlab loadgen
 // baseline-server`, or a test binary re-executing itself): it parses args,
 // serves, prints "listening ADDR" on stdout and returns when stdin reaches
@@ -139,6 +216,7 @@ func BaselineMain(ctx context.Context, args []string, stdin io.Reader, stdout io
 	fs.StringVar(&cfg.KeyFile, "key", "", "server key PEM")
 	fs.StringVar(&cfg.ClientCAFile, "client-ca", "", "client CA bundle PEM")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10*time.Second, "handshake + echo deadline")
+	fs.BoolVar(&cfg.MQTT, "mqtt", false, "read a CONNECT and answer CONNACK 0x00 instead of echoing a byte")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("baseline server: %w", err)
 	}
@@ -169,6 +247,8 @@ type BaselineOptions struct {
 	StartTimeout  time.Duration       // default 10 s
 	// CPUs, when set, pins the child to these CPUs from birth (StartOn).
 	CPUs []int
+	// MQTT serves CONNECT -> CONNACK 0x00 instead of the one-byte echo.
+	MQTT bool
 }
 
 // BaselineProcess is a running baseline server child.
@@ -243,6 +323,9 @@ func StartBaseline(ctx context.Context, o BaselineOptions) (p *BaselineProcess, 
 		"--key", filepath.Join(p.dir, "server"+pki.KeySuffix),
 		"--client-ca", caFile,
 		"--addr", "127.0.0.1:0")
+	if o.MQTT {
+		args = append(args, "--mqtt")
+	}
 	// Not CommandContext: Stop ends the child by closing its stdin, and the
 	// child also exits if this process dies (its stdin reaches EOF).
 	cmd := exec.Command(o.Command[0], args...)

@@ -53,6 +53,11 @@ const (
 	// e.g. mosquitto; it checks the certificate chain and nothing more.
 	ServerTarget   = "target"
 	ServerBaseline = "baseline" // the bare crypto/tls server loadgen starts
+	// ServerBaselineMQTT: the bare server reading CONNECT and answering
+	// CONNACK 0x00, nothing else (the least an MQTT server does per login).
+	ServerBaselineMQTT = "baseline-mqtt"
+	// ServerMosquitto: Debian's mosquitto broker with the same client CAs.
+	ServerMosquitto = "mosquitto"
 )
 
 // Result is the record of one login attempt: flat, one JSON line each.
@@ -149,6 +154,12 @@ type Window struct {
 	ClientFloorError string  `json:"client_floor_error,omitempty"` // why the floor is missing
 	NegotiatedTLS    string  `json:"negotiated_tls,omitempty"`     // TLS version of the last successful login
 	NegotiatedCipher string  `json:"negotiated_cipher,omitempty"`  // cipher suite of the last successful login
+
+	// Round is the window's round when servers are measured in interleaved
+	// rounds (1, 2, ...; 0: a run of one round). Logins counts the
+	// server-confirmed logins of the window (measured attempts only).
+	Round  int   `json:"round,omitempty"`
+	Logins int64 `json:"logins,omitempty"`
 }
 
 // ServerCPUSeconds is the server CPU spent inside the window (0 when unknown).

@@ -48,6 +48,10 @@ type Summary struct {
 	BaselineRatio float64 `json:"baseline_ratio,omitempty"`
 	// Storm is the reconnect storm of a storm-mode run (storm.go).
 	Storm *StormSummary `json:"storm,omitempty"`
+	// Bench holds the per-round figures of a run measured in interleaved
+	// rounds (loadgen --rounds 2 or more): medians and spread of each
+	// server's CPU per login and of the ratios between them.
+	Bench *Bench `json:"bench,omitempty"`
 }
 
 // ServerSummary is one server's part of a summary. Counts exclude warm-up.
@@ -449,6 +453,7 @@ func (a *Aggregator) Summary() (*Summary, error) {
 		}
 		out.Servers = append(out.Servers, ss)
 	}
+	out.Bench = BenchOf(out.Windows)
 	p, b := out.UnderTest(), out.Server(ServerBaseline)
 	if p != nil && b != nil && p.ServerCPU != nil && b.ServerCPU != nil && b.ServerCPU.PerAttemptUs > 0 {
 		out.BaselineRatio = p.ServerCPU.PerAttemptUs / b.ServerCPU.PerAttemptUs
@@ -470,8 +475,12 @@ func serverRank(name string) int {
 		return 0
 	case ServerBaseline:
 		return 1
+	case ServerBaselineMQTT:
+		return 2
+	case ServerMosquitto:
+		return 3
 	}
-	return 2
+	return 4
 }
 
 func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
