@@ -2,7 +2,7 @@ package reports
 
 // reasons.go: what an outcome's reason means. A refusal recorded as
 // "connack:0x86" is shown with the MQTT name of its code and the certlab
-// refusal reasons that carry that code (shared/requirements.md, "Login
+// refusal reasons that carry that code (docs/requirements.md, "Login
 // refusals"), e.g. "connack:0x86 (bad user name or password; certlab:
 // device_not_found or username_mismatch)".
 
