@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certlab/certlab/iotda"
+	"github.com/certlab/certlab/loadgen/host"
 	"github.com/certlab/certlab/platform"
 	"github.com/certlab/certlab/platform/broker"
 )
@@ -17,6 +18,7 @@ import (
 func platformCmd() *cobra.Command {
 	var cfg platform.Config
 	var logLevel string
+	var gogc int
 	cmd := &cobra.Command{
 		Use:   "platform",
 		Short: "Run the reference platform (IoTDA REST API, MQTTS with X.509 login, metrics) until stopped",
@@ -26,6 +28,7 @@ When ready it writes DIR/target.json and DIR/server-ca.pem with the addresses it
 actually bound (port 0 allowed); every other certlab command takes --target DIR/target.json.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = newLogger(logLevel)
+			gc := host.ApplyServerGOGC(gogc)
 			if cfg.MaxHandshakes <= 0 {
 				cfg.MaxHandshakes = -1 // the flag's 0 or negative: unbounded
 			}
@@ -37,8 +40,8 @@ actually bound (port 0 allowed); every other certlab command takes --target DIR/
 				return err
 			}
 			t := p.Target()
-			fmt.Fprintf(cmd.OutOrStdout(), "certlab platform ready\n  API      %s\n  console  %s/console/\n  MQTTS    %s\n  metrics  %s\n  project  %s\n  target   %s\n",
-				t.APIEndpoint, t.APIEndpoint, t.MQTTEndpoint, t.MetricsEndpoint, t.ProjectID, p.TargetPath())
+			fmt.Fprintf(cmd.OutOrStdout(), "certlab platform ready\n  API      %s\n  console  %s/console/\n  MQTTS    %s\n  metrics  %s\n  project  %s\n  target   %s\n  GOGC     %s\n",
+				t.APIEndpoint, t.APIEndpoint, t.MQTTEndpoint, t.MetricsEndpoint, t.ProjectID, p.TargetPath(), gc)
 			<-cmd.Context().Done()
 			fmt.Fprintln(cmd.OutOrStdout(), "certlab platform: shutting down")
 			return p.Close()
@@ -58,6 +61,7 @@ actually bound (port 0 allowed); every other certlab command takes --target DIR/
 		"MQTTS TLS handshakes in flight before new connections wait, then are closed before TLS with server_busy (default 32 per GOMAXPROCS; 0 or negative = unbounded)")
 	f.IntVar(&cfg.HandshakeQueue, "handshake-queue", 0, "connections that may wait up to 1 s for a handshake slot (0 = as many as --max-handshakes; negative = none)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.IntVar(&gogc, "gogc", host.ServerGOGC, "Go collector target (GOGC): the heap may grow to (1+gogc/100)× the live heap between collections; GOGC in the environment wins; 0 = Go's default 100")
 	cmd.AddCommand(projectCmd())
 	return cmd
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -329,7 +330,13 @@ func StartBaseline(ctx context.Context, o BaselineOptions) (p *BaselineProcess, 
 	// Not CommandContext: Stop ends the child by closing its stdin, and the
 	// child also exits if this process dies (its stdin reaches EOF).
 	cmd := exec.Command(o.Command[0], args...)
-	cmd.Env = append(os.Environ(), o.Env...)
+	// The collector setting of `certlab platform`, so that the two compare
+	// as servers (GOGC in the environment or in o.Env wins).
+	cmd.Env = os.Environ()
+	if os.Getenv("GOGC") == "" {
+		cmd.Env = append(cmd.Env, "GOGC="+strconv.Itoa(ServerGOGC))
+	}
+	cmd.Env = append(cmd.Env, o.Env...)
 	cmd.Stderr = os.Stderr
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, fmt.Errorf("start baseline: %w", err)

@@ -184,11 +184,11 @@ func (l *listener) handle(st *connState, establish listeners.EstablishFn) {
 		cfg.ClientCAs = b.dir.Trust().Verified
 	}
 	tc := tls.Server(st.raw, cfg)
-	// The deadline is the bound; the context only lets the handshake return early.
-	ctx, cancel := context.WithTimeout(b.ctx, timeout)
+	// The deadline bounds the handshake, and Close cuts the raw socket of
+	// every connection, so no context is needed: with a cancellable one,
+	// crypto/tls would start a goroutine per handshake to watch it.
 	start := time.Now()
-	err := tc.HandshakeContext(ctx)
-	cancel()
+	err := tc.Handshake()
 	l.gate.release(st.admission)
 	st.admission = ticketNone
 	st.handshake = time.Since(start)

@@ -8,7 +8,7 @@ import (
 )
 
 // seedDevices registers n CERTIFICATES devices in bulk and returns their IDs.
-func seedDevices(b *testing.B, r *Registry, projectID, productID string, n int) []string {
+func seedDevices(b testing.TB, r *Registry, projectID, productID string, n int) []string {
 	b.Helper()
 	ids := make([]string, 0, n)
 	const chunk = 5000

@@ -215,11 +215,11 @@ func (r *Registry) Device(projectID, deviceID string) (Device, error) {
 	if e == nil {
 		return Device{}, fmt.Errorf("%w: device %q not found", ErrNotFound, deviceID)
 	}
-	d := e.cur.Load()
+	d := e.device()
 	if d.ProjectID != projectID {
 		return Device{}, fmt.Errorf("%w: device %q not found", ErrNotFound, deviceID)
 	}
-	return *d, nil
+	return d, nil
 }
 
 // LookupDevice finds a device by ID across all projects, from memory (login hot path).
@@ -230,7 +230,7 @@ func (r *Registry) LookupDevice(deviceID string) (Device, bool) {
 	if e == nil {
 		return Device{}, false
 	}
-	return *e.cur.Load(), true
+	return e.device(), true
 }
 
 // ListDevices pages a project's devices, newest first; the marker is the
@@ -268,7 +268,7 @@ func (r *Registry) ListDevices(projectID string, f DeviceFilter, p Page) ([]Devi
 	page, total := pageDesc(ps.devices, below, match, limit, offset)
 	out := make([]Device, len(page))
 	for i, e := range page {
-		out[i] = *e.cur.Load()
+		out[i] = e.device()
 	}
 	return out, total, nil
 }
@@ -511,8 +511,7 @@ func (r *Registry) Counts() (projects, cas, verifiedCAs, products, devices int) 
 }
 
 func (r *Registry) addDeviceLocked(d Device) {
-	e := &devEntry{}
-	e.cur.Store(&d)
+	e := newDevEntry(d)
 	r.devs.put(d.ID, e)
 	ps := r.projects[d.ProjectID]
 	ps.devices = insertSorted(ps.devices, e, deviceKey)

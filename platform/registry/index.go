@@ -20,6 +20,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/certlab/certlab/iotda"
 )
 
 // projState is one project and its per-project indexes (guarded by Registry.mu).
@@ -45,19 +48,80 @@ func (r *Registry) resetIndexes() {
 const deviceShards = 64 // power of two
 
 // devEntry holds the current value of one device. Values are immutable:
-// every change stores a fresh copy (copy on write, CAS loop).
+// every change stores a fresh copy (copy on write, CAS loop), except the
+// connection status. That one is soft state, changed on every login and
+// disconnect, so it lives apart in atomics: a login does not copy (and
+// allocate) the whole device twice. [DEV-STATUS] Readers get both merged
+// by device().
 type devEntry struct {
-	cur atomic.Pointer[Device]
+	cur atomic.Pointer[Device] // all but the live status; its Status and times are as last loaded or created
+
+	status   atomic.Uint32 // statusAsLoaded, statusOnline or statusOffline
+	statusAt atomic.Int64  // StatusUpdateTime in Unix nanoseconds; 0: as loaded
+	activeAt atomic.Int64  // ActiveTime in Unix nanoseconds; 0: as loaded
+}
+
+// Live status codes of a devEntry.
+const (
+	statusAsLoaded uint32 = iota // Device.Status of cur
+	statusOnline
+	statusOffline
+)
+
+func newDevEntry(d Device) *devEntry {
+	e := &devEntry{}
+	e.cur.Store(&d)
+	return e
+}
+
+// device returns the current value, live status included.
+func (e *devEntry) device() Device {
+	d := *e.cur.Load()
+	e.mergeStatus(&d)
+	return d
+}
+
+func (e *devEntry) mergeStatus(d *Device) {
+	switch e.status.Load() {
+	case statusOnline:
+		d.Status = iotda.StatusOnline
+	case statusOffline:
+		d.Status = iotda.StatusOffline
+	}
+	if ns := e.statusAt.Load(); ns != 0 {
+		d.StatusUpdateTime = time.Unix(0, ns).UTC()
+	}
+	if ns := e.activeAt.Load(); ns != 0 {
+		d.ActiveTime = time.Unix(0, ns).UTC()
+	}
+}
+
+// setStatus records a login (online) or a disconnect at at; the first
+// login also sets the activation time. Calls for one device come in event
+// order (the broker makes them under its session lock).
+func (e *devEntry) setStatus(online bool, at time.Time) {
+	code := statusOffline
+	if online {
+		code = statusOnline
+		if e.activeAt.Load() == 0 && e.cur.Load().ActiveTime.IsZero() {
+			e.activeAt.Store(at.UnixNano())
+		}
+	}
+	e.statusAt.Store(at.UnixNano())
+	e.status.Store(code)
 }
 
 // update applies fn to a copy of the current value and publishes it. fn may
-// run more than once (on CAS contention) and must only modify its argument.
+// run more than once (on CAS contention) and must only modify its argument;
+// the live status is not its to change (setStatus). It returns the new
+// value, live status included.
 func (e *devEntry) update(fn func(d *Device)) Device {
 	for {
 		old := e.cur.Load()
 		nd := *old
 		fn(&nd)
 		if e.cur.CompareAndSwap(old, &nd) {
+			e.mergeStatus(&nd)
 			return nd
 		}
 	}

@@ -68,18 +68,7 @@ func (r *Registry) SetOnline(ctx context.Context, deviceID string, online bool, 
 	if at.IsZero() {
 		at = r.now()
 	}
-	at = at.UTC()
-	status := iotda.StatusOffline
-	if online {
-		status = iotda.StatusOnline
-	}
-	e.update(func(d *Device) {
-		d.Status = status
-		d.StatusUpdateTime = at
-		if online && d.ActiveTime.IsZero() {
-			d.ActiveTime = at // first successful login activates the device
-		}
-	})
+	e.setStatus(online, at.UTC()) // the first successful login activates the device
 	r.status.mark(deviceID, e)
 	return nil
 }
@@ -133,7 +122,7 @@ func (r *Registry) flushStatus() {
 		}
 		defer stmt.Close()
 		for id, e := range batch {
-			d := e.cur.Load()
+			d := e.device()
 			// seq guards against a device deleted and re-created since: its
 			// old entry's status must not land on the new row.
 			if _, err := stmt.ExecContext(ctx, d.Status, unixNano(d.ActiveTime), unixNano(d.StatusUpdateTime), id, d.Seq); err != nil {
@@ -183,8 +172,8 @@ func (r *Registry) ResetOnline(ctx context.Context, at time.Time) (int64, error)
 		return func() { // under r.mu, after the commit
 			for _, ps := range r.projects {
 				for _, e := range ps.devices {
-					if e.cur.Load().Status == iotda.StatusOnline {
-						e.update(func(d *Device) { d.Status, d.StatusUpdateTime = iotda.StatusOffline, at })
+					if e.device().Status == iotda.StatusOnline {
+						e.setStatus(false, at)
 					}
 				}
 			}

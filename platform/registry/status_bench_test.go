@@ -29,3 +29,30 @@ func BenchmarkStatusFlush(b *testing.B) {
 	}
 	r.flushStatus()
 }
+
+// TestSetOnlineDoesNotAllocate: a login and a disconnect change the live
+// status in place (devEntry atomics), not by copying the device. [DEV-STATUS]
+func TestSetOnlineDoesNotAllocate(t *testing.T) {
+	r, _ := openTest(t, Options{})
+	p := mustProject(t, r, "allocs")
+	mustProduct(t, r, p.ID, "prod", "MQTT")
+	ids := seedDevices(t, r, p.ID, "prod", 1)
+	ctx := testCtx(t)
+	at := time.Now()
+	online := false
+	if err := r.SetOnline(ctx, ids[0], true, at); err != nil { // the batcher's entry exists from here
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		online = !online
+		if err := r.SetOnline(ctx, ids[0], online, at); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 0 {
+		t.Errorf("SetOnline allocates %.1f times per call, want 0", allocs)
+	}
+	if d, _ := r.LookupDevice(ids[0]); d.ActiveTime.IsZero() || d.StatusUpdateTime.IsZero() {
+		t.Errorf("live status not merged: %+v", d)
+	}
+}
