@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/certlab/certlab/platform/registry"
@@ -122,7 +122,8 @@ type Broker struct {
 	mu       sync.Mutex            // guards sessions, closed, bg.Add
 	sessions map[string]*connState // device_id -> current session [LOGIN-TAKEOVER]
 	closed   bool
-	bg       sync.WaitGroup // session drops started by HandleEvent
+	bg       sync.WaitGroup // session drops started by HandleEvent and by takeovers
+	connSeq  atomic.Uint64  // numbers mochi's per-connection client IDs (admit)
 
 	lifecycle sync.Mutex // serialises Start with the start of Close
 	started   bool
@@ -266,18 +267,8 @@ func (b *Broker) Close() error {
 		stop := b.stop
 		b.mu.Lock()
 		b.closed = true
-		var v3 []*mqtt.Client
-		for _, st := range b.sessions {
-			if st.version < 5 {
-				v3 = append(v3, st.client)
-			}
-		}
 		b.mu.Unlock()
 		b.lifecycle.Unlock()
-		// 3.1.1 has no server DISCONNECT (mochi would send one): just close.
-		for _, cl := range v3 {
-			cl.Stop(packets.ErrServerShuttingDown)
-		}
 		_ = b.srv.Close() // calls listener.Close, then waits for mochi's client goroutines
 		b.ln.wg.Wait()    // handshakes in progress and their establish calls
 		b.bg.Wait()
