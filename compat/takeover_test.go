@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os/exec"
@@ -67,11 +68,17 @@ func (f *fixture) runTakeovers(t *testing.T, id identity, version int, mode stri
 }
 
 // takeoverProblems lists what is wrong with how a connection was ended by
-// a takeover [LOGIN-TAKEOVER]: its first packet must be CONNACK 0x00; MQTT
-// 5 then gets DISCONNECT 0x8E, MQTT 3.1.1 no DISCONNECT at all (3.1.1 has
-// no server DISCONNECT); then a clean TLS close (close_notify), never a
-// record that cannot be decrypted.
+// a takeover [LOGIN-TAKEOVER]: endingProblems with DISCONNECT 0x8E.
 func takeoverProblems(c takeoverConn, version int) []string {
+	return endingProblems(c, version, reasonSessionTakenOver)
+}
+
+// endingProblems lists what is wrong with how the server ended a session:
+// its first packet must be CONNACK 0x00; then MQTT 5 gets DISCONNECT with
+// reason, MQTT 3.1.1 no DISCONNECT at all (3.1.1 has no
+// server DISCONNECT); then a clean TLS close (close_notify), never a record
+// that cannot be decrypted.
+func endingProblems(c takeoverConn, version int, reason int) []string {
 	var p []string
 	switch c.End {
 	case "close_notify":
@@ -85,7 +92,7 @@ func takeoverProblems(c takeoverConn, version int) []string {
 	}
 	for i, pk := range c.Packets[min(1, len(c.Packets)):] {
 		switch {
-		case pk.Type == packetDisconnect && version == 5 && pk.Code == reasonSessionTakenOver && i == len(c.Packets)-2:
+		case pk.Type == packetDisconnect && version == 5 && pk.Code == reason && i == len(c.Packets)-2:
 		case pk.Type == packetDisconnect && version < 5:
 			p = append(p, "MQTT 3.1.1 was sent a DISCONNECT packet")
 		case pk.Type == packetTorn:
@@ -95,7 +102,7 @@ func takeoverProblems(c takeoverConn, version int) []string {
 		}
 	}
 	if version == 5 && (len(c.Packets) < 2 || c.Packets[len(c.Packets)-1].Type != packetDisconnect) {
-		p = append(p, fmt.Sprintf("MQTT 5 got no DISCONNECT 0x8E: %+v", c.Packets))
+		p = append(p, fmt.Sprintf("MQTT 5 got no DISCONNECT 0x%02X: %+v", reason, c.Packets))
 	}
 	return p
 }
@@ -157,6 +164,38 @@ func TestMosquittoTakeover(t *testing.T) {
 			for _, bad := range []string{"bad record mac", "decryption failed", "Protocol error", "protocol error"} {
 				if strings.Contains(first.text(), bad) {
 					t.Errorf("the taken-over mosquitto_sub reported %q:\n%s", bad, first.text())
+				}
+			}
+		})
+	}
+}
+
+// TestMosquittoKicked has mosquitto_sub's session ended by the platform
+// (its device frozen through the API): it must see the end without a TLS or
+// protocol error. MQTT 5 prints the DISCONNECT 0x87 (135) and exits; 3.1.1,
+// which gets no DISCONNECT, reconnects and is refused (0x05). [DEV-FREEZE]
+func TestMosquittoKicked(t *testing.T) {
+	sub := platformtest.RequireTool(t, "mosquitto-clients", "mosquitto_sub")
+	stdbuf := platformtest.RequireTool(t, "coreutils", "stdbuf")
+	f := newFixture(t)
+	for _, v := range mosquittoVersions {
+		t.Run(v.flag, func(t *testing.T) {
+			id := f.identity(t, "mosq-kicked-"+v.flag, good)
+			p := start(t, stdbuf, append([]string{"-oL", sub}, append(f.mosquittoArgs(id, v.flag), "-t", id.topic("sys/messages/down"))...)...)
+			p.waitLine(t, "received SUBACK")
+			ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+			defer cancel()
+			if err := f.client.FreezeDevice(ctx, id.deviceID); err != nil {
+				t.Fatalf("freeze: %v", err)
+			}
+			want := "Received DISCONNECT (135)"
+			if v.level < 5 {
+				want = "received CONNACK (5)"
+			}
+			p.waitLine(t, want)
+			for _, bad := range []string{"bad record mac", "decryption failed", "Protocol error", "protocol error"} {
+				if strings.Contains(p.text(), bad) {
+					t.Errorf("the kicked mosquitto_sub reported %q:\n%s", bad, p.text())
 				}
 			}
 		})

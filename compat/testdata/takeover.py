@@ -1,15 +1,19 @@
-"""Session takeovers seen by raw MQTT clients on Python's ssl module.
+"""Session endings seen by raw MQTT clients on Python's ssl module.
 
 Usage: python3 takeover.py JSON   with host, port, cafile, cert, key,
-client_id, username, version (4 = MQTT 3.1.1, 5), count, mode ("sequential"
-or "storm"), timeout (seconds).
+client_id, username, version (4 = MQTT 3.1.1, 5), count, mode ("sequential",
+"storm" or "single"), timeout (seconds), and for "single" an optional
+publish {topic, qos, retain, size}.
 
 Every connection logs in with the same ClientId and username. sequential:
 connection i+1 logs in once connection i has its CONNACK, then connection i
 is read to its end. storm: all connections send CONNECT at the same instant
-and each is read until it ends or the timeout passes. One JSON line per
-connection: the packets the server sent (type, and the reason code of
-CONNACK and DISCONNECT) and how the TLS stream ended:
+and each is read until it ends or the timeout passes. single: one
+connection logs in, prints {"ready": true} once it has its CONNACK, sends
+the publish if there is one, and is read until it ends (whatever ends it:
+the test acts on "ready"). One JSON line per connection: the packets the
+server sent (type, and the reason code of CONNACK, DISCONNECT and an MQTT 5
+PUBACK) and how the TLS stream ended:
   close_notify   the server closed TLS cleanly
   eof            TCP closed without close_notify
   bad_record_mac a record could not be decrypted (a corrupt stream)
@@ -82,9 +86,23 @@ def parse(buf):
             p["code"] = body[1]
         if typ == 14:  # DISCONNECT: v5 reason code (0 when absent)
             p["code"] = body[0] if body else 0
+        if typ == 4:  # PUBACK: v5 reason code after the packet ID (0 when absent)
+            p["code"] = body[2] if len(body) > 2 else 0
         out.append(p)
         i = j + n
     return out
+
+
+def publish_packet(p):
+    v = cfg["version"]
+    body = mqtt_string(p["topic"])
+    if p["qos"] > 0:
+        body += struct.pack("!H", 1)  # packet ID
+    if v == 5:
+        body += b"\x00"  # no properties
+    body += b"x" * p["size"]
+    flags = (p["qos"] << 1) | (1 if p["retain"] else 0)
+    return bytes([0x30 | flags]) + remaining_length(len(body)) + body
 
 
 class Conn:
@@ -179,4 +197,18 @@ def storm():
         c.report()
 
 
-{"sequential": sequential, "storm": storm}[cfg["mode"]]()
+def single():
+    c = Conn(0)
+    c.send_connect()
+    c.read_until_connack()
+    print(json.dumps({"ready": True}), flush=True)
+    if cfg.get("publish"):
+        try:
+            c.s.sendall(publish_packet(cfg["publish"]))
+        except OSError as e:  # the server may end the session while we write
+            c.error = "publish: " + str(e)
+    c.read_to_end(time.monotonic() + cfg["timeout"])
+    c.report()
+
+
+{"sequential": sequential, "storm": storm, "single": single}[cfg["mode"]]()
