@@ -14,6 +14,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/certlab/certlab/platform/internal/ratelog"
 	"github.com/certlab/certlab/platform/registry"
 )
 
@@ -46,7 +47,8 @@ type Config struct {
 	MaxClients     int                   // live device sessions before server_busy; 0 = unlimited
 	MaxConns       int                   // open connections (any stage) before new ones are closed at accept (server_busy); 0 = unlimited
 	AttemptLogSize int                   // login attempts kept in memory; default 10000
-	Logger         *slog.Logger          // one Info line per refusal; default discard
+	Logger         *slog.Logger          // refusals at Info, mochi's own lines at Warn; default discard
+	LogInterval    time.Duration         // at most one line per refusal reason (and per mochi message) per interval, then a summary; default ratelog.DefaultInterval (10 s)
 	Registerer     prometheus.Registerer // metrics; default a private registry
 	Now            func() time.Time      // clock for certificate checks and records; default time.Now
 	SendCAList     bool                  // send the verified CA subjects in CertificateRequest (~5% per handshake); default off
@@ -65,6 +67,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.LogInterval <= 0 {
+		c.LogInterval = ratelog.DefaultInterval
 	}
 	if c.Registerer == nil {
 		c.Registerer = prometheus.NewRegistry()
@@ -118,6 +123,8 @@ type Broker struct {
 	metrics  *metrics
 	attempts *attemptLog
 	shadows  *shadowStore
+	refusals *ratelog.Logger // "login refused" lines, one kind per reason
+	mochiLog *mochiLog       // mochi's own lines, bounded and rate-limited
 
 	mu       sync.Mutex            // guards sessions, closed, bg.Add
 	sessions map[string]*connState // device_id -> current session [LOGIN-TAKEOVER]
@@ -158,6 +165,8 @@ func New(cfg Config) (*Broker, error) {
 		metrics:  m,
 		attempts: newAttemptLog(cfg.AttemptLogSize),
 		shadows:  newShadowStore(),
+		refusals: ratelog.New(cfg.Logger, slog.LevelInfo, cfg.LogInterval),
+		mochiLog: newMochiLog(cfg.Logger, cfg.LogInterval),
 		sessions: make(map[string]*connState),
 	}
 	if b.base, err = baseTLSConfig(cfg); err != nil {
@@ -176,7 +185,7 @@ func New(cfg Config) (*Broker, error) {
 		Capabilities:           caps,
 		InlineClient:           true,
 		SysTopicResendInterval: 3600,
-		Logger:                 slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With("component", "mochi"),
+		Logger:                 slog.New(b.mochiLog),
 	})
 	if err := b.srv.AddHook(&x509Hook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("new broker: add hook: %w", err)
@@ -275,6 +284,8 @@ func (b *Broker) Close() error {
 		if stop != nil {
 			stop() // last: the sessions' final status writes above still need it
 		}
+		b.refusals.Close() // pending "more_like_this" summaries
+		b.mochiLog.close()
 	})
 	return nil
 }
@@ -284,22 +295,4 @@ func (b *Broker) Connected() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.sessions)
-}
-
-// minLevel drops records below a level (mochi logs at Info per connection).
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(as), h.min}
-}
-
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.min}
 }

@@ -214,10 +214,12 @@ func (b *Broker) connectFailed(st *connState, err error) {
 	switch {
 	case isTimeout(err):
 		reason, detail = iotda.ReasonConnectTimeout, fmt.Sprintf(detailConnectTimeout, b.cfg.ConnectTimeout)
+	case st.badLevel:
+		reason, detail = iotda.ReasonMalformedConnect, fmt.Sprintf(detailProtocolLevel, st.version)
 	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		reason, detail = iotda.ReasonMalformedConnect, detailClosedBeforeConnect
 	default:
-		reason, detail = iotda.ReasonMalformedConnect, fmt.Sprintf(detailMalformed, err)
+		reason, detail = iotda.ReasonMalformedConnect, fmt.Sprintf(detailMalformed, errText(err))
 	}
 	b.refused(st, reason, detail)
 }

@@ -64,6 +64,7 @@ func (h *x509Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
 		if st := stateOf(cl); st != nil {
+			st.version = pk.ProtocolVersion   // for the record, should mochi refuse the CONNECT
 			st.badLevel = !supportedLevel(pk) // answered in OnPacketEncode
 		}
 		// Wills are refused in OnConnect with our code. Neutralise the parts

@@ -120,10 +120,10 @@ func TestConnectDeadline(t *testing.T) {
 			case version == 5 && (len(got) != 1 || got[0].ReasonCode != 0x82):
 				t.Errorf("MQTT 5 client got %s, want CONNACK 0x82", describe(got))
 			}
-			a := waitAttempt(t, b.Broker, "", iotda.ReasonMalformedConnect)
-			if a.MQTTVersion != 0 && a.MQTTVersion != iotda.MQTTVersion(version) {
-				t.Errorf("attempt %+v", a)
-			}
+			eventually(t, "the attempt, with the client's protocol version", func() bool {
+				a := b.LoginAttempts("", string(iotda.ReasonMalformedConnect), 1)
+				return len(a) == 1 && a[0].MQTTVersion == iotda.MQTTVersion(version)
+			})
 		})
 	}
 	// [MQTT-3.1.2-2] A protocol level the server does not speak gets CONNACK
@@ -132,16 +132,17 @@ func TestConnectDeadline(t *testing.T) {
 	// client that says level 5 with the 3.1 name gets 0x84.
 	for _, tc := range []struct {
 		name  string
+		level int
 		pkt   []byte
 		reply []byte
 	}{
-		{"level 9", []byte{0x10, 0x0e, 0x00, 0x04, 'M', 'Q', 'T', 'T', 9, 0x02, 0x00, 0x3c, 0x00, 0x02, 'i', 'd'},
+		{"level 9", 9, []byte{0x10, 0x0e, 0x00, 0x04, 'M', 'Q', 'T', 'T', 9, 0x02, 0x00, 0x3c, 0x00, 0x02, 'i', 'd'},
 			[]byte{0x20, 0x02, 0x00, 0x01}},
-		{"level 3 named MQTT", []byte{0x10, 0x0e, 0x00, 0x04, 'M', 'Q', 'T', 'T', 3, 0x02, 0x00, 0x3c, 0x00, 0x02, 'i', 'd'},
+		{"level 3 named MQTT", 3, []byte{0x10, 0x0e, 0x00, 0x04, 'M', 'Q', 'T', 'T', 3, 0x02, 0x00, 0x3c, 0x00, 0x02, 'i', 'd'},
 			[]byte{0x20, 0x02, 0x00, 0x01}},
-		{"level 4 named MQIsdp", []byte{0x10, 0x10, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 4, 0x02, 0x00, 0x3c, 0x00, 0x02, 'i', 'd'},
+		{"level 4 named MQIsdp", 4, []byte{0x10, 0x10, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 4, 0x02, 0x00, 0x3c, 0x00, 0x02, 'i', 'd'},
 			[]byte{0x20, 0x02, 0x00, 0x01}},
-		{"level 5 named MQIsdp", []byte{0x10, 0x11, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 5, 0x02, 0x00, 0x3c, 0x00, 0x00, 0x02, 'i', 'd'},
+		{"level 5 named MQIsdp", 5, []byte{0x10, 0x11, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 5, 0x02, 0x00, 0x3c, 0x00, 0x00, 0x02, 'i', 'd'},
 			nil}, // MQTT 5 CONNACK with properties: checked by reason code below
 	} {
 		t.Run("unsupported protocol "+tc.name, func(t *testing.T) {
@@ -169,10 +170,15 @@ func TestConnectDeadline(t *testing.T) {
 			if got := rc.expectCleanClose(2 * time.Second); len(got) != 0 {
 				t.Errorf("after the CONNACK: %s", describe(got))
 			}
-			a := waitAttempt(t, b.Broker, "", iotda.ReasonMalformedConnect)
-			if want := int(raw[len(raw)-1]); tc.reply != nil && a.ConnackCode != want {
-				t.Errorf("attempt records CONNACK %d, want %d: %+v", a.ConnackCode, want, a)
+			want := int(pk.ReasonCode)
+			if tc.reply != nil {
+				want = int(raw[len(raw)-1])
 			}
+			eventually(t, "the attempt with the CONNACK code and the protocol level", func() bool {
+				a := b.LoginAttempts("", string(iotda.ReasonMalformedConnect), 1)
+				return len(a) == 1 && a[0].ConnackCode == want && int(a[0].MQTTVersion) == tc.level &&
+					strings.Contains(a[0].Detail, fmt.Sprintf("protocol level %d", tc.level))
+			})
 		})
 	}
 	t.Run("a session outlives the connect deadline", func(t *testing.T) {
