@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math/big"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -206,5 +207,40 @@ func TestMochiLogIsBounded(t *testing.T) {
 	}
 	if !strings.Contains(out, `payload_bytes=524288`) || !strings.Contains(out, `"component":"mochi"`) {
 		t.Errorf("no packet summary in:\n%s", out)
+	}
+}
+
+// Logins whose connection is reset right after the CONNECT (so that writing
+// the CONNACK may fail and mochi's attachClient returns before its own
+// cleanup) leave nothing behind: no session, and no client in mochi's table
+// once its expiry sweep ran (each connection has its own mochi ID, so no
+// later login of the device replaces such a client).
+func TestResetLoginsLeaveNoClient(t *testing.T) {
+	d := newDir(t)
+	b := startBroker(t, d, nil)
+	dev := addDevice(t, d, getFixture(t).caA, "prod-mqtt_reset", nil)
+	for range 60 {
+		c := dialRaw(t, b.Addr(), dev.Leaf, tls.VersionTLS13, 5)
+		if err := c.sendConnect(connectOpts{clientID: clientID(dev.ID), username: dev.ID, keepalive: 120}); err != nil {
+			t.Fatal(err)
+		}
+		raw := c.conn.(*tls.Conn).NetConn().(*net.TCPConn)
+		_ = raw.SetLinger(0) // close with a reset
+		_ = raw.Close()
+	}
+	left := func() (n int) {
+		for _, cl := range b.srv.Clients.GetAll() {
+			if strings.HasPrefix(cl.ID, dev.ID) {
+				n++
+			}
+		}
+		return n
+	}
+	// The sweep runs every second and removes clients stopped before the
+	// current second: allow it a few runs.
+	for deadline := time.Now().Add(6 * time.Second); left() > 0 || b.Connected() > 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d mochi clients and %d sessions of the device left", left(), b.Connected())
+		}
 	}
 }

@@ -75,9 +75,9 @@ func (h *x509Hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 		}
 		// Sessions are never persistent. mochi would keep a 3.1.1 session
 		// with CleanSession 0 in its client table after the connection ends,
-		// under a per-connection ID nobody reuses (admit): a leak per login.
-		// (It also lets an empty ClientId reach the login, which refuses it
-		// as clientid_format with 0x02, as [MQTT-3.1.3-8] asks.)
+		// under a per-connection ID nobody reuses (admit), until its expiry
+		// sweep. (Clean also lets an empty ClientId reach the login, which
+		// refuses it as clientid_format with 0x02, as [MQTT-3.1.3-8] asks.)
 		pk.Connect.Clean = true
 	case packets.Publish:
 		switch {
