@@ -18,6 +18,16 @@
 //     of the login-refusal table) [LOGIN-TLS] [DEV-FINGERPRINT];
 //   - may not subscribe to another device's topics [ACL-OWN-TOPICS].
 //
+// Session endings (takeover_test.go, endings_test.go) drive raw MQTT on
+// Python's ssl module (testdata/takeover.py) and mosquitto_sub through
+// sequential takeovers, a 16-connection takeover storm, and every other way
+// the platform ends a session (CA deleted, device frozen or deleted,
+// fingerprint reset with force_disconnect, QoS 2, retained or oversized
+// publish, a 3.1.1 publish to a foreign topic): each connection must get
+// CONNACK 0x00 first, then MQTT 5 a DISCONNECT with the reason and 3.1.1 no
+// packet at all, then close_notify — no TLS record it cannot decrypt, no
+// DISCONNECT on 3.1.1, exactly one session surviving a takeover storm.
+//
 // The tools are installed by scripts/install-tools.sh. Without them the
 // tests skip, except under CI=true, where they fail. Every external process
 // runs under a timeout.

@@ -48,25 +48,36 @@ func newFixture(t *testing.T) *fixture {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	if f.ca, err = pki.NewRootCA("compat CA"); err != nil {
+	f.ca, _ = f.enrolCA(t, "compat CA")
+	pid := productID
+	if _, err := f.client.CreateProduct(ctx, iotda.AddProduct{ProductID: &pid, Name: "compat", DeviceType: "sensor", ProtocolType: iotda.ProtocolMQTT, DataFormat: "json"}); err != nil {
+		t.Fatalf("create product: %v", err)
+	}
+	return f
+}
+
+// enrolCA uploads a new device CA and verifies it (proof of possession); it
+// returns the CA and its certificate ID.
+func (f *fixture) enrolCA(t *testing.T, name string) (*pki.CA, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	ca, err := pki.NewRootCA(name)
+	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := f.client.AddCertificate(ctx, iotda.CreateCertificateDto{Content: string(pki.CertPEM(f.ca.Cert))})
+	up, err := f.client.AddCertificate(ctx, iotda.CreateCertificateDto{Content: string(pki.CertPEM(ca.Cert))})
 	if err != nil {
 		t.Fatalf("upload CA: %v", err)
 	}
-	v, err := f.ca.NewVerificationCert(up.VerifyCode)
+	v, err := ca.NewVerificationCert(up.VerifyCode)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := f.client.CheckCertificate(ctx, up.CertificateID, iotda.VerifyCertificateDto{VerifyContent: string(pki.CertPEM(v.Cert))}); err != nil {
 		t.Fatalf("verify CA: %v", err)
 	}
-	pid := productID
-	if _, err := f.client.CreateProduct(ctx, iotda.AddProduct{ProductID: &pid, Name: "compat", DeviceType: "sensor", ProtocolType: iotda.ProtocolMQTT, DataFormat: "json"}); err != nil {
-		t.Fatalf("create product: %v", err)
-	}
-	return f
+	return ca, up.CertificateID
 }
 
 // identity is what a device's MQTT client is configured with.
@@ -87,10 +98,16 @@ const (
 // identity registers a device (node) and returns the files of a certificate of the given kind for it.
 func (f *fixture) identity(t *testing.T, node, kind string) identity {
 	t.Helper()
+	return f.identityOf(t, f.ca, node, kind)
+}
+
+// identityOf is identity with a certificate issued by ca.
+func (f *fixture) identityOf(t *testing.T, ca *pki.CA, node, kind string) identity {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
 	deviceID := productID + "_" + node
-	leaf, err := f.ca.NewDeviceCert(deviceID)
+	leaf, err := ca.NewDeviceCert(deviceID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +122,7 @@ func (f *fixture) identity(t *testing.T, node, kind string) identity {
 			t.Fatal(err)
 		}
 	case wrongFingerprint:
-		if registered, err = f.ca.NewDeviceCert(deviceID + " registered"); err != nil {
+		if registered, err = ca.NewDeviceCert(deviceID + " registered"); err != nil {
 			t.Fatal(err)
 		}
 	}

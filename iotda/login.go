@@ -172,4 +172,8 @@ type LoginAttempt struct {
 type ListLoginAttemptsResponse struct {
 	Attempts []LoginAttempt `json:"attempts"`
 	Count    int            `json:"count"`
+	// Truncated says the page stopped at the platform's byte bound per page
+	// (1 MiB on the reference platform) before limit attempts: ask for a
+	// narrower filter or a smaller limit.
+	Truncated bool `json:"truncated,omitempty"`
 }

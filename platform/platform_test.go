@@ -36,6 +36,7 @@ func runChildPlatform(dir string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	cfg := platform.Config{DataDir: dir, APIAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "off"}
+	childLogging(&cfg)                        // amplification_test.go
 	if err := childLimits(&cfg); err != nil { // limits_test.go
 		fmt.Fprintln(os.Stderr, "child platform:", err)
 		return 1

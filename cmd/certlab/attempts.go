@@ -67,6 +67,9 @@ the TLS and certificate facts the platform saw.`,
 				}
 			}
 			fmt.Fprintf(out, "%d attempt(s)\n", len(res.Attempts))
+			if res.Truncated {
+				fmt.Fprintln(out, "(the page stopped at the platform's byte bound: use --device-id, --reason or a smaller --limit)")
+			}
 			return nil
 		},
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -8,10 +9,13 @@ import (
 	"github.com/certlab/certlab/iotda"
 )
 
-// Login-attempt listing bounds.
+// Login-attempt listing bounds. An attempt's text is bounded where it is
+// recorded (platform/broker/attempts.go); the page is bounded here too, in
+// bytes, whatever limit asks for.
 const (
-	defaultAttempts = 100
-	maxAttempts     = 10000
+	defaultAttempts     = 100
+	maxAttempts         = 10000
+	maxAttemptPageBytes = 1 << 20 // the JSON body of one page, at most
 )
 
 // listLoginAttempts: GET /certlab/v1/login-attempts?device_id=&reason=&limit= → 200
@@ -24,7 +28,8 @@ const (
 // its device was refused). Connect-stage refusals without a project (e.g.
 // device_not_found) are shown to nobody: they may name another tenant's
 // device. Filtering happens after the broker applies limit, so a page can
-// hold fewer than limit attempts.
+// hold fewer than limit attempts. A page stops before maxAttemptPageBytes
+// of JSON, newest attempts first, and then says truncated.
 func (s *server) listLoginAttempts(w http.ResponseWriter, req *request) error {
 	q := req.URL.Query()
 	limit := defaultAttempts
@@ -38,10 +43,20 @@ func (s *server) listLoginAttempts(w http.ResponseWriter, req *request) error {
 	}
 	out := iotda.ListLoginAttemptsResponse{Attempts: []iotda.LoginAttempt{}}
 	if s.cfg.Devices != nil {
+		size := len(`{"attempts":[],"count":10000,"truncated":true}`)
 		for _, a := range s.cfg.Devices.LoginAttempts(q.Get("device_id"), q.Get("reason"), limit) {
-			if a.ProjectID == req.project.ID || (a.ProjectID == "" && a.Stage == iotda.StageTLS) {
-				out.Attempts = append(out.Attempts, a)
+			if a.ProjectID != req.project.ID && (a.ProjectID != "" || a.Stage != iotda.StageTLS) {
+				continue
 			}
+			b, err := json.Marshal(a)
+			if err != nil {
+				return fmt.Errorf("encode login attempt: %w", err)
+			}
+			if size += len(b) + 1; size > maxAttemptPageBytes {
+				out.Truncated = true
+				break
+			}
+			out.Attempts = append(out.Attempts, a)
 		}
 	}
 	out.Count = len(out.Attempts)

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -62,6 +63,36 @@ func TestLoginAttempts(t *testing.T) {
 	}
 	for _, q := range []string{"?limit=0", "?limit=10001", "?limit=ten"} {
 		requireError(t, tp.as("GET", "/certlab/v1/login-attempts"+q, nil), http.StatusBadRequest, iotda.CodeLimitOutOfRange, "limit")
+	}
+}
+
+// TestLoginAttemptsPageIsBounded: whatever limit asks for, a page is at
+// most 1 MiB of JSON, newest attempts first, and says it was truncated.
+func TestLoginAttemptsPageIsBounded(t *testing.T) {
+	tp := newTestPlatform(t)
+	// 3,000 attempts of ~1.6 KiB of JSON each (HTML-escaped '<' is 6 bytes).
+	big := strings.Repeat("<", 256)
+	for i := range 3000 {
+		tp.devices.attempts = append(tp.devices.attempts, iotda.LoginAttempt{Outcome: "refused", Stage: iotda.StageConnect,
+			Reason: iotda.ReasonClientIDFormat, ProjectID: tp.proj.ID, ClientID: big, Detail: fmt.Sprint(i)})
+	}
+	for _, q := range []string{"", "?limit=10000"} {
+		r := tp.as("GET", "/certlab/v1/login-attempts"+q, nil)
+		var out iotda.ListLoginAttemptsResponse
+		requireJSON(t, r, http.StatusOK)
+		if err := json.Unmarshal(r.body, &out); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case len(r.body) > 1<<20:
+			t.Errorf("%q: a page of %d bytes, more than 1 MiB", q, len(r.body))
+		case q == "" && (out.Truncated || out.Count != 100):
+			t.Errorf("%q: default page of %d attempts, truncated=%v; want 100 whole", q, out.Count, out.Truncated)
+		case q != "" && (!out.Truncated || out.Count < 500 || out.Count >= 3000):
+			t.Errorf("%q: %d attempts in %d bytes, truncated=%v; want the page cut near 1 MiB", q, out.Count, len(r.body), out.Truncated)
+		case out.Attempts[0].Detail != "0" || out.Attempts[out.Count-1].Detail != fmt.Sprint(out.Count-1):
+			t.Errorf("%q: the page is not the newest attempts in order", q)
+		}
 	}
 }
 

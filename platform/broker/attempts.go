@@ -2,7 +2,13 @@ package broker
 
 // attempts.go: login diagnostics. Every attempt, at whatever stage it ends,
 // becomes one iotda.LoginAttempt in a bounded ring (newest first on read),
-// one metric increment and, for refusals, one Info log line.
+// one metric increment and, for refusals, one Info log line — at most one
+// per reason every RefusalLogInterval, then a summary ("more_like_this").
+//
+// What a peer chooses (ClientId, username, SNI, certificate names, and the
+// detail that quotes them) is cut to the bounds of package bound before it
+// is stored, logged or served: an attempt holds at most
+// maxAttemptBytes of text, whatever the peer sent.
 
 import (
 	"crypto/ecdsa"
@@ -10,22 +16,32 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/certlab/certlab/iotda"
+	"github.com/certlab/certlab/platform/internal/bound"
 )
 
 const attemptTime = "2006-01-02T15:04:05.000Z07:00" // RFC 3339 with milliseconds
 
-// refused records a refusal, counts it and logs one line.
+// maxAttemptBytes bounds the text one stored attempt holds: six peer
+// values of bound.Field, the detail (bound.Detail), each with its marker,
+// and the fixed-size rest (peer address, fingerprint, IDs, names of the
+// TLS version, cipher suite and key type) generously. The README states the
+// ring's worst case from it; TestAttemptBounds holds the record to it.
+const maxAttemptBytes = 6*(bound.Field+bound.MarkerMax) + bound.Detail + bound.MarkerMax + 512
+
+// refused records a refusal, counts it and logs it: one line per reason at
+// most every RefusalLogInterval, the rest counted into a summary line.
 func (b *Broker) refused(st *connState, reason iotda.Reason, detail string) {
 	a := b.record(st, reason, detail)
-	b.log.Info("login refused",
-		"reason", string(reason), "stage", string(a.Stage), "peer", a.Peer,
-		"client_id", a.ClientID, "device_id", a.DeviceID, "connack", a.ConnackCode,
-		"cert_subject", a.CertSubject, "cert_issuer", a.CertIssuer, "cert_sha256", a.CertSHA256,
-		"ca_id", a.CAID, "tls_version", a.TLSVersion, "detail", detail)
+	b.refusals.Log(string(reason), "login refused",
+		slog.String("reason", string(reason)), slog.String("stage", string(a.Stage)), slog.String("peer", a.Peer),
+		slog.String("client_id", a.ClientID), slog.String("device_id", a.DeviceID), slog.Int("connack", a.ConnackCode),
+		slog.String("cert_subject", a.CertSubject), slog.String("cert_issuer", a.CertIssuer), slog.String("cert_sha256", a.CertSHA256),
+		slog.String("ca_id", a.CAID), slog.String("tls_version", a.TLSVersion), slog.String("detail", a.Detail))
 }
 
 // record builds the attempt from what the connection learnt, stores and counts
@@ -40,15 +56,15 @@ func (b *Broker) record(st *connState, reason iotda.Reason, detail string) iotda
 		Outcome:     outcome,
 		Stage:       stage,
 		Reason:      reason,
-		Detail:      detail,
-		ServerName:  st.sni,
+		Detail:      bound.String(detail, bound.Detail),
+		ServerName:  bound.String(st.sni, bound.Field),
 		DidResume:   st.resumed,
-		CertSubject: st.subject,
+		CertSubject: st.subject, // bounded by setLeaf
 		CertIssuer:  st.issuer,
 		CertSHA256:  st.login.sha256,
-		ClientID:    st.login.clientID,
-		Username:    st.login.username,
-		DeviceID:    st.deviceID,
+		ClientID:    bound.String(st.login.clientID, bound.Field),
+		Username:    bound.String(st.login.username, bound.Field),
+		DeviceID:    bound.String(st.deviceID, bound.Field),
 		ProjectID:   st.projectID,
 		MQTTVersion: iotda.MQTTVersion(st.version),
 		Keepalive:   int(st.login.keepalive),

@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/certlab/certlab/platform/internal/ratelog"
 	"github.com/certlab/certlab/platform/registry"
 )
 
@@ -54,7 +55,8 @@ type Config struct {
 	// HandshakeQueueWait is the longest wait for a slot; default DefaultHandshakeQueueWait (1 s).
 	HandshakeQueueWait time.Duration
 	AttemptLogSize     int                   // login attempts kept in memory; default 10000
-	Logger             *slog.Logger          // one Info line per refusal; default discard
+	Logger             *slog.Logger          // refusals at Info, mochi's own lines at Warn; default discard
+	LogInterval        time.Duration         // at most one line per refusal reason (and per mochi message) per interval, then a summary; default ratelog.DefaultInterval (10 s)
 	Registerer         prometheus.Registerer // metrics; default a private registry
 	Now                func() time.Time      // clock for certificate checks and records; default time.Now
 	SendCAList         bool                  // send the verified CA subjects in CertificateRequest (~5% per handshake); default off
@@ -73,6 +75,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.LogInterval <= 0 {
+		c.LogInterval = ratelog.DefaultInterval
 	}
 	if c.Registerer == nil {
 		c.Registerer = prometheus.NewRegistry()
@@ -141,11 +146,14 @@ type Broker struct {
 	metrics  *metrics
 	attempts *attemptLog
 	shadows  *shadowStore
+	refusals *ratelog.Logger // "login refused" lines, one kind per reason
+	mochiLog *mochiLog       // mochi's own lines, bounded and rate-limited
 
 	mu       sync.Mutex            // guards sessions, closed, bg.Add
 	sessions map[string]*connState // device_id -> current session [LOGIN-TAKEOVER]
 	closed   bool
-	bg       sync.WaitGroup // session drops started by HandleEvent
+	bg       sync.WaitGroup // session drops started by HandleEvent and by takeovers
+	connSeq  atomic.Uint64  // numbers mochi's per-connection client IDs (admit)
 
 	lifecycle sync.Mutex // serialises Start with the start of Close
 	started   bool
@@ -180,6 +188,8 @@ func New(cfg Config) (*Broker, error) {
 		metrics:  m,
 		attempts: newAttemptLog(cfg.AttemptLogSize),
 		shadows:  newShadowStore(),
+		refusals: ratelog.New(cfg.Logger, slog.LevelInfo, cfg.LogInterval),
+		mochiLog: newMochiLog(cfg.Logger, cfg.LogInterval),
 		sessions: make(map[string]*connState),
 	}
 	if b.base, err = baseTLSConfig(cfg); err != nil {
@@ -198,7 +208,7 @@ func New(cfg Config) (*Broker, error) {
 		Capabilities:           caps,
 		InlineClient:           true,
 		SysTopicResendInterval: 3600,
-		Logger:                 slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With("component", "mochi"),
+		Logger:                 slog.New(b.mochiLog),
 	})
 	if err := b.srv.AddHook(&x509Hook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("new broker: add hook: %w", err)
@@ -292,24 +302,16 @@ func (b *Broker) Close() error {
 		stop := b.stop
 		b.mu.Lock()
 		b.closed = true
-		var v3 []*mqtt.Client
-		for _, st := range b.sessions {
-			if st.version < 5 {
-				v3 = append(v3, st.client)
-			}
-		}
 		b.mu.Unlock()
 		b.lifecycle.Unlock()
-		// 3.1.1 has no server DISCONNECT (mochi would send one): just close.
-		for _, cl := range v3 {
-			cl.Stop(packets.ErrServerShuttingDown)
-		}
 		_ = b.srv.Close() // calls listener.Close, then waits for mochi's client goroutines
 		b.ln.wg.Wait()    // handshakes in progress and their establish calls
 		b.bg.Wait()
 		if stop != nil {
 			stop() // last: the sessions' final status writes above still need it
 		}
+		b.refusals.Close() // pending "more_like_this" summaries
+		b.mochiLog.close()
 	})
 	return nil
 }
@@ -319,22 +321,4 @@ func (b *Broker) Connected() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.sessions)
-}
-
-// minLevel drops records below a level (mochi logs at Info per connection).
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(as), h.min}
-}
-
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.min}
 }

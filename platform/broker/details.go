@@ -2,6 +2,19 @@ package broker
 
 // details.go: the human explanation (and remedy) recorded with each refusal
 // in LoginAttempt.Detail. The machine-readable part is the reason.
+//
+// A detail quotes what the peer sent (its ClientId, username, certificate
+// names, the error its bytes caused): every such value goes through
+// peerText or errText first, so that a detail stays within bound.Detail
+// with its remedy intact.
+
+import "github.com/certlab/certlab/platform/internal/bound"
+
+// peerText is a peer-controlled value as a detail may quote it.
+func peerText(s string) string { return bound.String(s, bound.Field) }
+
+// errText is an error a peer's bytes caused, as a detail may quote it.
+func errText(err error) string { return bound.String(err.Error(), bound.Field) }
 
 const (
 	detailNoClientCert         = "The client sent no certificate. Configure the device with its X.509 device certificate and private key: certificate login requires mutual TLS."
@@ -31,4 +44,5 @@ const (
 	detailConnectTimeout      = "TLS completed but no CONNECT packet arrived within %s."
 	detailClosedBeforeConnect = "TLS completed but the client closed the connection before sending CONNECT."
 	detailMalformed           = "The first MQTT packet was not an acceptable CONNECT: %v."
+	detailProtocolLevel       = "The CONNECT asks for protocol level %d, which the platform does not speak: use MQTT 3.1.1 (\"MQTT\", level 4) or MQTT 5 (\"MQTT\", level 5)."
 )

@@ -37,6 +37,17 @@
 //   - A QoS 2 or retained PUBLISH ends the connection (MQTT 5: DISCONNECT
 //     0x9B / 0x9A first); a packet over MaxPacketSize closes it. [MQTT-LIMITS]
 //   - Sessions are never persistent (IoTDA SDKs use clean sessions).
+//   - However a session ends (takeover, CA deleted, device frozen or
+//     deleted, fingerprint reset, a broken limit, a 3.1.1 publish to a
+//     foreign topic), its CONNACK has gone out first; MQTT 5 then gets a
+//     DISCONNECT with the reason, 3.1.1 nothing (it has no server
+//     DISCONNECT); then close_notify. No TLS write is ever made to fail
+//     after crypto/tls sealed its record (effects.go kick, hook.go
+//     OnPacketEncode). One session per device: each connection is its own
+//     mochi client, and the takeover happens only in Broker.sessions.
+//   - What a peer sends costs bounded memory and log: its values are cut to
+//     package bound's sizes before they are recorded or logged; refusal lines
+//     and mochi's own lines are rate-limited (mochilog.go).
 //   - The device is ONLINE (Directory.SetOnline) before its CONNACK is
 //     sent, and OFFLINE when its current session ends (not when a session
 //     it took over from ends).

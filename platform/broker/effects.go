@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -93,6 +94,14 @@ func (b *Broker) bindFingerprint(st *connState) (iotda.Reason, string) {
 // reach the directory in session order.
 func (b *Broker) admit(st *connState) error {
 	l := &st.login
+	// mochi's own takeover (inheritClientSession) is keyed on the ClientId
+	// and runs after this hook, outside b.mu: logins that share a ClientId
+	// race it against b.sessions, and both the session mochi keeps and the one
+	// b.sessions names survive. Each connection gets a mochi ID of its own, so
+	// mochi never takes over; b.sessions, under b.mu, is the one session table.
+	// Set before the session is published: nothing else reads it yet.
+	st.client.ID = l.clientID + "#" + strconv.FormatUint(b.connSeq.Add(1), 10)
+
 	b.mu.Lock()
 	old := b.sessions[st.deviceID]
 	l.sessions, l.takeover, l.maxClients = len(b.sessions), old != nil, b.cfg.MaxClients
@@ -103,24 +112,26 @@ func (b *Broker) admit(st *connState) error {
 	st.prefix = iotda.TopicPrefix(st.deviceID)
 	st.accepted = true
 	b.sessions[st.deviceID] = st
-	b.setOnline(st.deviceID, true) // [DEV-STATUS]
+	b.setOnline(st.deviceID, true)     // [DEV-STATUS]
+	kickOld := old != nil && !b.closed // once closed, Close ends every session
+	if kickOld {
+		b.bg.Add(1)
+	}
 	b.mu.Unlock()
 
 	if old == nil {
 		b.metrics.connected.Inc()
 	} else {
 		b.metrics.dropped[causeTakeover].Inc()
-		switch {
-		case old.client == nil:
-		case old.client.ID != st.client.ID:
+	}
+	if kickOld {
+		// In the background: the old session's end waits for its own
+		// CONNACK and then for its close_notify to be written, which a
+		// peer that does not read can hold for seconds; this login need not.
+		go func() {
+			defer b.bg.Done()
 			b.kick(old, packets.ErrSessionTakenOver)
-		case old.version < 5:
-			// Same ClientId: mochi's inheritClientSession ends the old client
-			// (and marks it taken over before it can delete the new one's
-			// entry), but it would send 3.1.1 a DISCONNECT, which 3.1.1 does
-			// not have: make that write fail instead.
-			_ = old.raw.SetWriteDeadline(time.Unix(1, 0))
-		}
+		}()
 	}
 	b.record(st, iotda.ReasonOK, "")
 	b.metrics.connectSeconds.Observe(time.Since(st.handshakeDone).Seconds())
@@ -159,28 +170,40 @@ func (b *Broker) release(st *connState) {
 	}
 }
 
-// kick ends a live session: MQTT 5 clients get a DISCONNECT with the reason
-// first (3.1.1 has no server DISCONNECT); the socket is then closed.
+// kick ends a live session once, however it ends (takeover, CA deleted,
+// device frozen or deleted, fingerprint reset, a broken limit): after its
+// CONNACK (awaitConnack), MQTT 5 gets a DISCONNECT with code, MQTT 3.1.1
+// no packet at all (it has no server DISCONNECT: hook.go OnPacketEncode
+// drops it); then mochi closes the TLS connection, which sends close_notify.
+//
+// Nothing here may make a TLS write fail once crypto/tls has sealed its
+// record: the record's sequence number is spent, and the close_notify that
+// follows would reach the peer as a record it cannot decrypt (bad record
+// MAC). The write deadline below only expires on a peer that has stopped
+// reading.
 func (b *Broker) kick(st *connState, code packets.Code) {
 	cl := st.client
-	if cl == nil {
+	if cl == nil || !st.kicked.CompareAndSwap(false, true) {
 		return
 	}
-	if st.version == 5 {
-		_ = st.raw.SetWriteDeadline(time.Now().Add(kickWriteTimeout)) // a peer that does not read cannot stall us
-		_ = b.srv.DisconnectClient(cl, code)
+	if !st.awaitConnack(kickWriteTimeout) {
+		// The CONNACK write is stuck behind a peer that does not read: no
+		// packet can follow it in order. Cut the socket.
+		_ = st.raw.Close()
+		cl.Stop(code)
 		return
 	}
-	cl.Stop(code)
+	_ = st.raw.SetWriteDeadline(time.Now().Add(kickWriteTimeout)) // a peer that does not read cannot stall us
+	_ = b.srv.DisconnectClient(cl, code)
 }
 
 // endForLimit ends a connection that broke an MQTT limit. [MQTT-LIMITS]
 func (b *Broker) endForLimit(cl *mqtt.Client, code packets.Code) {
-	if cl.Properties.ProtocolVersion == 5 {
-		_ = b.srv.DisconnectClient(cl, code)
+	if st := stateOf(cl); st != nil {
+		b.kick(st, code)
 		return
 	}
-	cl.Stop(code)
+	_ = b.srv.DisconnectClient(cl, code)
 }
 
 // connectFailed records a connection that ended before OnConnect: no CONNECT
@@ -191,10 +214,12 @@ func (b *Broker) connectFailed(st *connState, err error) {
 	switch {
 	case isTimeout(err):
 		reason, detail = iotda.ReasonConnectTimeout, fmt.Sprintf(detailConnectTimeout, b.cfg.ConnectTimeout)
+	case st.badLevel:
+		reason, detail = iotda.ReasonMalformedConnect, fmt.Sprintf(detailProtocolLevel, st.version)
 	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		reason, detail = iotda.ReasonMalformedConnect, detailClosedBeforeConnect
 	default:
-		reason, detail = iotda.ReasonMalformedConnect, fmt.Sprintf(detailMalformed, err)
+		reason, detail = iotda.ReasonMalformedConnect, fmt.Sprintf(detailMalformed, errText(err))
 	}
 	b.refused(st, reason, detail)
 }

@@ -517,6 +517,26 @@ func (c *rawClient) login(o connectOpts) ([]byte, packets.Packet) {
 // (packets may still arrive first; they are returned).
 func (c *rawClient) expectClosed(timeout time.Duration) []packets.Packet {
 	c.t.Helper()
+	got, _ := c.readToEnd(timeout)
+	return got
+}
+
+// expectCleanClose is expectClosed that also requires the TLS connection to
+// end cleanly: with close_notify (io.EOF from crypto/tls), not a record that
+// cannot be decrypted (bad record MAC), a reset or a bare TCP close.
+func (c *rawClient) expectCleanClose(timeout time.Duration) []packets.Packet {
+	c.t.Helper()
+	got, err := c.readToEnd(timeout)
+	if err != io.EOF { //nolint:errorlint // crypto/tls returns io.EOF itself for close_notify
+		c.t.Errorf("the connection ended with %v after %s, want a clean TLS close (close_notify)", err, describe(got))
+	}
+	return got
+}
+
+// readToEnd reads packets until the connection ends and returns them and
+// the error that ended it; it fails the test on a timeout.
+func (c *rawClient) readToEnd(timeout time.Duration) ([]packets.Packet, error) {
+	c.t.Helper()
 	var got []packets.Packet
 	deadline := time.Now().Add(timeout)
 	for {
@@ -525,7 +545,7 @@ func (c *rawClient) expectClosed(timeout time.Duration) []packets.Packet {
 			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 				c.t.Fatalf("connection still open after %s (packets: %s)", timeout, describe(got))
 			}
-			return got
+			return got, err
 		}
 		got = append(got, pk)
 	}

@@ -66,9 +66,9 @@ func chainKeys(chain []*x509.Certificate) error {
 // keyPolicyDetail explains a violation with its remedy.
 func keyPolicyDetail(err error) string {
 	if v, ok := errors.AsType[*keyPolicyViolation](err); ok {
-		return fmt.Sprintf(detailKeyPolicy, v.err.Role, v.cert.Subject.String(), v.err.Key, iotda.KeyPolicy)
+		return fmt.Sprintf(detailKeyPolicy, v.err.Role, formatName(&v.cert.Subject), v.err.Key, iotda.KeyPolicy)
 	}
-	return fmt.Sprintf(detailBadChain, err)
+	return fmt.Sprintf(detailBadChain, errText(err))
 }
 
 // detailKeyPolicy: role, subject, key name, the policy.

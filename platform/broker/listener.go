@@ -212,6 +212,7 @@ func (l *listener) handle(st *connState, establish listeners.EstablishFn) {
 		return
 	}
 	err = establish(l.id, st.conn) // returns when the session ends
+	st.connackDone()               // if no CONNACK was written, none will be
 	l.clientsWg.Done()
 	b.release(st)
 	if !st.recorded && !l.isClosed() {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/certlab/certlab/iotda"
@@ -112,17 +113,72 @@ func TestConnectDeadline(t *testing.T) {
 				t.Fatal(err)
 			}
 			rc := newRawClient(t, c, version)
-			got := rc.expectClosed(2 * time.Second)
+			got := rc.expectCleanClose(2 * time.Second)
 			switch {
 			case version == 4 && len(got) != 0:
 				t.Errorf("MQTT 3.1.1 client got %s, want no CONNACK", describe(got))
 			case version == 5 && (len(got) != 1 || got[0].ReasonCode != 0x82):
 				t.Errorf("MQTT 5 client got %s, want CONNACK 0x82", describe(got))
 			}
-			a := waitAttempt(t, b.Broker, "", iotda.ReasonMalformedConnect)
-			if a.MQTTVersion != 0 && a.MQTTVersion != iotda.MQTTVersion(version) {
-				t.Errorf("attempt %+v", a)
+			eventually(t, "the attempt, with the client's protocol version", func() bool {
+				a := b.LoginAttempts("", string(iotda.ReasonMalformedConnect), 1)
+				return len(a) == 1 && a[0].MQTTVersion == iotda.MQTTVersion(version)
+			})
+		})
+	}
+	// [MQTT-3.1.2-2] A protocol level the server does not speak gets CONNACK
+	// 0x01 "unacceptable protocol level" in 3.1.1's format (mochi would send
+	// 0x82), then a clean close. MQTT 5's rule is the same code family: a
+	// client that says level 5 with the 3.1 name gets 0x84.
+	for _, tc := range []struct {
+		name  string
+		level int
+		pkt   []byte
+		reply []byte
+	}{
+		{"level 9", 9, []byte{0x10, 0x0e, 0x00, 0x04, 'M', 'Q', 'T', 'T', 9, 0x02, 0x00, 0x3c, 0x00, 0x02, 'i', 'd'},
+			[]byte{0x20, 0x02, 0x00, 0x01}},
+		{"level 3 named MQTT", 3, []byte{0x10, 0x0e, 0x00, 0x04, 'M', 'Q', 'T', 'T', 3, 0x02, 0x00, 0x3c, 0x00, 0x02, 'i', 'd'},
+			[]byte{0x20, 0x02, 0x00, 0x01}},
+		{"level 4 named MQIsdp", 4, []byte{0x10, 0x10, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 4, 0x02, 0x00, 0x3c, 0x00, 0x02, 'i', 'd'},
+			[]byte{0x20, 0x02, 0x00, 0x01}},
+		{"level 5 named MQIsdp", 5, []byte{0x10, 0x11, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 5, 0x02, 0x00, 0x3c, 0x00, 0x00, 0x02, 'i', 'd'},
+			nil}, // MQTT 5 CONNACK with properties: checked by reason code below
+	} {
+		t.Run("unsupported protocol "+tc.name, func(t *testing.T) {
+			c, err := dialTLS(t, b.Addr(), tlsConfig(t, dev.Leaf, tls.VersionTLS13))
+			if err != nil {
+				t.Fatal(err)
 			}
+			if _, err := c.Write(tc.pkt); err != nil {
+				t.Fatal(err)
+			}
+			version := byte(4)
+			if tc.reply == nil {
+				version = 5
+			}
+			rc := newRawClient(t, c, version)
+			raw, pk, err := rc.read(2 * time.Second)
+			if err != nil {
+				t.Fatalf("no CONNACK: %v (got % x)", err, raw)
+			}
+			if tc.reply != nil {
+				requireBytes(t, raw, tc.reply)
+			} else if pk.FixedHeader.Type != packets.Connack || pk.ReasonCode != 0x84 {
+				t.Errorf("got % x, want CONNACK 0x84", raw)
+			}
+			if got := rc.expectCleanClose(2 * time.Second); len(got) != 0 {
+				t.Errorf("after the CONNACK: %s", describe(got))
+			}
+			want := int(pk.ReasonCode)
+			if tc.reply != nil {
+				want = int(raw[len(raw)-1])
+			}
+			eventually(t, "the attempt with the CONNACK code and the protocol level", func() bool {
+				a := b.LoginAttempts("", string(iotda.ReasonMalformedConnect), 1)
+				return len(a) == 1 && a[0].ConnackCode == want && int(a[0].MQTTVersion) == tc.level &&
+					strings.Contains(a[0].Detail, fmt.Sprintf("protocol level %d", tc.level))
+			})
 		})
 	}
 	t.Run("a session outlives the connect deadline", func(t *testing.T) {
@@ -215,7 +271,7 @@ func TestAttemptLogBounded(t *testing.T) {
 	for i := range 6 {
 		c := dialRaw(t, b.Addr(), dev.Leaf, tls.VersionTLS13, 4)
 		c.login(connectOpts{clientID: clientID(dev.ID), username: dev.ID, keepalive: uint16(10 + i)})
-		c.expectClosed(2 * time.Second)
+		c.expectCleanClose(2 * time.Second)
 	}
 	loginRaw(t, b.Addr(), dev, 4)
 	waitAttempt(t, b.Broker, dev.ID, iotda.ReasonOK)

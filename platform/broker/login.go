@@ -228,7 +228,7 @@ func (l *login) anchorStillUploaded(v *verdict) (iotda.Reason, string) {
 func (l *login) clientIDWellFormed(v *verdict) (iotda.Reason, string) {
 	id, err := iotda.ParseClientID(l.clientID)
 	if err != nil {
-		return iotda.ReasonClientIDFormat, fmt.Sprintf(detailClientIDFormat, l.clientID, err)
+		return iotda.ReasonClientIDFormat, fmt.Sprintf(detailClientIDFormat, peerText(l.clientID), errText(err))
 	}
 	v.deviceID = id.DeviceID
 	return iotda.ReasonOK, ""
@@ -253,7 +253,7 @@ func (l *login) noWill(*verdict) (iotda.Reason, string) {
 func (l *login) deviceRegistered(v *verdict) (iotda.Reason, string) {
 	dev, ok := l.dir.LookupDevice(v.deviceID)
 	if !ok {
-		return iotda.ReasonDeviceNotFound, fmt.Sprintf(detailDeviceNotFound, v.deviceID)
+		return iotda.ReasonDeviceNotFound, fmt.Sprintf(detailDeviceNotFound, peerText(v.deviceID))
 	}
 	v.device = loginDevice{ID: dev.ID, ProjectID: dev.ProjectID, ProductID: dev.ProductID, AuthType: dev.AuthType,
 		Fingerprint: dev.Fingerprint, SecondaryFingerprint: dev.SecondaryFingerprint, Frozen: dev.Frozen}
@@ -264,7 +264,7 @@ func (l *login) deviceRegistered(v *verdict) (iotda.Reason, string) {
 // [LOGIN-USERNAME] The password is ignored.
 func (l *login) usernameIsDeviceID(v *verdict) (iotda.Reason, string) {
 	if l.username != v.deviceID {
-		return iotda.ReasonUsernameMismatch, fmt.Sprintf(detailUsername, l.username, v.deviceID)
+		return iotda.ReasonUsernameMismatch, fmt.Sprintf(detailUsername, peerText(l.username), peerText(v.deviceID))
 	}
 	return iotda.ReasonOK, ""
 }
@@ -433,11 +433,11 @@ func classifyVerifyError(err error, certs []*x509.Certificate, opts x509.VerifyO
 			if ca != nil {
 				name = fmt.Sprintf("CA %s (%s, project %s)", ca.ID, ca.CNName, ca.ProjectID)
 			}
-			return iotda.ReasonCANotVerified, fmt.Sprintf(detailCANotVerified, name), ca
+			return iotda.ReasonCANotVerified, fmt.Sprintf(detailCANotVerified, peerText(name)), ca
 		}
-		return reason, fmt.Sprintf(detailUnknownCA, certs[len(certs)-1].Issuer.String()), nil
+		return reason, fmt.Sprintf(detailUnknownCA, formatName(&certs[len(certs)-1].Issuer)), nil
 	default:
-		return iotda.ReasonBadChain, fmt.Sprintf(detailBadChain, err), nil
+		return iotda.ReasonBadChain, fmt.Sprintf(detailBadChain, errText(err)), nil
 	}
 }
 
@@ -458,10 +458,10 @@ func invalidCert(err error, certs []*x509.Certificate, now time.Time) *x509.Cert
 
 func validityDetail(reason iotda.Reason, c *x509.Certificate, now time.Time) string {
 	if reason == iotda.ReasonCertNotYetValid {
-		return fmt.Sprintf(detailNotYetValid, c.Subject.String(),
+		return fmt.Sprintf(detailNotYetValid, formatName(&c.Subject),
 			c.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
-	return fmt.Sprintf(detailExpired, c.Subject.String(),
+	return fmt.Sprintf(detailExpired, formatName(&c.Subject),
 		c.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 }
 

@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,7 +182,7 @@ func TestConnectRefusals(t *testing.T) {
 						t.Errorf("reason string %q, want %q", pk.Properties.ReasonString, tc.reason)
 					}
 				}
-				c.expectClosed(2 * time.Second)
+				c.expectCleanClose(2 * time.Second)
 				a := waitAttempt(t, b.Broker, "", tc.reason)
 				if a.ClientID != o.clientID || a.Outcome != "refused" || a.Stage != iotda.StageConnect || a.Detail == "" {
 					t.Errorf("attempt %+v", a)
@@ -382,14 +384,14 @@ func TestTakeover(t *testing.T) {
 		c := dialRaw(t, b.Addr(), dev.Leaf, tls.VersionTLS12, 4)
 		raw, _ := c.login(connectOpts{clientID: clientIDAt(dev.ID, time.Now().Add(time.Hour)), username: dev.ID, keepalive: 60})
 		requireBytes(t, raw, []byte{0x20, 0x02, 0x00, 0x00})
-		old.expectClosed(2 * time.Second)
+		old.expectCleanClose(2 * time.Second)
 		requireStatusSequence(t, d, dev.ID, true, true)
 	})
 	t.Run("MQTT 3.1.1 same ClientId", func(t *testing.T) {
 		dev := addDevice(t, d, f.caA, "prod-mqtt_takeover-same-4", nil)
 		old := loginRaw(t, b.Addr(), dev, 4)
 		loginRaw(t, b.Addr(), dev, 4)
-		if got := old.expectClosed(2 * time.Second); len(got) != 0 {
+		if got := old.expectCleanClose(2 * time.Second); len(got) != 0 {
 			t.Errorf("old 3.1.1 session got %s; 3.1.1 has no server DISCONNECT", describe(got))
 		}
 		requireStatusSequence(t, d, dev.ID, true, true)
@@ -398,13 +400,107 @@ func TestTakeover(t *testing.T) {
 		dev := addDevice(t, d, f.caA, "prod-mqtt_takeover-same", nil)
 		old := loginRaw(t, b.Addr(), dev, 5)
 		loginRaw(t, b.Addr(), dev, 5)
-		if got := old.expectClosed(2 * time.Second); len(got) != 1 || got[0].FixedHeader.Type != packets.Disconnect || got[0].ReasonCode != 0x8E {
+		if got := old.expectCleanClose(2 * time.Second); len(got) != 1 || got[0].FixedHeader.Type != packets.Disconnect || got[0].ReasonCode != 0x8E {
 			t.Errorf("old session got %s, want DISCONNECT 0x8E", describe(got))
 		}
 		requireStatusSequence(t, d, dev.ID, true, true)
 	})
 	if got := counterValue(t, b.reg, "certlab_platform_sessions_dropped_total", "cause", causeTakeover); got != 4 {
 		t.Errorf("takeovers counted %v, want 4", got)
+	}
+}
+
+// [LOGIN-TAKEOVER] 16 logins of one device with one ClientId at once, on
+// MQTT 3.1.1 and 5: every connection gets CONNACK 0x00 first; every one but
+// one is then taken over (MQTT 5: DISCONNECT 0x8E, 3.1.1: nothing) and closed
+// cleanly; exactly one session survives, in the broker's table and in
+// mochi's (no ghost session that nobody will take over).
+func TestTakeoverStorm(t *testing.T) {
+	d := newDir(t)
+	b := startBroker(t, d, nil)
+	f := getFixture(t)
+	const n = 16
+	for _, version := range []byte{4, 5} {
+		t.Run(fmt.Sprintf("MQTT %d", version), func(t *testing.T) {
+			dev := addDevice(t, d, f.caA, fmt.Sprintf("prod-mqtt_storm-%d", version), nil)
+			cid := clientID(dev.ID)
+			conns := make([]*rawClient, n)
+			for i := range conns {
+				conns[i] = dialRaw(t, b.Addr(), dev.Leaf, tls.VersionTLS13, version)
+			}
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for _, c := range conns {
+				wg.Go(func() {
+					<-start
+					if err := c.sendConnect(connectOpts{clientID: cid, username: dev.ID, keepalive: 120}); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			type end struct {
+				got []packets.Packet
+				err error
+			}
+			ends := make([]end, n)
+			for i, c := range conns {
+				wg.Go(func() {
+					var e end
+					for {
+						_, pk, err := c.read(time.Second)
+						if err != nil {
+							e.err = err
+							break
+						}
+						e.got = append(e.got, pk)
+					}
+					ends[i] = e
+				})
+			}
+			wg.Wait()
+			survivors := 0
+			for i, e := range ends {
+				if len(e.got) == 0 || e.got[0].FixedHeader.Type != packets.Connack || e.got[0].ReasonCode != 0 {
+					t.Errorf("connection %d: first packets %s, want CONNACK 0x00", i, describe(e.got))
+					continue
+				}
+				if isTimeout(e.err) {
+					survivors++
+					if len(e.got) != 1 {
+						t.Errorf("surviving connection %d got %s", i, describe(e.got))
+					}
+					continue
+				}
+				if e.err != io.EOF { //nolint:errorlint // crypto/tls returns io.EOF itself for close_notify
+					t.Errorf("connection %d ended with %v, want close_notify", i, e.err)
+				}
+				rest := e.got[1:]
+				switch {
+				case version == 5 && (len(rest) != 1 || rest[0].FixedHeader.Type != packets.Disconnect || rest[0].ReasonCode != 0x8E):
+					t.Errorf("connection %d: after the CONNACK %s, want DISCONNECT 0x8E", i, describe(rest))
+				case version == 4 && len(rest) != 0:
+					t.Errorf("connection %d: after the CONNACK %s; 3.1.1 has no server DISCONNECT", i, describe(rest))
+				}
+			}
+			if survivors != 1 {
+				t.Errorf("%d sessions survived, want 1", survivors)
+			}
+			eventually(t, "one session in the broker and in mochi", func() bool {
+				mochi := 0
+				for _, cl := range b.srv.Clients.GetAll() {
+					if strings.HasPrefix(cl.ID, cid) && !cl.Closed() {
+						mochi++
+					}
+				}
+				return b.Connected() == 1 && mochi == 1
+			})
+			for _, c := range conns {
+				_ = c.conn.Close()
+			}
+			eventually(t, "no session", func() bool { return b.Connected() == 0 })
+		})
 	}
 }
 

@@ -82,7 +82,9 @@ func TestACL(t *testing.T) {
 			TopicName: own + "sys/messages/up", Payload: []byte("x")}); err != nil {
 			t.Fatal(err)
 		}
-		c.expectClosed(2 * time.Second)
+		if got := c.expectCleanClose(2 * time.Second); len(got) != 0 {
+			t.Errorf("got %s; 3.1.1 has no server DISCONNECT", describe(got))
+		}
 	})
 	t.Run("MQTT 3.1.1 subscribe to a foreign topic", func(t *testing.T) {
 		c := loginRaw(t, b.Addr(), peer, 4)
@@ -140,7 +142,15 @@ func TestMQTTLimits(t *testing.T) {
 				}
 				return
 			}
-			got := c.expectClosed(3 * time.Second)
+			// A limit broken by a packet mochi read whole ends the session
+			// cleanly; an oversize one is cut off mid-read (the server closes
+			// with unread bytes, which may reset the connection).
+			var got []packets.Packet
+			if len(tc.pk.Payload) > MaxPayload {
+				got = c.expectClosed(3 * time.Second)
+			} else {
+				got = c.expectCleanClose(3 * time.Second)
+			}
 			if tc.wantDisc != 0 {
 				if len(got) != 1 || got[0].FixedHeader.Type != packets.Disconnect || got[0].ReasonCode != tc.wantDisc {
 					t.Errorf("got %s, want DISCONNECT 0x%02x", describe(got), tc.wantDisc)
@@ -300,7 +310,7 @@ func TestHandleEventDrops(t *testing.T) {
 					}
 					return
 				}
-				got := c.expectClosed(time.Second)
+				got := c.expectCleanClose(time.Second)
 				elapsed := time.Since(start)
 				t.Logf("HandleEvent -> client saw the close: %v", elapsed)
 				if version == 5 && (len(got) != 1 || got[0].FixedHeader.Type != packets.Disconnect || got[0].ReasonCode != 0x87) {
@@ -336,7 +346,7 @@ func TestCADeletedDuringLogin(t *testing.T) {
 		if err := c.sendConnect(connectOpts{clientID: clientID(dev.ID), username: dev.ID, keepalive: 120}); err != nil {
 			t.Fatal(err)
 		}
-		if got := c.expectClosed(2 * time.Second); len(got) != 0 {
+		if got := c.expectCleanClose(2 * time.Second); len(got) != 0 {
 			t.Errorf("MQTT %d: got %s, want no CONNACK", version, describe(got))
 		}
 		a := waitAttempt(t, b.Broker, dev.ID, iotda.ReasonUnknownCA)

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,14 +56,46 @@ type connState struct {
 	accepted  bool
 
 	// bookkeeping
-	recorded  bool            // an attempt was recorded for this connection
-	connack   int             // last CONNACK code written, -1 none
-	released  atomic.Bool     // the session was released (release runs once)
-	admission admissionTicket // what it holds of the handshake bound (admission.go)
+	recorded    bool          // an attempt was recorded for this connection
+	connack     int           // last CONNACK code written, -1 none
+	badLevel    bool          // the CONNECT names a protocol level mochi does not speak (hook.go)
+	connackOut  chan struct{} // closed once the CONNACK is written or can no longer be (see awaitConnack)
+	connackOnce sync.Once
+	kicked      atomic.Bool     // kick ran (a session is ended once)
+	released    atomic.Bool     // the session was released (release runs once)
+	admission   admissionTicket // what it holds of the handshake bound (admission.go)
 }
 
 func newConnState(raw net.Conn) *connState {
-	return &connState{acceptedAt: time.Now(), raw: raw, peer: raw.RemoteAddr().String(), connack: -1}
+	return &connState{acceptedAt: time.Now(), raw: raw, peer: raw.RemoteAddr().String(), connack: -1, connackOut: make(chan struct{})}
+}
+
+// connackDone marks the CONNACK written (hook.go OnPacketSent), or the
+// connection over before it could be (listener.go handle).
+func (st *connState) connackDone() {
+	st.connackOnce.Do(func() { close(st.connackOut) })
+}
+
+// awaitConnack waits, at most timeout, until the connection's CONNACK is
+// written. The CONNACK is the first packet the server sends
+// [MQTT-3.2.0-1]: a session admitted (and so in Broker.sessions) can be
+// taken over or kicked in the microseconds before mochi writes its CONNACK,
+// and its DISCONNECT (or, on 3.1.1, its TLS close) must not overtake it.
+// It reports whether the CONNACK went out in time.
+func (st *connState) awaitConnack(timeout time.Duration) bool {
+	select {
+	case <-st.connackOut:
+		return true
+	default:
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-st.connackOut:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // settle keeps what a verdict established about the login, for the session

@@ -56,16 +56,16 @@ func classifyHandshakeError(err error, timeout time.Duration) (iotda.Reason, str
 	case reason == iotda.ReasonNoClientCert:
 		return reason, detailNoClientCert
 	case strings.Contains(err.Error(), "RSA key larger than"): // keypolicy.go
-		return reason, fmt.Sprintf(detailOversizedRSA, err)
+		return reason, fmt.Sprintf(detailOversizedRSA, errText(err))
 	case reason != iotda.ReasonTLSHandshake && !strings.Contains(err.Error(), "invalid signature by the client certificate"):
-		return reason, fmt.Sprintf(detailBadChain, err)
+		return reason, fmt.Sprintf(detailBadChain, errText(err))
 	case reason != iotda.ReasonTLSHandshake:
 		return reason, "The client's CertificateVerify signature does not match the public key of the certificate it presented: the device is using a private key that does not belong to its certificate. Install the key that was issued with the certificate."
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		return reason, fmt.Sprintf("The TLS handshake did not complete within %s. Check the network path and that the client speaks TLS on this port.", timeout)
 	case strings.Contains(err.Error(), "remote error"):
-		return reason, fmt.Sprintf("The client aborted the TLS handshake (%s). Check that it trusts the platform's server CA (server-ca.pem) and supports TLS 1.2 or later.", err)
+		return reason, fmt.Sprintf("The client aborted the TLS handshake (%s). Check that it trusts the platform's server CA (server-ca.pem) and supports TLS 1.2 or later.", errText(err))
 	default:
-		return reason, fmt.Sprintf("The TLS handshake failed: %s.", err)
+		return reason, fmt.Sprintf("The TLS handshake failed: %s.", errText(err))
 	}
 }
