@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,7 +19,7 @@ import (
 func platformCmd() *cobra.Command {
 	var cfg platform.Config
 	var logLevel string
-	var gogc int
+	var gogc, procs int
 	cmd := &cobra.Command{
 		Use:   "platform",
 		Short: "Run the reference platform (IoTDA REST API, MQTTS with X.509 login, metrics) until stopped",
@@ -29,6 +30,9 @@ actually bound (port 0 allowed); every other certlab command takes --target DIR/
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = newLogger(logLevel)
 			gc := host.ApplyServerGOGC(gogc)
+			if procs > 0 {
+				runtime.GOMAXPROCS(procs)
+			}
 			if cfg.MaxHandshakes <= 0 {
 				cfg.MaxHandshakes = -1 // the flag's 0 or negative: unbounded
 			}
@@ -61,6 +65,7 @@ actually bound (port 0 allowed); every other certlab command takes --target DIR/
 		"MQTTS TLS handshakes in flight before new connections wait, then are closed before TLS with server_busy (default 32 per GOMAXPROCS; 0 or negative = unbounded)")
 	f.IntVar(&cfg.HandshakeQueue, "handshake-queue", 0, "connections that may wait up to 1 s for a handshake slot (0 = as many as --max-handshakes; negative = none)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.IntVar(&procs, "procs", 0, "GOMAXPROCS: CPUs the platform's Go code runs on at once (0 = $GOMAXPROCS, else all)")
 	f.IntVar(&gogc, "gogc", host.ServerGOGC, "Go collector target (GOGC): the heap may grow to (1+gogc/100)× the live heap between collections; GOGC in the environment wins; 0 = Go's default 100")
 	cmd.AddCommand(projectCmd())
 	return cmd
