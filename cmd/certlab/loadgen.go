@@ -43,6 +43,9 @@ type loadgenOptions struct {
 	capacityProbe           time.Duration
 	backoffBase, backoffCap time.Duration
 	platformFlags           []string
+
+	// flood
+	flood, floodKind string
 }
 
 func loadgenCmd() *cobra.Command {
@@ -166,6 +169,11 @@ Examples:
 	f.DurationVar(&o.backoffCap, "backoff-cap", loadgen.DefaultBackoffCap, "storm: the backoff's cap")
 	f.Uint64Var(&p.Storm.Seed, "seed", 0, "storm: seed of the devices' jitter (default: random, recorded in the results)")
 	f.DurationVar(&o.capacityProbe, "capacity-probe", loadgen.DefaultCapacityProbe, "storm: how long the steady login capacity is measured before the ramp (0 = not measured: no herd factor)")
+	f.StringVar(&o.flood, "flood", "", "a handshake flood while the devices log in: unauthenticated TLS 1.3 handshakes per second (2000), or a multiple of the platform's login capacity measured first (2x); the devices log in alone first, then under the flood")
+	f.StringVar(&o.floodKind, "flood-kind", string(loadgen.FloodMixed), "flood: what the flood's peers present: unknown-ca (a certificate of a CA the platform does not know), no-cert, mixed (both in turn)")
+	f.IntVar(&p.Flood.Conns, "flood-conns", loadgen.DefaultFloodConns, "flood: handshakes in flight at most; one due beyond it is recorded as dropped")
+	f.DurationVar(&p.Flood.Timeout, "flood-timeout", 0, "flood: deadline of one flood handshake (default --connect-timeout)")
+	f.Float64Var(&p.Flood.MinKept, "flood-min-kept", loadgen.DefaultFloodMinKept, "flood: fail the run (exit 2) when the devices keep less than this share (0..1) of their unflooded login rate under the flood")
 	f.StringArrayVar(&o.platformFlags, "platform-flag", nil, "a flag for the child platform, e.g. --platform-flag=--max-handshakes=16 (repeatable)")
 	cmd.AddCommand(baselineServerCmd())
 	return cmd
@@ -234,6 +242,9 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if err := stormFlags(cmd, o, &p); err != nil {
 		return err
 	}
+	if err := floodFlags(cmd, o, &p); err != nil {
+		return err
+	}
 	p.Fleet.KeyType = pki.KeyType(o.keyType)
 	p.Attack.TLSVersion, p.Attack.KeyExchange = normTLS(o.tlsVersion), loadgen.KeyExchange(o.kex)
 	p.Progress = !o.noProgress
@@ -299,6 +310,36 @@ func stormFlags(cmd *cobra.Command, o loadgenOptions, p *loadgen.Plan) error {
 		p.Storm.CapacityProbe = -1 // not measured
 	}
 	p.Attack.Duration = 0
+	return nil
+}
+
+// floodFlags parses the flood flags into the plan, and refuses them
+// without --flood (the plan refuses what a flood run cannot honour).
+func floodFlags(cmd *cobra.Command, o loadgenOptions, p *loadgen.Plan) error {
+	if o.flood == "" {
+		for _, name := range []string{"flood-kind", "flood-conns", "flood-timeout", "flood-min-kept"} {
+			if cmd.Flags().Changed(name) {
+				return fmt.Errorf("--%s is a flood setting: it goes with --flood RATE or --flood Nx", name)
+			}
+		}
+		return nil
+	}
+	var err error
+	if p.Flood.Rate, err = loadgen.ParseFloodRate(o.flood); err != nil {
+		return err
+	}
+	if p.Flood.Kind, err = loadgen.ParseFloodKind(o.floodKind); err != nil {
+		return err
+	}
+	if p.Flood.Conns <= 0 {
+		return fmt.Errorf("--flood-conns %d: want at least 1", p.Flood.Conns)
+	}
+	if p.Flood.MinKept < 0 || p.Flood.MinKept > 1 {
+		return fmt.Errorf("--flood-min-kept %g: want 0..1", p.Flood.MinKept)
+	}
+	if p.Flood.MinKept == 0 {
+		p.Flood.MinKept = -1 // 0: not judged
+	}
 	return nil
 }
 
