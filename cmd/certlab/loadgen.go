@@ -91,6 +91,15 @@ by --policy until all are back or --storm-deadline. The summary gives the time t
 wasted handshakes and devices that never came back; the HTML report draws the storm.
 Sharded storms share the outage instant with --storm-at.
 
+A flood run (--flood RATE or --flood Nx) measures the devices' churn logins
+twice: alone, then while unauthenticated peers open mutual-TLS handshakes at
+RATE per second (Nx: N times the login rate measured alone, the platform's
+capacity in a closed loop) with a certificate of an unknown CA, none, or both
+in turn (--flood-kind). The summary keeps the populations apart and gives the
+share of their login rate the devices kept (the run fails, exit 2, below
+--flood-min-kept, default 0.9) and the platform's counters against the
+generator's.
+
 Exit status: 0 when the run passed; 2 when it measured but failed: no login
 succeeded, or more than --max-error-share (default 0.05) of a server's
 attempts ended unexpectedly (errors, drops, good identities refused, bad
@@ -106,6 +115,7 @@ Examples:
   certlab loadgen --mode storm --fleet /tmp/fleet --devices 5000 --outage kill --policy full-jitter --html storm.html
   certlab loadgen --mode storm --target target.json --fleet fleet --shard 2/8 --storm-at 2026-12-05T10:00:00Z
   certlab loadgen --pin --fleet /tmp/fleet --devices 2000 --mode tls-only --kex x25519 --tls 1.3
+  certlab loadgen --pin --fleet /tmp/fleet --devices 2000 --duration 20s --warmup 3s --kex x25519 --flood 2x --html flood.html
   certlab loadgen --target target.json --fleet fleet --rate 500 --duration 1m --bad-share 0.1
   certlab loadgen --target target.json --fleet fleet --shard 2/8 --out out/shard-2
   certlab loadgen --target mosquitto.json --skip-prepare --fleet fleet --devices 200 --duration 20s`,

@@ -323,3 +323,53 @@ func TestChildPlatformTargetFile(t *testing.T) {
 		t.Fatalf("host.PlatformTargetFile = %q, platform.TargetFile = %q", host.PlatformTargetFile, platform.TargetFile)
 	}
 }
+
+// TestLoadgenFlood runs a small flood run through the CLI against a child
+// platform that profiles itself (--platform-flag=--cpuprofile): the flood
+// summary and report, the exit status of the kept-share verdict, and the
+// profile written at the platform's shutdown.
+func TestLoadgenFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("mints a fleet and floods a child platform")
+	}
+	keepRuntime(t)
+	t.Setenv(cliChildEnv, "1") // the platform child is this test binary
+	t.Setenv("GORACE", "atexit_sleep_ms=0")
+	fleetDir, out := t.TempDir(), t.TempDir()
+	prof := filepath.Join(out, "platform.prof")
+	html := filepath.Join(out, "report.html")
+	args := []string{"loadgen", "--fleet", fleetDir, "--devices", "40", "--duration", "1s", "--workers", "4", "--kex", "x25519",
+		"--flood", "150", "--flood-kind", "no-cert", "--no-progress", "--out", out, "--html", html,
+		"--platform-flag=--cpuprofile=" + prof}
+	// --flood-min-kept 0 judges nothing: a shared machine cannot promise a
+	// kept share (TestJudgeFlood tests the verdict).
+	stdout, stderr, err := runCLI(t, append(args, "--flood-min-kept", "0")...)
+	if err != nil {
+		t.Fatalf("loadgen: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	for _, want := range []string{"DEVICES BEFORE THE FLOOD", "DEVICES DURING THE FLOOD", "FLOOD", "no certificate: 150 handshakes/s"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	s := loadSummary(t, out)
+	if s.Flood == nil || s.Flood.Flood == nil || s.Flood.Flood.Attempts == 0 || s.Flood.Flood.Success != 0 || s.Flood.Unflooded == nil {
+		t.Fatalf("flood summary: %+v", s.Flood)
+	}
+	for _, id := range s.Flood.Flood.Identities {
+		if id.Identity != result.FloodNoCert {
+			t.Errorf("--flood-kind no-cert presented %s", id.Identity)
+		}
+	}
+	if c := s.Flood.ServerLogins; c == nil || !c.Agree() {
+		t.Errorf("platform counters: %+v (%s)", c, s.Flood.Note)
+	}
+	if b, err := os.ReadFile(html); err != nil || !strings.Contains(string(b), `data-part="flood"`) {
+		t.Errorf("HTML report without the flood part: %v", err)
+	}
+	// The profile: written when loadgen stopped the platform (SIGTERM), gzip'd protobuf.
+	b, err := os.ReadFile(prof)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("platform CPU profile %s: %v (%d bytes), want a gzip'd pprof profile", prof, err, len(b))
+	}
+}

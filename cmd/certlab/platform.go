@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,7 +17,7 @@ import (
 
 func platformCmd() *cobra.Command {
 	var cfg platform.Config
-	var logLevel string
+	var logLevel, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "platform",
 		Short: "Run the reference platform (IoTDA REST API, MQTTS with X.509 login, metrics) until stopped",
@@ -26,6 +27,11 @@ When ready it writes DIR/target.json and DIR/server-ca.pem with the addresses it
 actually bound (port 0 allowed); every other certlab command takes --target DIR/target.json.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = newLogger(logLevel)
+			stopProfile, err := startPlatformProfile(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
 			if cfg.MaxHandshakes <= 0 {
 				cfg.MaxHandshakes = -1 // the flag's 0 or negative: unbounded
 			}
@@ -58,8 +64,30 @@ actually bound (port 0 allowed); every other certlab command takes --target DIR/
 		"MQTTS TLS handshakes in flight before new connections wait, then are closed before TLS with server_busy (default 32 per GOMAXPROCS; 0 or negative = unbounded)")
 	f.IntVar(&cfg.HandshakeQueue, "handshake-queue", 0, "connections that may wait up to 1 s for a handshake slot (0 = as many as --max-handshakes; negative = none)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the platform to this file, from start to shutdown (go tool pprof; e.g. loadgen --platform-flag=--cpuprofile=platform.prof)")
 	cmd.AddCommand(projectCmd())
 	return cmd
+}
+
+// startPlatformProfile profiles the platform into path until the returned
+// func is called at shutdown ("" profiles nothing). A platform killed with
+// SIGKILL writes no profile.
+func startPlatformProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 func projectCmd() *cobra.Command {
