@@ -44,6 +44,9 @@ type Plan struct {
 	// Storm is the storm of a storm-mode run (Attack.Mode result.ModeStorm);
 	// Execute gives it the child platform and the target's metrics endpoint.
 	Storm StormConfig
+	// Flood, when its Rate is set, makes the run a flood run (floodrun.go):
+	// the devices' attack alone, then again under a handshake flood.
+	Flood FloodConfig
 	Bad   BadPlan      // which devices present a bad identity
 	Shard result.Shard // the slice of the fleet this process runs
 	// MaxErrorShare is the share (0..1) of a server's measured attempts that
@@ -159,6 +162,11 @@ func (p *Plan) validate() error {
 	}
 	if p.Attack.Mode == result.ModeStorm {
 		if err := p.validateStorm(); err != nil {
+			return err
+		}
+	}
+	if p.flooding() {
+		if err := p.validateFlood(); err != nil {
 			return err
 		}
 	}
@@ -406,9 +414,12 @@ func (x *execution) run(ctx context.Context, ids []*Identity) (*Output, error) {
 	}
 	var summary *result.Summary
 	var runErr error
-	if p.Attack.Mode == result.ModeStorm {
+	switch {
+	case p.Attack.Mode == result.ModeStorm:
 		summary, runErr = RunStorm(ctx, cfg, x.stormConfig(), ids)
-	} else {
+	case p.flooding():
+		summary, runErr = RunFlood(ctx, cfg, x.floodConfig(), ids, x.log)
+	default:
 		summary, runErr = Run(ctx, cfg, ids)
 	}
 	stopProfile()
@@ -428,9 +439,13 @@ func (x *execution) run(ctx context.Context, ids []*Identity) (*Output, error) {
 	if err := x.writeReports(out); err != nil {
 		return out, errors.Join(runErr, err)
 	}
-	if runErr == nil && p.Attack.Mode == result.ModeStorm {
+	switch {
+	case runErr != nil:
+	case p.Attack.Mode == result.ModeStorm:
 		runErr = JudgeStorm(summary)
-	} else if runErr == nil {
+	case p.flooding():
+		runErr = JudgeFlood(summary, p.MaxErrorShare)
+	default:
 		runErr = Judge(summary, p.MaxErrorShare)
 	}
 	return out, runErr

@@ -73,6 +73,7 @@ type htmlData struct {
 	FleetReasons  []reasonCount
 	CompareCharts []htmlCompareCharts
 	Storm         template.HTML // storm.go
+	Flood         template.HTML // flood.go
 	Bench         *result.Bench
 }
 
@@ -123,10 +124,12 @@ func htmlModel(s *result.Summary, o HTMLOptions) (*htmlData, error) {
 		d.RatioOf = u.Server
 	}
 	d.Storm = stormHTML(s.Storm)
+	d.Flood = floodHTML(s)
 	var spectrum []series
 	var phaseBars, cpuBars []bar
-	for i := range s.Servers {
-		ss := &s.Servers[i]
+	servers := displayServers(s) // flood.go: the devices before and during a flood
+	for i := range servers {
+		ss := &servers[i]
 		hs := htmlServer{S: ss, Headline: headline(ss)}
 		for _, m := range result.Metrics {
 			if l, ok := ss.Latency[m]; ok {
@@ -326,6 +329,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 <h2>Login load</h2>
 <p class="note">Server-confirmed logins only (CONNACK 0x00, or the baseline's echoed byte). Latency runs from each attempt's scheduled time. Warm-up excluded.</p>
 <table>{{range .Settings}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>{{with .Storm}}
+{{.}}{{end}}{{with .Flood}}
 {{.}}{{end}}
 
 {{range .Servers}}<h2>{{.S.Server}}</h2>

@@ -28,19 +28,20 @@ func Markdown(s *result.Summary, checks []Check, cmp *Comparison) Reporter {
 		for _, kv := range settings(s) {
 			fmt.Fprintf(&b, "- **%s**: %s\n", kv[0], mdEscape(kv[1]))
 		}
+		servers := displayServers(s) // flood.go
 		b.WriteString("\n| | ")
-		for _, ss := range s.Servers {
+		for _, ss := range servers {
 			fmt.Fprintf(&b, "%s | ", ss.Server)
 		}
 		b.WriteString("\n|---|")
-		for range s.Servers {
+		for range servers {
 			b.WriteString("---:|")
 		}
 		b.WriteString("\n")
 		row := func(label string, f func(ss *result.ServerSummary) string) {
 			fmt.Fprintf(&b, "| %s | ", label)
-			for i := range s.Servers {
-				fmt.Fprintf(&b, "%s | ", f(&s.Servers[i]))
+			for i := range servers {
+				fmt.Fprintf(&b, "%s | ", f(&servers[i]))
 			}
 			b.WriteString("\n")
 		}
@@ -75,6 +76,9 @@ func Markdown(s *result.Summary, checks []Check, cmp *Comparison) Reporter {
 		}
 		if s.Storm != nil {
 			stormMarkdown(&b, s.Storm) // storm.go
+		}
+		if s.Flood != nil {
+			floodMarkdown(&b, s) // flood.go
 		}
 		benchMarkdown(&b, s.Bench)
 		if len(checks) > 0 {

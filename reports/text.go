@@ -30,8 +30,9 @@ func Text(s *result.Summary) Reporter {
 		for _, kv := range settings(s) {
 			fmt.Fprintf(tw, "%s\t%s\n", kv[0], kv[1])
 		}
-		for i := range s.Servers {
-			ss := &s.Servers[i]
+		servers := displayServers(s) // flood.go: the devices before and during a flood
+		for i := range servers {
+			ss := &servers[i]
 			// One block per table, so columns align within each.
 			_ = tw.Flush()
 			fmt.Fprintf(tw, "\n%s\n", strings.ToUpper(ss.Server))
@@ -63,8 +64,14 @@ func Text(s *result.Summary) Reporter {
 		}
 		_ = tw.Flush()
 		benchText(tw, s.Bench)
-		if err := tw.Flush(); err != nil || s.Storm == nil {
+		if err := tw.Flush(); err != nil {
 			return err
+		}
+		if s.Flood != nil {
+			floodText(w, s) // flood.go
+		}
+		if s.Storm == nil {
+			return nil
 		}
 		stormText(w, s.Storm) // storm.go
 		return nil

@@ -43,6 +43,9 @@ type loadgenOptions struct {
 	capacityProbe           time.Duration
 	backoffBase, backoffCap time.Duration
 	platformFlags           []string
+
+	// flood
+	flood, floodKind string
 }
 
 func loadgenCmd() *cobra.Command {
@@ -88,6 +91,15 @@ by --policy until all are back or --storm-deadline. The summary gives the time t
 wasted handshakes and devices that never came back; the HTML report draws the storm.
 Sharded storms share the outage instant with --storm-at.
 
+A flood run (--flood RATE or --flood Nx) measures the devices' churn logins
+twice: alone, then while unauthenticated peers open mutual-TLS handshakes at
+RATE per second (Nx: N times the login rate measured alone, the platform's
+capacity in a closed loop) with a certificate of an unknown CA, none, or both
+in turn (--flood-kind). The summary keeps the populations apart and gives the
+share of their login rate the devices kept (the run fails, exit 2, below
+--flood-min-kept, default 0.9) and the platform's counters against the
+generator's.
+
 Exit status: 0 when the run passed; 2 when it measured but failed: no login
 succeeded, or more than --max-error-share (default 0.05) of a server's
 attempts ended unexpectedly (errors, drops, good identities refused, bad
@@ -103,6 +115,7 @@ Examples:
   certlab loadgen --mode storm --fleet /tmp/fleet --devices 5000 --outage kill --policy full-jitter --html storm.html
   certlab loadgen --mode storm --target target.json --fleet fleet --shard 2/8 --storm-at 2026-12-05T10:00:00Z
   certlab loadgen --pin --fleet /tmp/fleet --devices 2000 --mode tls-only --kex x25519 --tls 1.3
+  certlab loadgen --pin --fleet /tmp/fleet --devices 2000 --duration 20s --warmup 3s --kex x25519 --flood 2x --html flood.html
   certlab loadgen --target target.json --fleet fleet --rate 500 --duration 1m --bad-share 0.1
   certlab loadgen --target target.json --fleet fleet --shard 2/8 --out out/shard-2
   certlab loadgen --target mosquitto.json --skip-prepare --fleet fleet --devices 200 --duration 20s`,
@@ -166,6 +179,11 @@ Examples:
 	f.DurationVar(&o.backoffCap, "backoff-cap", loadgen.DefaultBackoffCap, "storm: the backoff's cap")
 	f.Uint64Var(&p.Storm.Seed, "seed", 0, "storm: seed of the devices' jitter (default: random, recorded in the results)")
 	f.DurationVar(&o.capacityProbe, "capacity-probe", loadgen.DefaultCapacityProbe, "storm: how long the steady login capacity is measured before the ramp (0 = not measured: no herd factor)")
+	f.StringVar(&o.flood, "flood", "", "a handshake flood while the devices log in: unauthenticated TLS 1.3 handshakes per second (2000), or a multiple of the platform's login capacity measured first (2x); the devices log in alone first, then under the flood")
+	f.StringVar(&o.floodKind, "flood-kind", string(loadgen.FloodMixed), "flood: what the flood's peers present: unknown-ca (a certificate of a CA the platform does not know), no-cert, mixed (both in turn)")
+	f.IntVar(&p.Flood.Conns, "flood-conns", loadgen.DefaultFloodConns, "flood: handshakes in flight at most; one due beyond it is recorded as dropped")
+	f.DurationVar(&p.Flood.Timeout, "flood-timeout", 0, "flood: deadline of one flood handshake (default --connect-timeout)")
+	f.Float64Var(&p.Flood.MinKept, "flood-min-kept", loadgen.DefaultFloodMinKept, "flood: fail the run (exit 2) when the devices keep less than this share (0..1) of their unflooded login rate under the flood")
 	f.StringArrayVar(&o.platformFlags, "platform-flag", nil, "a flag for the child platform, e.g. --platform-flag=--max-handshakes=16 (repeatable)")
 	cmd.AddCommand(baselineServerCmd())
 	return cmd
@@ -234,6 +252,9 @@ func runLoadgen(ctx context.Context, cmd *cobra.Command, o loadgenOptions) error
 	if err := stormFlags(cmd, o, &p); err != nil {
 		return err
 	}
+	if err := floodFlags(cmd, o, &p); err != nil {
+		return err
+	}
 	p.Fleet.KeyType = pki.KeyType(o.keyType)
 	p.Attack.TLSVersion, p.Attack.KeyExchange = normTLS(o.tlsVersion), loadgen.KeyExchange(o.kex)
 	p.Progress = !o.noProgress
@@ -299,6 +320,36 @@ func stormFlags(cmd *cobra.Command, o loadgenOptions, p *loadgen.Plan) error {
 		p.Storm.CapacityProbe = -1 // not measured
 	}
 	p.Attack.Duration = 0
+	return nil
+}
+
+// floodFlags parses the flood flags into the plan, and refuses them
+// without --flood (the plan refuses what a flood run cannot honour).
+func floodFlags(cmd *cobra.Command, o loadgenOptions, p *loadgen.Plan) error {
+	if o.flood == "" {
+		for _, name := range []string{"flood-kind", "flood-conns", "flood-timeout", "flood-min-kept"} {
+			if cmd.Flags().Changed(name) {
+				return fmt.Errorf("--%s is a flood setting: it goes with --flood RATE or --flood Nx", name)
+			}
+		}
+		return nil
+	}
+	var err error
+	if p.Flood.Rate, err = loadgen.ParseFloodRate(o.flood); err != nil {
+		return err
+	}
+	if p.Flood.Kind, err = loadgen.ParseFloodKind(o.floodKind); err != nil {
+		return err
+	}
+	if p.Flood.Conns <= 0 {
+		return fmt.Errorf("--flood-conns %d: want at least 1", p.Flood.Conns)
+	}
+	if p.Flood.MinKept < 0 || p.Flood.MinKept > 1 {
+		return fmt.Errorf("--flood-min-kept %g: want 0..1", p.Flood.MinKept)
+	}
+	if p.Flood.MinKept == 0 {
+		p.Flood.MinKept = -1 // 0: not judged
+	}
 	return nil
 }
 

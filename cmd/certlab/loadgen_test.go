@@ -212,6 +212,25 @@ func TestLoadgenRefusesBadFlags(t *testing.T) {
 		{[]string{"--bad-kinds", "unknown_ca"}, "--bad-kinds"},
 		// --skip-prepare: a fleet this run would mint is known to no server.
 		{[]string{"--skip-prepare"}, "--skip-prepare: " + filepath.Join(out, "none") + " holds no fleet, so this run would mint 1000"},
+		// A flood run: the devices' churn before and during the flood, timed.
+		{[]string{"--flood", "fast"}, `--flood "fast"`},
+		{[]string{"--flood", "0x"}, `--flood "0x"`},
+		{[]string{"--flood", "-5"}, `--flood "-5"`},
+		{[]string{"--flood", "2x", "--flood-kind", "rsa"}, `--flood-kind "rsa"`},
+		{[]string{"--flood", "2x", "--flood-min-kept", "1.5"}, "--flood-min-kept 1.5"},
+		{[]string{"--flood", "2x", "--flood-conns", "0"}, "--flood-conns 0"},
+		{[]string{"--flood-kind", "no-cert"}, "--flood-kind is a flood setting"},
+		{[]string{"--flood-conns", "10"}, "--flood-conns is a flood setting"},
+		{[]string{"--flood-timeout", "1s"}, "--flood-timeout is a flood setting"},
+		{[]string{"--flood-min-kept", "0.5"}, "--flood-min-kept is a flood setting"},
+		{[]string{"--flood", "2x", "--mode", "hold"}, "--flood: a flood run measures the devices' churn logins"},
+		{[]string{"--flood", "2x", "--mode", "storm"}, "--flood: a flood run measures the devices' churn logins"},
+		{[]string{"--flood", "2x", "--count", "100"}, "--count: a flood run is timed"},
+		{[]string{"--flood", "2x", "--rate", "100"}, "--flood Nx multiplies the platform's login capacity"},
+		{[]string{"--flood", "2x", "--baseline"}, "--flood: a flood run measures the platform alone"},
+		{[]string{"--flood", "2x", "--compare", "baseline"}, "--flood: a flood run measures the platform alone"},
+		{[]string{"--flood", "2x", "--shard", "1/2"}, "--shard: a flood run"},
+		{[]string{"--flood", "500", "--bad-share", "0.1"}, "--bad-share: in a flood run"},
 		// A broker without a REST API.
 		{[]string{"--target", broker}, "--skip-prepare"},
 		{[]string{"--target", broker, "--skip-prepare", "--bad-share", "0.1", "--bad-kinds", "fingerprint_mismatch"}, "--bad-kinds fingerprint_mismatch"},
@@ -302,5 +321,55 @@ func TestLoadgenStorm(t *testing.T) {
 func TestChildPlatformTargetFile(t *testing.T) {
 	if host.PlatformTargetFile != platform.TargetFile {
 		t.Fatalf("host.PlatformTargetFile = %q, platform.TargetFile = %q", host.PlatformTargetFile, platform.TargetFile)
+	}
+}
+
+// TestLoadgenFlood runs a small flood run through the CLI against a child
+// platform that profiles itself (--platform-flag=--cpuprofile): the flood
+// summary and report, the exit status of the kept-share verdict, and the
+// profile written at the platform's shutdown.
+func TestLoadgenFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("mints a fleet and floods a child platform")
+	}
+	keepRuntime(t)
+	t.Setenv(cliChildEnv, "1") // the platform child is this test binary
+	t.Setenv("GORACE", "atexit_sleep_ms=0")
+	fleetDir, out := t.TempDir(), t.TempDir()
+	prof := filepath.Join(out, "platform.prof")
+	html := filepath.Join(out, "report.html")
+	args := []string{"loadgen", "--fleet", fleetDir, "--devices", "40", "--duration", "1s", "--workers", "4", "--kex", "x25519",
+		"--flood", "150", "--flood-kind", "no-cert", "--no-progress", "--out", out, "--html", html,
+		"--platform-flag=--cpuprofile=" + prof}
+	// --flood-min-kept 0 judges nothing: a shared machine cannot promise a
+	// kept share (TestJudgeFlood tests the verdict).
+	stdout, stderr, err := runCLI(t, append(args, "--flood-min-kept", "0")...)
+	if err != nil {
+		t.Fatalf("loadgen: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	for _, want := range []string{"DEVICES BEFORE THE FLOOD", "DEVICES DURING THE FLOOD", "FLOOD", "no certificate: 150 handshakes/s"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	s := loadSummary(t, out)
+	if s.Flood == nil || s.Flood.Flood == nil || s.Flood.Flood.Attempts == 0 || s.Flood.Flood.Success != 0 || s.Flood.Unflooded == nil {
+		t.Fatalf("flood summary: %+v", s.Flood)
+	}
+	for _, id := range s.Flood.Flood.Identities {
+		if id.Identity != result.FloodNoCert {
+			t.Errorf("--flood-kind no-cert presented %s", id.Identity)
+		}
+	}
+	if c := s.Flood.ServerLogins; c == nil || !c.Agree() {
+		t.Errorf("platform counters: %+v (%s)", c, s.Flood.Note)
+	}
+	if b, err := os.ReadFile(html); err != nil || !strings.Contains(string(b), `data-part="flood"`) {
+		t.Errorf("HTML report without the flood part: %v", err)
+	}
+	// The profile: written when loadgen stopped the platform (SIGTERM), gzip'd protobuf.
+	b, err := os.ReadFile(prof)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("platform CPU profile %s: %v (%d bytes), want a gzip'd pprof profile", prof, err, len(b))
 	}
 }

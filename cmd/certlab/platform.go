@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,8 +19,8 @@ import (
 
 func platformCmd() *cobra.Command {
 	var cfg platform.Config
-	var logLevel string
 	var gogc, procs int
+	var logLevel, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "platform",
 		Short: "Run the reference platform (IoTDA REST API, MQTTS with X.509 login, metrics) until stopped",
@@ -33,6 +34,11 @@ actually bound (port 0 allowed); every other certlab command takes --target DIR/
 			if procs > 0 {
 				runtime.GOMAXPROCS(procs)
 			}
+			stopProfile, err := startPlatformProfile(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
 			if cfg.MaxHandshakes <= 0 {
 				cfg.MaxHandshakes = -1 // the flag's 0 or negative: unbounded
 			}
@@ -67,8 +73,30 @@ actually bound (port 0 allowed); every other certlab command takes --target DIR/
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.IntVar(&procs, "procs", 0, "GOMAXPROCS: CPUs the platform's Go code runs on at once (0 = $GOMAXPROCS, else all)")
 	f.IntVar(&gogc, "gogc", host.ServerGOGC, "Go collector target (GOGC): the heap may grow to (1+gogc/100)× the live heap between collections; GOGC in the environment wins; 0 = Go's default 100")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the platform to this file, from start to shutdown (go tool pprof; e.g. loadgen --platform-flag=--cpuprofile=platform.prof)")
 	cmd.AddCommand(projectCmd())
 	return cmd
+}
+
+// startPlatformProfile profiles the platform into path until the returned
+// func is called at shutdown ("" profiles nothing). A platform killed with
+// SIGKILL writes no profile.
+func startPlatformProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 func projectCmd() *cobra.Command {

@@ -88,6 +88,10 @@ type Result struct {
 	Unexpected     bool    `json:"unexpected,omitempty"`      // the outcome (or its phase/code) differs from Expected
 	Warmup         bool    `json:"warmup,omitempty"`          // scheduled during the warm-up: excluded from summaries
 	Error          string  `json:"error,omitempty"`           // the underlying error text, for diagnosis
+	// Population is who made the attempt: the run's devices (""), or in a
+	// flood run the devices before the flood ("unflooded") or the flood's
+	// unauthenticated peers ("flood"); flood.go.
+	Population string `json:"population,omitempty"`
 }
 
 // EndTime is when the attempt ended.
@@ -160,6 +164,8 @@ type Window struct {
 	// server-confirmed logins of the window (measured attempts only).
 	Round  int   `json:"round,omitempty"`
 	Logins int64 `json:"logins,omitempty"`
+	// Population is the population the window measured (Result.Population).
+	Population string `json:"population,omitempty"`
 }
 
 // ServerCPUSeconds is the server CPU spent inside the window (0 when unknown).
@@ -171,22 +177,24 @@ func (w Window) ServerCPUSeconds() float64 {
 }
 
 // Record is one line of a results file: exactly one of Run, Result,
-// Window, Storm.
+// Window, Storm, Flood.
 type Record struct {
 	Run    *RunInfo
 	Result *Result
 	Window *Window
 	Storm  *StormInfo
+	Flood  *FloodInfo
 }
 
 // line is the on-disk form of a Record. Attempt lines carry no "type" so
 // they stay flat; header and window lines say what they are.
 type line struct {
-	Type string `json:"type,omitempty"` // "", "run", "window" or "storm"
+	Type string `json:"type,omitempty"` // "", "run", "window", "storm" or "flood"
 	*Result
 	Run    *RunInfo   `json:"run,omitempty"`
 	Window *Window    `json:"window,omitempty"`
 	Storm  *StormInfo `json:"storm,omitempty"`
+	Flood  *FloodInfo `json:"flood,omitempty"`
 }
 
 // Writer writes a results file (JSONL). It is safe for concurrent use;
@@ -219,6 +227,9 @@ func (w *Writer) WriteWindow(win Window) error { return w.write(line{Type: "wind
 
 // WriteStorm writes a shard's storm record.
 func (w *Writer) WriteStorm(si StormInfo) error { return w.write(line{Type: "storm", Storm: &si}) }
+
+// WriteFlood writes a flood run's flood record.
+func (w *Writer) WriteFlood(fi FloodInfo) error { return w.write(line{Type: "flood", Flood: &fi}) }
 
 // maxScratch bounds the scratch buffer a Writer keeps between attempt lines,
 // so that one huge error text does not pin its memory for the whole run.
@@ -315,6 +326,11 @@ func (r *Reader) Next() (Record, error) {
 				return Record{}, fmt.Errorf("read results line %d: storm record without \"storm\"", r.line)
 			}
 			return Record{Storm: l.Storm}, nil
+		case "flood":
+			if l.Flood == nil {
+				return Record{}, fmt.Errorf("read results line %d: flood record without \"flood\"", r.line)
+			}
+			return Record{Flood: l.Flood}, nil
 		case "":
 			if l.Result == nil {
 				return Record{}, fmt.Errorf("read results line %d: not a result record", r.line)

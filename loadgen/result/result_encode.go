@@ -77,6 +77,10 @@ func appendResultLine(dst []byte, r *Result) []byte {
 		dst = append(dst, `,"error":`...)
 		dst = appendJSONString(dst, r.Error)
 	}
+	if r.Population != "" {
+		dst = append(dst, `,"population":`...)
+		dst = appendJSONString(dst, r.Population)
+	}
 	return append(dst, "}\n"...)
 }
 

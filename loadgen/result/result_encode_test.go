@@ -104,7 +104,13 @@ func TestAppendResultLineMatchesJSON(t *testing.T) {
 		})},
 		{"every omitempty field set", with(func(r *Result) {
 			r.Phase, r.Reason, r.TLSVersion, r.ExpectedReason, r.Unexpected, r.Warmup, r.Error = "connect", "reset", "1.2", "unregistered", true, true, "EOF"
+			r.Population = PopulationUnflooded
 		})},
+		{"flood attempt", with(func(r *Result) {
+			r.Population, r.Identity, r.Device, r.Outcome, r.Phase, r.Reason = PopulationFlood, FloodNoCert, -1, OutcomeRefused, PhaseTLS, AlertCertificateRequired
+			r.Expected, r.ExpectedReason, r.TLSVersion, r.ConnackUs = OutcomeRefused, "no_client_cert", "", 0
+		})},
+		{"escaped population", with(func(r *Result) { r.Population = "p\"\n\u2028" })},
 		{"every omitempty field empty", with(func(r *Result) {
 			r.Phase, r.Reason, r.TLSVersion, r.ExpectedReason, r.Unexpected, r.Warmup, r.Error = "", "", "", "", false, false, ""
 		})},
@@ -221,26 +227,27 @@ func TestWriterRecordConcurrent(t *testing.T) {
 
 func FuzzAppendResultLine(f *testing.F) {
 	f.Add(uint64(0), "platform", 3, "good", int64(1795687200), int64(123456789), int32(0), int64(1795687200), int64(0), int32(8*3600),
-		int64(100), int64(900), int64(300), int64(1300), "success", "", "", 0, "1.3", true, "success", "", false, false, "", false)
+		int64(100), int64(900), int64(300), int64(1300), "success", "", "", 0, "1.3", true, "success", "", false, false, "", false, "")
 	f.Add(uint64(1), "baseline", 5, "fingerprint_mismatch", int64(0), int64(0), int32(-12600), int64(-62135596800), int64(0), int32(0),
 		int64(0), int64(0), int64(0), int64(2000), "refused", "connect", "connack:0x87", 0x87, "", false, "refused", "fingerprint_mismatch", true, true,
-		"read: \"conn\" reset\n\\ \x00\x1f\xff\u2028\u2029 é", true)
+		"read: \"conn\" reset\n\\ \x00\x1f\xff\u2028\u2029 é", true, "flood")
 	f.Add(uint64(1<<63), "", -1, "", int64(253402300800), int64(999999999), int32(86400), int64(-62167219201), int64(1), int32(-86399),
-		int64(-1), int64(-1), int64(-1), int64(-1), "", "\t", "\r", -1, "\xc0", false, "", "\xed\xa0\x80", true, false, "<>&\u007f", false)
+		int64(-1), int64(-1), int64(-1), int64(-1), "", "\t", "\r", -1, "\xc0", false, "", "\xed\xa0\x80", true, false, "<>&\u007f", false, "")
 	// A zone offset of -45 s: written as "+00:00" (found by fuzzing).
 	f.Add(uint64(0), "0", 3, "0", int64(1795687200), int64(123456789), int32(-45), int64(1795687200), int64(0), int32(8*3600),
-		int64(100), int64(900), int64(300), int64(1300), "0", "", "", 0, "0", true, "0", "", false, false, "", false)
+		int64(100), int64(900), int64(300), int64(1300), "0", "", "", 0, "0", true, "0", "", false, false, "", false, "")
 
 	f.Fuzz(func(t *testing.T, seq uint64, server string, device int, identity string,
 		schedSec, schedNsec int64, schedOff int32, startSec, startNsec int64, startOff int32,
 		tcp, tls, connack, total int64, outcome, phase, reason string, code int, tlsVersion string, resumed bool,
-		expected, expectedReason string, unexpected, warmup bool, errText string, zeroScheduled bool) {
+		expected, expectedReason string, unexpected, warmup bool, errText string, zeroScheduled bool, population string) {
 		r := &Result{Seq: seq, Server: server, Device: device, Identity: BadKind(identity),
 			Scheduled: time.Unix(schedSec, schedNsec).In(time.FixedZone("", int(schedOff))),
 			Start:     time.Unix(startSec, startNsec).In(time.FixedZone("z", int(startOff))),
 			TCPUs:     tcp, TLSUs: tls, ConnackUs: connack, TotalUs: total,
 			Outcome: Outcome(outcome), Phase: phase, Reason: reason, ConnackCode: code, TLSVersion: tlsVersion, Resumed: resumed,
-			Expected: Outcome(expected), ExpectedReason: expectedReason, Unexpected: unexpected, Warmup: warmup, Error: errText}
+			Expected: Outcome(expected), ExpectedReason: expectedReason, Unexpected: unexpected, Warmup: warmup, Error: errText,
+			Population: population}
 		if zeroScheduled {
 			r.Scheduled = time.Time{}
 		}

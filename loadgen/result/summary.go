@@ -52,6 +52,9 @@ type Summary struct {
 	// rounds (loadgen --rounds 2 or more): medians and spread of each
 	// server's CPU per login and of the ratios between them.
 	Bench *Bench `json:"bench,omitempty"`
+	// Flood is the flood of a flood run (flood.go): the devices before it
+	// and the flood's own attempts; Servers holds the devices during it.
+	Flood *FloodSummary `json:"flood,omitempty"`
 }
 
 // ServerSummary is one server's part of a summary. Counts exclude warm-up.
@@ -195,6 +198,10 @@ type Aggregator struct {
 	servers map[string]*serverAgg
 	order   []string
 	storm   *stormAgg // storm-mode runs only (storm.go)
+	// A flood run's other populations (flood.go), by population, and its
+	// flood record.
+	pops  map[string]*serverAgg
+	flood *FloodInfo
 }
 
 type breakdownKey struct {
@@ -209,6 +216,7 @@ type identityKey struct {
 }
 
 type serverAgg struct {
+	pop        string // the population it counts (PopulationDevices: a server of Summary.Servers)
 	s          ServerSummary
 	hist       map[string]*hdr.Histogram
 	breakdown  map[breakdownKey]*BreakdownRow
@@ -240,6 +248,30 @@ func (a *Aggregator) server(name string) *serverAgg {
 	return sa
 }
 
+// population returns the aggregate of a flood run's population other than
+// the devices (one server per flood run).
+func (a *Aggregator) population(pop, server string) *serverAgg {
+	if pop == PopulationDevices {
+		return a.server(server)
+	}
+	if a.pops == nil {
+		a.pops = make(map[string]*serverAgg)
+	}
+	sa, ok := a.pops[pop]
+	if !ok {
+		sa = &serverAgg{
+			pop:        pop,
+			s:          ServerSummary{Server: server, TLSVersion: map[string]int64{}},
+			hist:       make(map[string]*hdr.Histogram),
+			breakdown:  make(map[breakdownKey]*BreakdownRow),
+			identities: make(map[identityKey]*IdentityRow),
+			timeline:   make(map[int64]*Bucket),
+		}
+		a.pops[pop] = sa
+	}
+	return sa
+}
+
 func (sa *serverAgg) histogram(metric string) *hdr.Histogram {
 	h, ok := sa.hist[metric]
 	if !ok {
@@ -264,8 +296,13 @@ func (a *Aggregator) AddRecord(r Record) {
 		_ = a.Record(r.Result)
 	case r.Storm != nil:
 		a.AddStorm(*r.Storm)
+	case r.Flood != nil:
+		a.AddFlood(*r.Flood)
 	}
 }
+
+// AddFlood adds a flood run's flood record.
+func (a *Aggregator) AddFlood(fi FloodInfo) { a.flood = &fi }
 
 // AddRun adds a run header.
 func (a *Aggregator) AddRun(r RunInfo) {
@@ -286,12 +323,12 @@ func (a *Aggregator) AddStorm(si StormInfo) {
 // AddWindow adds a measured window.
 func (a *Aggregator) AddWindow(w Window) {
 	a.windows = append(a.windows, w)
-	a.server(w.Server)
+	a.population(w.Population, w.Server)
 }
 
 // Record adds one attempt; it makes an Aggregator a Sink.
 func (a *Aggregator) Record(r *Result) error {
-	sa := a.server(r.Server)
+	sa := a.population(r.Population, r.Server)
 	s := &sa.s
 	if a.storm != nil {
 		a.storm.record(r) // the series include the warm-up (capacity probe, hold ramp)
@@ -381,63 +418,80 @@ func (a *Aggregator) AddSummary(s *Summary) error {
 	}
 	a.windows = append(a.windows, s.Windows...)
 	for i := range s.Servers {
-		in := &s.Servers[i]
-		sa := a.server(in.Server)
-		o := &sa.s
-		o.Attempts += in.Attempts
-		o.Warmup += in.Warmup
-		o.Success += in.Success
-		o.Refused += in.Refused
-		o.Errors += in.Errors
-		o.Dropped += in.Dropped
-		o.Unexpected += in.Unexpected
-		o.Resumed += in.Resumed
-		for k, v := range in.TLSVersion {
-			o.TLSVersion[k] += v
+		if err := a.server(s.Servers[i].Server).merge(&s.Servers[i]); err != nil {
+			return err
 		}
-		if !in.Start.IsZero() && (sa.first.IsZero() || in.Start.Before(sa.first)) {
-			sa.first = in.Start
-		}
-		if in.End.After(sa.last) {
-			sa.last = in.End
-		}
-		for metric := range in.Histograms {
-			h, err := in.Histogram(metric)
-			if err != nil {
-				return fmt.Errorf("merge summary: %w", err)
-			}
-			if h != nil {
-				sa.histogram(metric).Merge(h)
-			}
-		}
-		for _, r := range in.Breakdown {
-			k := breakdownKey{r.Outcome, r.Phase, r.Reason}
-			if sa.breakdown[k] == nil {
-				sa.breakdown[k] = &BreakdownRow{Outcome: r.Outcome, Phase: r.Phase, Reason: r.Reason}
-			}
-			sa.breakdown[k].Count += r.Count
-			sa.breakdown[k].Unexpected += r.Unexpected
-		}
-		for _, r := range in.Identities {
-			k := identityKey{r.Identity, r.Expected, r.Reason}
-			if sa.identities[k] == nil {
-				sa.identities[k] = &IdentityRow{Identity: r.Identity, Expected: r.Expected, Reason: r.Reason}
-			}
-			sa.identities[k].Attempts += r.Attempts
-			sa.identities[k].AsExpected += r.AsExpected
-		}
-		for _, b := range in.Timeline {
-			if sa.timeline[b.Unix] == nil {
-				sa.timeline[b.Unix] = &Bucket{Unix: b.Unix}
-			}
-			t := sa.timeline[b.Unix]
-			t.Success += b.Success
-			t.Refused += b.Refused
-			t.Errors += b.Errors
-			t.Dropped += b.Dropped
-		}
-		sa.latency.merge(in.LatencyTimeline)
 	}
+	if f := s.Flood; f != nil {
+		fi := f.FloodInfo
+		a.flood = &fi
+		for pop, in := range map[string]*ServerSummary{PopulationUnflooded: f.Unflooded, PopulationFlood: f.Flood} {
+			if in != nil {
+				if err := a.population(pop, in.Server).merge(in); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// merge folds another summary's part of the same server and population in.
+func (sa *serverAgg) merge(in *ServerSummary) error {
+	o := &sa.s
+	o.Attempts += in.Attempts
+	o.Warmup += in.Warmup
+	o.Success += in.Success
+	o.Refused += in.Refused
+	o.Errors += in.Errors
+	o.Dropped += in.Dropped
+	o.Unexpected += in.Unexpected
+	o.Resumed += in.Resumed
+	for k, v := range in.TLSVersion {
+		o.TLSVersion[k] += v
+	}
+	if !in.Start.IsZero() && (sa.first.IsZero() || in.Start.Before(sa.first)) {
+		sa.first = in.Start
+	}
+	if in.End.After(sa.last) {
+		sa.last = in.End
+	}
+	for metric := range in.Histograms {
+		h, err := in.Histogram(metric)
+		if err != nil {
+			return fmt.Errorf("merge summary: %w", err)
+		}
+		if h != nil {
+			sa.histogram(metric).Merge(h)
+		}
+	}
+	for _, r := range in.Breakdown {
+		k := breakdownKey{r.Outcome, r.Phase, r.Reason}
+		if sa.breakdown[k] == nil {
+			sa.breakdown[k] = &BreakdownRow{Outcome: r.Outcome, Phase: r.Phase, Reason: r.Reason}
+		}
+		sa.breakdown[k].Count += r.Count
+		sa.breakdown[k].Unexpected += r.Unexpected
+	}
+	for _, r := range in.Identities {
+		k := identityKey{r.Identity, r.Expected, r.Reason}
+		if sa.identities[k] == nil {
+			sa.identities[k] = &IdentityRow{Identity: r.Identity, Expected: r.Expected, Reason: r.Reason}
+		}
+		sa.identities[k].Attempts += r.Attempts
+		sa.identities[k].AsExpected += r.AsExpected
+	}
+	for _, b := range in.Timeline {
+		if sa.timeline[b.Unix] == nil {
+			sa.timeline[b.Unix] = &Bucket{Unix: b.Unix}
+		}
+		t := sa.timeline[b.Unix]
+		t.Success += b.Success
+		t.Refused += b.Refused
+		t.Errors += b.Errors
+		t.Dropped += b.Dropped
+	}
+	sa.latency.merge(in.LatencyTimeline)
 	return nil
 }
 
@@ -457,6 +511,19 @@ func (a *Aggregator) Summary() (*Summary, error) {
 	p, b := out.UnderTest(), out.Server(ServerBaseline)
 	if p != nil && b != nil && p.ServerCPU != nil && b.ServerCPU != nil && b.ServerCPU.PerAttemptUs > 0 {
 		out.BaselineRatio = p.ServerCPU.PerAttemptUs / b.ServerCPU.PerAttemptUs
+	}
+	if a.flood != nil || len(a.pops) > 0 {
+		var pops [2]*ServerSummary
+		for i, pop := range []string{PopulationUnflooded, PopulationFlood} {
+			if sa := a.pops[pop]; sa != nil {
+				ss, err := sa.finish(a.windows)
+				if err != nil {
+					return nil, err
+				}
+				pops[i] = &ss
+			}
+		}
+		out.Flood = floodSummary(a.flood, pops[0], pops[1], p)
 	}
 	if a.storm != nil {
 		out.Storm = a.storm.summary()
@@ -533,7 +600,7 @@ func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
 	var sourceOrder []string
 	var cpuErr string
 	for _, w := range windows {
-		if w.Server != s.Server {
+		if w.Server != s.Server || w.Population != sa.pop {
 			continue
 		}
 		if s.Start.IsZero() || w.Start.Before(s.Start) {
