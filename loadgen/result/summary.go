@@ -590,19 +590,22 @@ func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
 	slices.SortFunc(s.Timeline, func(x, y Bucket) int { return int(x.Unix - y.Unix) })
 	s.LatencyTimeline = sa.latency.seconds()
 
-	// The measured span: the union of this server's windows, or the span of
-	// its results when no window was recorded (an interrupted run).
+	// The measured span and the server's CPU. Windows overlapping in time
+	// are shards of one measurement: they count once, as their union (the
+	// span of the server's CPU counter over them, not the sum of
+	// overlapping deltas). Windows apart in time (interleaved rounds, a
+	// storm's phases) add up: what lies between them (warm-ups, the other
+	// servers' rounds) is not measured.
 	var clientCPU, floorSum float64
 	var floors int
 	var floorOps string
-	type span struct{ start, end float64 }
-	serverSpans := map[string]*span{}
-	var sourceOrder []string
+	var mine []Window
 	var cpuErr string
 	for _, w := range windows {
 		if w.Server != s.Server || w.Population != sa.pop {
 			continue
 		}
+		mine = append(mine, w)
 		if s.Start.IsZero() || w.Start.Before(s.Start) {
 			s.Start = w.Start
 		}
@@ -619,14 +622,6 @@ func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
 		}
 		if w.ServerCPUSource == "" {
 			cpuErr = w.ServerCPUError
-		} else if sp := serverSpans[w.ServerCPUSource]; sp == nil {
-			serverSpans[w.ServerCPUSource] = &span{w.ServerCPUStart, w.ServerCPUEnd}
-			sourceOrder = append(sourceOrder, w.ServerCPUSource)
-		} else {
-			// Shards watching one server: take the span of its counter
-			// over all their windows, not the sum of overlapping deltas.
-			sp.start = math.Min(sp.start, w.ServerCPUStart)
-			sp.end = math.Max(sp.end, w.ServerCPUEnd)
 		}
 		if w.Held > 0 {
 			if s.HeldMemoryBytes == 0 {
@@ -637,10 +632,14 @@ func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
 			s.Held += w.Held
 		}
 	}
+	measured, serverSecs, sources := measuredSpans(mine)
 	if s.Start.IsZero() {
 		s.Start, s.End = sa.first, sa.last
 	}
 	s.DurationS = s.End.Sub(s.Start).Seconds()
+	if measured > 0 {
+		s.DurationS = measured
+	}
 	if s.DurationS > 0 {
 		s.SuccessRate = float64(s.Success) / s.DurationS
 		s.AttemptRate = float64(s.Attempts) / s.DurationS
@@ -656,12 +655,8 @@ func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
 		s.ClientFloor = &FloorStat{Us: us, Ops: floorOps, Ratio: s.ClientCPU.PerAttemptUs / us}
 		s.ClientFloorNote = ""
 	}
-	if len(sourceOrder) > 0 {
-		var secs float64
-		for _, src := range sourceOrder {
-			secs += serverSpans[src].end - serverSpans[src].start
-		}
-		st := perLogin(strings.Join(sourceOrder, ","), secs, sent, s.Success)
+	if len(sources) > 0 {
+		st := perLogin(strings.Join(sources, ","), serverSecs, sent, s.Success)
 		s.ServerCPU = &st
 	} else {
 		s.ServerCPU = nil
@@ -674,6 +669,51 @@ func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
 		s.TLSVersion = nil
 	}
 	return s, nil
+}
+
+// measuredSpans returns the measured seconds of windows (the length of the
+// union of their time spans) and the server CPU seconds within them, with
+// the CPU sources in order of appearance. Windows overlapping in time form
+// one group (shards of one measurement): per CPU source, the group counts
+// the span of that source's counter over its windows. Groups add up.
+func measuredSpans(ws []Window) (measured, serverSecs float64, sources []string) {
+	ws = slices.Clone(ws)
+	slices.SortStableFunc(ws, func(x, y Window) int { return x.Start.Compare(y.Start) })
+	type span struct{ start, end float64 }
+	for i := 0; i < len(ws); {
+		groupEnd := ws[i].End
+		j := i + 1
+		for j < len(ws) && !ws[j].Start.After(groupEnd) {
+			if ws[j].End.After(groupEnd) {
+				groupEnd = ws[j].End
+			}
+			j++
+		}
+		measured += groupEnd.Sub(ws[i].Start).Seconds()
+		spans := map[string]*span{}
+		var order []string
+		for _, w := range ws[i:j] {
+			if w.ServerCPUSource == "" {
+				continue
+			}
+			sp := spans[w.ServerCPUSource]
+			if sp == nil {
+				spans[w.ServerCPUSource] = &span{w.ServerCPUStart, w.ServerCPUEnd}
+				order = append(order, w.ServerCPUSource)
+				if !slices.Contains(sources, w.ServerCPUSource) {
+					sources = append(sources, w.ServerCPUSource)
+				}
+				continue
+			}
+			sp.start = math.Min(sp.start, w.ServerCPUStart)
+			sp.end = math.Max(sp.end, w.ServerCPUEnd)
+		}
+		for _, src := range order {
+			serverSecs += spans[src].end - spans[src].start
+		}
+		i = j
+	}
+	return measured, serverSecs, sources
 }
 
 func perLogin(source string, secs float64, attempts, success int64) CPUStat {
