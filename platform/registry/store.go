@@ -103,8 +103,15 @@ CREATE INDEX devices_by_product ON devices(project_id, product_id);
 func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	// _txlock=immediate: BEGIN takes the write lock at once, so a
 	// transaction never fails half-way with SQLITE_BUSY on lock upgrade.
+	// temp_store(MEMORY): statement journals (one per UPDATE of the status
+	// flush) stay in memory instead of a pwrite to a temporary file per
+	// page; cache_size(-65536): up to 64 MiB of page cache (taken as pages
+	// are read), so the status flush of a large registry does not pread
+	// every device's page again. Measured with BenchmarkStatusFlush (CPU
+	// per dirty device): 2,000 devices 17-20 -> 10-13 µs, 100,000 devices
+	// 51-58 -> 29-40 µs.
 	dsn := path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate"
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-65536)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
