@@ -236,7 +236,7 @@ func attackLogin(t *testing.T, tg *iotda.Target, cfg *tls.Config, connect []byte
 }
 
 // connectPacket encodes an MQTT 3.1.1 CONNECT (keepalive 120, clean).
-func connectPacket(t *testing.T, clientID, username string) []byte {
+func connectPacket(t testing.TB, clientID, username string) []byte {
 	t.Helper()
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 4,
 		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 120,

@@ -54,7 +54,7 @@ func runChildPlatform(dir string) int {
 	return 0
 }
 
-func client(t *testing.T, tg *iotda.Target) *iotda.Client {
+func client(t testing.TB, tg *iotda.Target) *iotda.Client {
 	t.Helper()
 	c, err := tg.Client()
 	if err != nil {
@@ -64,7 +64,7 @@ func client(t *testing.T, tg *iotda.Target) *iotda.Client {
 }
 
 // enrolCA uploads and verifies a fresh device CA; it returns the CA.
-func enrolCA(t *testing.T, ctx context.Context, c *iotda.Client, cn string) *pki.CA {
+func enrolCA(t testing.TB, ctx context.Context, c *iotda.Client, cn string) *pki.CA {
 	t.Helper()
 	ca, err := pki.NewRootCA(cn)
 	if err != nil {
@@ -84,7 +84,7 @@ func enrolCA(t *testing.T, ctx context.Context, c *iotda.Client, cn string) *pki
 	return ca
 }
 
-func mqttProduct(t *testing.T, ctx context.Context, c *iotda.Client, id string) {
+func mqttProduct(t testing.TB, ctx context.Context, c *iotda.Client, id string) {
 	t.Helper()
 	_, err := c.CreateProduct(ctx, iotda.AddProduct{ProductID: &id, Name: id, DeviceType: "sensor", ProtocolType: "MQTT", DataFormat: "json"})
 	if err != nil {
@@ -92,7 +92,7 @@ func mqttProduct(t *testing.T, ctx context.Context, c *iotda.Client, id string) 
 	}
 }
 
-func certDevice(t *testing.T, ctx context.Context, c *iotda.Client, productID, nodeID, fingerprint string) *iotda.Device {
+func certDevice(t testing.TB, ctx context.Context, c *iotda.Client, productID, nodeID, fingerprint string) *iotda.Device {
 	t.Helper()
 	auth := iotda.AuthCertificates
 	d, err := c.AddDevice(ctx, iotda.AddDevice{NodeID: nodeID, ProductID: productID,
