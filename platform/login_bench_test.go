@@ -4,11 +4,11 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/certlab/certlab/iotda"
+	"github.com/certlab/certlab/platform/internal/proccpu"
 	"github.com/certlab/certlab/platform/platformtest"
 	"github.com/certlab/certlab/platform/registry"
 )
@@ -28,7 +28,7 @@ func BenchmarkLoginRegistrySize(b *testing.B) {
 		b.Run(fmt.Sprintf("devices=%d/active=%d", bc.devices, bc.active), func(b *testing.B) {
 			logins := registerForLogins(b, bc.devices, bc.active)
 			b.ReportAllocs()
-			cpu0 := processCPU(b)
+			cpu := proccpu.Start(b)
 			i := 0
 			for b.Loop() {
 				l := logins[i%len(logins)]
@@ -37,7 +37,7 @@ func BenchmarkLoginRegistrySize(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-us/login")
+			cpu.Report("cpu-us/login")
 		})
 	}
 }
@@ -118,13 +118,4 @@ func registerForLogins(b *testing.B, n, active int) []benchLogin {
 		}
 	}
 	return out
-}
-
-// processCPU returns the process's user+system CPU time.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -7,21 +7,12 @@ import (
 	"io"
 	"net"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/certlab/certlab/platform/internal/proccpu"
 	"github.com/certlab/certlab/sim/pki"
 )
-
-// cpuTime returns the process's user+system CPU time.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // withCAs adds n-1 more verified CAs to project B so the snapshot holds n CAs
 // besides the fixture's.
@@ -50,7 +41,7 @@ func BenchmarkLogin(b *testing.B) {
 	run := func(b *testing.B, addr string, login func(c *tls.Conn) error) {
 		b.Helper()
 		b.ReportAllocs()
-		cpu0 := cpuTime(b)
+		cpu := proccpu.Start(b)
 		b.ResetTimer()
 		for b.Loop() {
 			raw, err := net.Dial("tcp", addr)
@@ -64,7 +55,7 @@ func BenchmarkLogin(b *testing.B) {
 			_ = c.Close()
 		}
 		b.StopTimer()
-		b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-us/login")
+		cpu.Report("cpu-us/login")
 	}
 
 	b.Run("bare crypto/tls", func(b *testing.B) {

@@ -2,9 +2,10 @@ package registry
 
 import (
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/certlab/certlab/platform/internal/proccpu"
 )
 
 // BenchmarkStatusFlush: the status batcher's write of dirty devices, the way
@@ -24,7 +25,7 @@ func BenchmarkStatusFlush(b *testing.B) {
 			at := time.Now()
 			i := 0
 			b.ReportAllocs()
-			cpu0 := processCPU(b)
+			cpu := proccpu.Start(b)
 			for b.Loop() {
 				id := ids[(i*7919)%len(ids)] // 7919 is prime: a scattered walk over every device
 				if err := r.SetOnline(ctx, id, i%2 == 0, at.Add(time.Duration(i))); err != nil {
@@ -36,19 +37,9 @@ func BenchmarkStatusFlush(b *testing.B) {
 				}
 			}
 			r.flushStatus()
-			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-us/op")
+			cpu.Report("cpu-us/op")
 		})
 	}
-}
-
-// processCPU returns the process's user+system CPU time: the flush waits on
-// fsync, so wall time per op says little about what it costs.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestSetOnlineDoesNotAllocate: a login and a disconnect change the live
