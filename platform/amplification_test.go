@@ -212,7 +212,7 @@ func attackTLS(t *testing.T, tg *iotda.Target, leaf *pki.Leaf) *tls.Config {
 }
 
 // attackDial opens a TLS connection to the MQTT endpoint.
-func attackDial(t *testing.T, tg *iotda.Target, cfg *tls.Config) (*tls.Conn, error) {
+func attackDial(t testing.TB, tg *iotda.Target, cfg *tls.Config) (*tls.Conn, error) {
 	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: cfg}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -226,7 +226,7 @@ func attackDial(t *testing.T, tg *iotda.Target, cfg *tls.Config) (*tls.Conn, err
 
 // attackLogin sends an encoded MQTT 3.1.1 CONNECT (connectPacket) on a new
 // connection and returns the CONNACK's return code; the connection is closed.
-func attackLogin(t *testing.T, tg *iotda.Target, cfg *tls.Config, connect []byte) (byte, error) {
+func attackLogin(t testing.TB, tg *iotda.Target, cfg *tls.Config, connect []byte) (byte, error) {
 	c, err := attackDial(t, tg, cfg)
 	if err != nil {
 		return 0, fmt.Errorf("dial: %w", err)

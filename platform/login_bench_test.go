@@ -3,7 +3,6 @@ package platform_test
 import (
 	"crypto/tls"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -26,15 +25,16 @@ import (
 func BenchmarkLoginRegistrySize(b *testing.B) {
 	for _, bc := range []struct{ devices, active int }{{2000, 2000}, {100_000, 2000}, {100_000, 20_000}} {
 		b.Run(fmt.Sprintf("devices=%d/active=%d", bc.devices, bc.active), func(b *testing.B) {
-			logins := registerForLogins(b, bc.devices, bc.active)
+			tg, logins := registerForLogins(b, bc.devices, bc.active)
 			b.ReportAllocs()
 			cpu := proccpu.Start(b)
 			i := 0
 			for b.Loop() {
 				l := logins[i%len(logins)]
 				i++
-				if err := l.login(); err != nil {
-					b.Fatal(err)
+				code, err := attackLogin(b, tg, l.cfg, l.connect)
+				if err != nil || code != 0 {
+					b.Fatalf("login: CONNACK 0x%02x, %v; want 0x00", code, err)
 				}
 			}
 			cpu.Report("cpu-us/login")
@@ -42,39 +42,22 @@ func BenchmarkLoginRegistrySize(b *testing.B) {
 	}
 }
 
-// benchLogin is one device's login, its CONNECT encoded once.
+// benchLogin is one device's login: its TLS configuration and its CONNECT,
+// encoded once.
 type benchLogin struct {
-	addr    string
 	cfg     *tls.Config
 	connect []byte
 }
 
-func (l benchLogin) login() error {
-	raw, err := net.DialTimeout("tcp", l.addr, 10*time.Second)
-	if err != nil {
-		return fmt.Errorf("dial: %w", err)
-	}
-	c := tls.Client(raw, l.cfg)
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	code, err := login3(c, l.connect)
-	if err != nil {
-		return err
-	}
-	if code != 0 {
-		return fmt.Errorf("CONNACK 0x%02x, want 0x00", code)
-	}
-	return nil
-}
-
 // registerForLogins starts a platform with n devices registered under one
-// verified CA and returns active of them, spread evenly over the
-// registration order, ready to log in. The others have random fingerprints
-// and never log in, as in a large fleet; at 100,000 devices each status
-// write of the active ones lands on a database page of its own. With more
+// verified CA and returns its target and active of them, spread evenly over
+// the registration order, ready to log in. The others are bound to
+// fingerprints no certificate here has and never log in, as in a large
+// fleet; at 100,000 devices each status write of the active ones lands on a
+// database page of its own. With more
 // active devices than logins, every login is a device's first (its
 // activation), as in scripts/bench-login.sh at 100,000 devices.
-func registerForLogins(b *testing.B, n, active int) []benchLogin {
+func registerForLogins(b *testing.B, n, active int) (*iotda.Target, []benchLogin) {
 	b.Helper()
 	p := platformtest.Start(b)
 	tg, err := iotda.LoadTarget(p.TargetPath())
@@ -105,7 +88,6 @@ func registerForLogins(b *testing.B, n, active int) []benchLogin {
 				nd.Fingerprint = leaf.FingerprintSHA256()
 				id := "bench_" + nd.NodeID
 				out = append(out, benchLogin{
-					addr: tg.MQTTAddress(),
 					cfg: &tls.Config{RootCAs: roots, ServerName: "localhost", Certificates: []tls.Certificate{leaf.TLSCertificate()},
 						MinVersion: tls.VersionTLS13, CurvePreferences: []tls.CurveID{tls.X25519}},
 					connect: connectPacket(b, iotda.ClientIDFor(id, time.Now()), id),
@@ -117,5 +99,5 @@ func registerForLogins(b *testing.B, n, active int) []benchLogin {
 			b.Fatalf("register devices: %v", err)
 		}
 	}
-	return out
+	return tg, out
 }

@@ -636,9 +636,9 @@ func (sa *serverAgg) finish(windows []Window) (ServerSummary, error) {
 	if s.Start.IsZero() {
 		s.Start, s.End = sa.first, sa.last
 	}
-	s.DurationS = s.End.Sub(s.Start).Seconds()
-	if measured > 0 {
-		s.DurationS = measured
+	s.DurationS = measured
+	if measured == 0 { // no window: the span of the results
+		s.DurationS = s.End.Sub(s.Start).Seconds()
 	}
 	if s.DurationS > 0 {
 		s.SuccessRate = float64(s.Success) / s.DurationS
